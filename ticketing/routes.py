@@ -1,0 +1,23 @@
+"""Every URL of the application, in one screen.
+
+API routes are hybrid: a URL pattern picks the route, ``factory`` gives the container and
+``traverse`` walks to the context whose ``__acl__`` decides access. Paths under ``/api/v1``
+must match the OpenAPI document (pyramid_openapi3 checks this at start-up).
+"""
+from ticketing.resources import root_factory
+from ticketing.resources.accounts import auth_factory, me_factory
+
+
+def includeme(config):
+    config.add_route("healthz", "/healthz", factory=root_factory)
+
+    # API documentation
+    config.add_route("api.openapi_json", "/api/v1/openapi.json", factory=root_factory)
+    config.add_route("api.docs", "/api/v1/docs", factory=root_factory)
+
+    # Accounts
+    config.add_route("api.auth.signup", "/api/v1/auth/signup", factory=auth_factory)
+    config.add_route("api.auth.login", "/api/v1/auth/login", factory=auth_factory)
+    config.add_route("api.auth.refresh", "/api/v1/auth/refresh", factory=auth_factory)
+    config.add_route("api.auth.logout", "/api/v1/auth/logout", factory=auth_factory)
+    config.add_route("api.me", "/api/v1/me", factory=me_factory)

@@ -1,0 +1,139 @@
+"""The one security policy: who is calling, and what the resource's ``__acl__`` lets them do.
+
+Identity comes from a bearer JWT (API clients) or, failing that, the signed admin session
+cookie. It is computed once per request (``RequestLocalCache``) and re-checked against the
+database, so a deleted, deactivated or demoted user's token stops working at once.
+Permissions are never decided here: ``ACLHelper`` reads them from the context's ``__acl__``.
+
+CSRF: cookie-authenticated requests must carry the CSRF token; bearer requests are exempt
+(a browser never attaches a bearer header on its own).
+"""
+from pyramid.authorization import ACLHelper, Authenticated, Everyone
+from pyramid.csrf import SessionCSRFStoragePolicy
+from pyramid.request import RequestLocalCache
+from pyramid.session import SignedCookieSessionFactory
+
+from ticketing.models import User
+from ticketing.services import tokens
+
+SESSION_COOKIE_NAME = "ticketing_session"
+
+
+def bearer_token(request):
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+class Identity:
+    """The authenticated caller: the user row and how they authenticated."""
+
+    def __init__(self, user, method):
+        self.user = user
+        self.method = method  # "bearer" or "session"
+
+    @property
+    def id(self):
+        return self.user.id
+
+    @property
+    def role(self):
+        return self.user.role
+
+
+class TicketingSecurityPolicy:
+    def __init__(self, token_settings):
+        self.token_settings = token_settings
+        self.helper = ACLHelper()
+        self.identity_cache = RequestLocalCache(self.load_identity)
+
+    def load_identity(self, request):
+        token = bearer_token(request)
+        if token is not None:
+            claims = tokens.decode_access_token(self.token_settings, token)
+            if claims is None:
+                request.environ["ticketing.invalid_token"] = True
+                return None
+            user = request.dbsession.get(User, int(claims["sub"]))
+            # A role change or deactivation invalidates tokens issued before it.
+            if user is None or not user.is_active or user.role != claims.get("role"):
+                request.environ["ticketing.invalid_token"] = True
+                return None
+            return Identity(user, "bearer")
+        if SESSION_COOKIE_NAME in request.cookies:
+            user_id = request.session.get("user_id")
+            if user_id is not None:
+                user = request.dbsession.get(User, int(user_id))
+                if user is not None and user.is_active and user.role == request.session.get(
+                    "role"
+                ):
+                    return Identity(user, "session")
+        return None
+
+    def identity(self, request):
+        identity = self.identity_cache.get_or_create(request)
+        if identity is not None:
+            request.environ["ticketing.user_id"] = identity.id  # for the access log
+        return identity
+
+    def authenticated_userid(self, request):
+        identity = self.identity(request)
+        return None if identity is None else identity.id
+
+    def effective_principals(self, request):
+        principals = [Everyone]
+        identity = self.identity(request)
+        if identity is not None:
+            principals += [Authenticated, f"u:{identity.id}", f"role:{identity.role}"]
+            if identity.role == "admin":
+                principals.append("role:staff")  # admins can do everything staff can
+        return principals
+
+    def permits(self, request, context, permission):
+        return self.helper.permits(context, self.effective_principals(request), permission)
+
+    def remember(self, request, userid, **kw):
+        """Admin login: bind the session to the user (after rotating it, against fixation)."""
+        user = request.dbsession.get(User, int(userid))
+        request.session.invalidate()
+        request.session["user_id"] = user.id
+        request.session["role"] = user.role
+        self.identity_cache.clear(request)
+        return []
+
+    def forget(self, request, **kw):
+        request.session.invalidate()
+        self.identity_cache.clear(request)
+        return []
+
+
+def csrf_required(request):
+    """CSRF applies to cookie sessions only: never to bearer or credential-less API calls."""
+    if bearer_token(request) is not None:
+        return False
+    if request.path.startswith("/api/"):
+        return SESSION_COOKIE_NAME in request.cookies
+    return True
+
+
+def includeme(config):
+    settings = config.get_settings()
+    config.set_session_factory(
+        SignedCookieSessionFactory(
+            settings["auth.session_secret"],
+            cookie_name=SESSION_COOKIE_NAME,
+            httponly=True,
+            samesite="Lax",
+            secure=settings["auth.cookie_secure"],
+            max_age=12 * 3600,
+            timeout=4 * 3600,
+            reissue_time=300,
+        )
+    )
+    config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
+    config.set_default_csrf_options(require_csrf=True, callback=csrf_required)
+    token_settings = tokens.TokenSettings(settings)
+    config.registry["token_settings"] = token_settings
+    config.set_security_policy(TicketingSecurityPolicy(token_settings))

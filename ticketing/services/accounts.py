@@ -1,0 +1,84 @@
+"""Sign-up, log-in and role changes.
+
+E-mail addresses are normalised (trimmed, lower-cased) before they are stored or looked up,
+and the database's unique index on ``lower(email)`` is the final word on duplicates, so two
+concurrent sign-ups with the same address in different cases cannot both succeed.
+"""
+import re
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ticketing.models import User
+from ticketing.models.user import ROLES
+from ticketing.problems import Conflict, Unauthorized, ValidationFailed, field_error
+from ticketing.services import passwords
+
+# Deliberately permissive (RFC 5322 allows a lot); the real check is the confirmation mail a
+# production deployment would send.
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+def normalize_email(email):
+    return (email or "").strip().lower()
+
+
+def signup(dbsession, email, password, full_name, bcrypt_rounds=12, role="customer"):
+    """Create an account. Role escalation is impossible: callers pass no role from input."""
+    email = normalize_email(email)
+    full_name = (full_name or "").strip()
+    errors = []
+    if not EMAIL_PATTERN.match(email) or len(email) > 254:
+        errors.append(field_error("email", "must be a valid e-mail address", "invalid_email"))
+    for reason in passwords.password_problems(password, email):
+        errors.append(field_error("password", reason, "weak_password"))
+    if not full_name:
+        errors.append(field_error("full_name", "must not be empty", "required"))
+    if role not in ROLES:
+        errors.append(field_error("role", f"must be one of {', '.join(ROLES)}", "invalid_choice"))
+    if errors:
+        raise ValidationFailed("Some fields are not valid.", errors=errors)
+
+    password_hash = passwords.hash_password(password, bcrypt_rounds)
+    # A savepoint lets us turn the unique violation into a 409 without losing the transaction.
+    try:
+        with dbsession.begin_nested():
+            user_id = dbsession.execute(
+                insert(User)
+                .values(email=email, full_name=full_name, password_hash=password_hash, role=role)
+                .returning(User.id)
+            ).scalar_one()
+    except IntegrityError as exc:
+        if "uq_users_email_lower" in str(exc.orig):
+            raise Conflict(
+                "An account with this e-mail address already exists.",
+                errors=[field_error("email", "is already registered", "duplicate")],
+            ) from None
+        raise
+    return dbsession.get(User, user_id)
+
+
+def find_by_email(dbsession, email):
+    return dbsession.execute(
+        select(User).where(func.lower(User.email) == normalize_email(email))
+    ).scalar_one_or_none()
+
+
+def authenticate(dbsession, email, password, bcrypt_rounds=12):
+    """Return the user for valid credentials; the same error whatever was wrong."""
+    user = find_by_email(dbsession, email)
+    if user is None:
+        passwords.burn_verification_time(password, bcrypt_rounds)
+    elif passwords.verify_password(password, user.password_hash) and user.is_active:
+        return user
+    raise Unauthorized("The e-mail address or the password is not correct.")
+
+
+def set_role(dbsession, user, role):
+    if role not in ROLES:
+        raise ValidationFailed(
+            "Unknown role.", errors=[field_error("role", f"must be one of {', '.join(ROLES)}")]
+        )
+    user.role = role
+    dbsession.flush()
+    return user

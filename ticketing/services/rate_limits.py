@@ -1,0 +1,44 @@
+"""Fixed-window rate limits shared by every app process through PostgreSQL.
+
+The counter is incremented on its own autocommit connection, outside the request's
+transaction: a failed login aborts the request transaction, but its attempt must still count.
+One upsert per check keeps it exact under concurrency (no read-then-write).
+"""
+import random
+import time
+from datetime import datetime, timezone
+
+from sqlalchemy import text
+
+from ticketing.problems import RateLimited
+
+_INCREMENT = text(
+    """
+    INSERT INTO rate_limit_counters (key, window_start, hits)
+    VALUES (:key, :window_start, 1)
+    ON CONFLICT (key, window_start)
+    DO UPDATE SET hits = rate_limit_counters.hits + 1
+    RETURNING hits
+    """
+)
+
+_PURGE = text("DELETE FROM rate_limit_counters WHERE window_start < now() - interval '1 day'")
+
+
+def hit(engine, key, limit, window_seconds, now=None):
+    """Count one attempt for ``key``; raise :class:`RateLimited` when over ``limit``."""
+    now = now if now is not None else time.time()
+    window_start = int(now // window_seconds) * window_seconds
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        hits = conn.execute(
+            _INCREMENT,
+            {
+                "key": key[:300],
+                "window_start": datetime.fromtimestamp(window_start, timezone.utc),
+            },
+        ).scalar_one()
+        if random.random() < 0.01:
+            conn.execute(_PURGE)
+    if hits > limit:
+        raise RateLimited(window_start + window_seconds - now)
+    return hits

@@ -1,0 +1,153 @@
+"""Access tokens (JWT) and refresh tokens.
+
+Access tokens are short-lived HS256 JWTs carrying ``sub`` (user id), ``role``, ``aud``,
+``iss``, ``iat``, ``nbf`` and ``exp``. Decoding pins the algorithm list to HS256, so ``alg:
+none`` and RS/HS confusion are rejected, and requires every time claim.
+
+Refresh tokens are 256-bit random strings; only their SHA-256 is stored. A refresh rotates the
+token within its family; replaying a rotated token revokes the family (see
+docs/decisions/0002-tokens.md).
+"""
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import jwt
+from sqlalchemy import select, update
+
+from ticketing.models import RefreshToken, User
+from ticketing.problems import Unauthorized
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["exp", "iat", "nbf", "sub", "aud", "iss"]
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class TokenSettings:
+    """The token knobs, read once from the app settings."""
+
+    def __init__(self, settings):
+        self.secret = settings["auth.jwt_secret"]
+        self.audience = settings["auth.jwt_audience"]
+        self.issuer = settings["auth.jwt_issuer"]
+        self.access_ttl = int(settings["auth.access_token_ttl_seconds"])
+        self.refresh_ttl = int(settings["auth.refresh_token_ttl_seconds"])
+
+
+def issue_access_token(config, user, now=None):
+    now = now or utcnow()
+    claims = {
+        "sub": str(user.id),
+        "role": user.role,
+        "aud": config.audience,
+        "iss": config.issuer,
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=config.access_ttl),
+    }
+    return jwt.encode(claims, config.secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(config, token):
+    """Return the claims of a valid token, or None for any invalid one (no detail leaks)."""
+    try:
+        claims = jwt.decode(
+            token,
+            config.secret,
+            algorithms=[ALGORITHM],
+            audience=config.audience,
+            issuer=config.issuer,
+            options={"require": REQUIRED_CLAIMS},
+            leeway=5,
+        )
+    except jwt.PyJWTError:
+        return None
+    if not str(claims.get("sub", "")).isdigit():
+        return None
+    return claims
+
+
+def _hash_refresh_token(token):
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _new_refresh_token(dbsession, config, user_id, family_id, now):
+    token = secrets.token_urlsafe(32)
+    dbsession.add(
+        RefreshToken(
+            user_id=user_id,
+            family_id=family_id,
+            token_hash=_hash_refresh_token(token),
+            expires_at=now + timedelta(seconds=config.refresh_ttl),
+        )
+    )
+    return token
+
+
+def token_pair(config, user, refresh_token):
+    return {
+        "access_token": issue_access_token(config, user),
+        "refresh_token": refresh_token,
+        "token_type": "bearer",
+        "expires_in": config.access_ttl,
+    }
+
+
+def issue_token_pair(dbsession, config, user):
+    """Start a new refresh-token family for ``user`` (a login)."""
+    refresh = _new_refresh_token(dbsession, config, user.id, uuid.uuid4(), utcnow())
+    dbsession.flush()
+    return token_pair(config, user, refresh)
+
+
+class RefreshTokenReused(Exception):
+    """A rotated refresh token was presented again; its family has been revoked.
+
+    The revocation must be committed even though the request fails, so views turn this into
+    a 401 *response* (not a raised error that would abort the transaction).
+    """
+
+
+def rotate_refresh_token(dbsession, config, presented):
+    """Exchange a refresh token for a new pair; raise on invalid, expired or reused tokens."""
+    now = utcnow()
+    # FOR UPDATE: two concurrent refreshes with the same token serialise here; the second one
+    # sees ``rotated_at`` set and is treated as reuse.
+    row = dbsession.execute(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == _hash_refresh_token(presented))
+        .with_for_update()
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        raise Unauthorized("The refresh token is invalid or expired.")
+    if row.rotated_at is not None:
+        revoke_family(dbsession, row.family_id, now)
+        raise RefreshTokenReused()
+    user = dbsession.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("The refresh token is invalid or expired.")
+    row.rotated_at = now
+    refresh = _new_refresh_token(dbsession, config, user.id, row.family_id, now)
+    dbsession.flush()
+    return token_pair(config, user, refresh)
+
+
+def revoke_family(dbsession, family_id, now=None):
+    dbsession.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+
+
+def revoke_refresh_token(dbsession, presented):
+    """Logout: the presented token's family stops working. Unknown tokens are ignored."""
+    row = dbsession.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh_token(presented))
+    ).scalar_one_or_none()
+    if row is not None:
+        revoke_family(dbsession, row.family_id)

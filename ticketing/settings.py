@@ -1,0 +1,70 @@
+"""Reads and checks the deployment settings once, at start-up.
+
+Everything that turns an ini value or an environment variable into a typed setting lives
+here, so the rest of the code reads plain values and production refuses to start with a
+configuration that would be unsafe (missing or development secrets).
+"""
+import os
+
+from pyramid.settings import asbool
+
+#: Environment variables that override ini settings (twelve-factor style deployments).
+ENVIRONMENT_OVERRIDES = {
+    "DATABASE_URL": "sqlalchemy.url",
+    "TICKETING_JWT_SECRET": "auth.jwt_secret",
+    "TICKETING_SESSION_SECRET": "auth.session_secret",
+    "TICKETING_BCRYPT_ROUNDS": "auth.bcrypt_rounds",
+    "TICKETING_ENVIRONMENT": "ticketing.environment",
+}
+
+INT_SETTINGS = {
+    "auth.access_token_ttl_seconds": 900,
+    "auth.refresh_token_ttl_seconds": 14 * 24 * 3600,
+    "auth.bcrypt_rounds": 12,
+    "ratelimit.auth_per_ip": 30,
+    "ratelimit.auth_per_email": 10,
+    "ratelimit.auth_window_seconds": 300,
+    "db.statement_timeout_ms": 15000,
+    "db.lock_timeout_ms": 5000,
+    "db.idle_in_transaction_session_timeout_ms": 30000,
+}
+
+MIN_SECRET_LENGTH = 32
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Raised at start-up when a production deployment is misconfigured."""
+
+
+def normalize_settings(settings, environ=None):
+    """Return a copy of ``settings`` with environment overrides applied and types coerced."""
+    environ = os.environ if environ is None else environ
+    settings = dict(settings)
+    for variable, key in ENVIRONMENT_OVERRIDES.items():
+        if environ.get(variable):
+            settings[key] = environ[variable]
+    for key, default in INT_SETTINGS.items():
+        settings[key] = int(settings.get(key) or default)
+    settings.setdefault("ticketing.environment", "development")
+    settings.setdefault("ticketing.currency", "EUR")
+    settings["ticketing.production"] = settings["ticketing.environment"] == "production"
+    settings["auth.jwt_audience"] = settings.get("auth.jwt_audience") or "ticketing-api"
+    settings["auth.jwt_issuer"] = settings.get("auth.jwt_issuer") or "ticketing"
+    settings["auth.cookie_secure"] = asbool(
+        settings.get("auth.cookie_secure", settings["ticketing.production"])
+    )
+    check_secrets(settings)
+    return settings
+
+
+def check_secrets(settings):
+    """Refuse to run production with missing, short or development secrets."""
+    if not settings["ticketing.production"]:
+        return
+    for key in ("auth.jwt_secret", "auth.session_secret"):
+        value = settings.get(key) or ""
+        if len(value) < MIN_SECRET_LENGTH or value.startswith("dev-only-"):
+            raise UnsafeConfiguration(
+                f"{key} must be set to a random secret of at least {MIN_SECRET_LENGTH} "
+                "characters in production (see README, 'Production')."
+            )

@@ -1,0 +1,115 @@
+"""Account endpoints: signup, login, token refresh, logout and the caller's profile."""
+from pyramid.httpexceptions import HTTPNoContent
+from pyramid.view import view_config
+
+from ticketing import problems
+from ticketing.problems import problem_response
+from ticketing.resources.accounts import AuthService, Me
+from ticketing.services import accounts, rate_limits, tokens
+
+from .serializers import user_json
+
+
+def _limit_auth_attempts(request, email):
+    """Per client IP and per e-mail: slows password guessing and sign-up floods."""
+    settings = request.registry.settings
+    engine = request.registry["db_engine"]
+    window = settings["ratelimit.auth_window_seconds"]
+    rate_limits.hit(
+        engine, f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"], window
+    )
+    if email:
+        rate_limits.hit(
+            engine,
+            f"auth:email:{accounts.normalize_email(email)}",
+            settings["ratelimit.auth_per_email"],
+            window,
+        )
+
+
+@view_config(
+    route_name="api.auth.signup",
+    context=AuthService,
+    permission="auth:use",
+    request_method="POST",
+    renderer="json",
+    openapi=True,
+)
+def signup(context, request):
+    body = request.openapi_validated.body
+    _limit_auth_attempts(request, body["email"])
+    user = accounts.signup(
+        request.dbsession,
+        body["email"],
+        body["password"],
+        body["full_name"],
+        bcrypt_rounds=request.registry.settings["auth.bcrypt_rounds"],
+    )
+    request.response.status = 201
+    return user_json(user)
+
+
+@view_config(
+    route_name="api.auth.login",
+    context=AuthService,
+    permission="auth:use",
+    request_method="POST",
+    renderer="json",
+    openapi=True,
+)
+def login(context, request):
+    body = request.openapi_validated.body
+    _limit_auth_attempts(request, body["email"])
+    user = accounts.authenticate(
+        request.dbsession,
+        body["email"],
+        body["password"],
+        bcrypt_rounds=request.registry.settings["auth.bcrypt_rounds"],
+    )
+    return tokens.issue_token_pair(request.dbsession, request.registry["token_settings"], user)
+
+
+@view_config(
+    route_name="api.auth.refresh",
+    context=AuthService,
+    permission="auth:use",
+    request_method="POST",
+    renderer="json",
+    openapi=True,
+)
+def refresh(context, request):
+    body = request.openapi_validated.body
+    try:
+        return tokens.rotate_refresh_token(
+            request.dbsession, request.registry["token_settings"], body["refresh_token"]
+        )
+    except tokens.RefreshTokenReused:
+        # Returned, not raised: the family revocation above must commit.
+        return problem_response(
+            request, problems.Unauthorized("The refresh token is invalid or expired.")
+        )
+
+
+@view_config(
+    route_name="api.auth.logout",
+    context=AuthService,
+    permission="auth:use",
+    request_method="POST",
+    openapi=True,
+)
+def logout(context, request):
+    body = request.openapi_validated.body
+    tokens.revoke_refresh_token(request.dbsession, body["refresh_token"])
+    return HTTPNoContent()
+
+
+@view_config(
+    route_name="api.me",
+    context=Me,
+    permission="me:view",
+    request_method="GET",
+    renderer="json",
+    openapi=True,
+)
+def me(context, request):
+    return user_json(request.identity.user)
