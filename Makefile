@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    create .venv, install, start the database (embedded when DATABASE_URL is unset),
+#               migrate, load demo data, print the demo admin, serve http://127.0.0.1:6543
+#   make test   create .venv, install with test extras, run the whole suite on a real PostgreSQL
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed
+
+.PHONY: run test install migrate demo bench clean erd
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel
+	$(BIN)/pip install --quiet -e '.[testing]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/alembic -c development.ini upgrade head
+
+demo: migrate
+	$(BIN)/ticketing development.ini demo-data
+	$(BIN)/ticketing development.ini demo-admin
+
+run: demo
+	$(BIN)/pserve development.ini
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+erd: $(STAMP)
+	$(BIN)/python -m ticketing.scripts.erd > docs/erd.md
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.rush
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,164 @@
+"""Shared fixtures: a fresh migrated database, the WSGI app, and API clients."""
+import uuid
+
+import pytest
+import webtest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+import ticketing
+from ticketing.models import get_engine
+
+from . import database
+
+TEST_PASSWORD = "pitch-side-42"
+
+
+def app_settings(database_url, **overrides):
+    settings = {
+        "sqlalchemy.url": database_url,
+        "sqlalchemy.pool_size": "10",
+        "sqlalchemy.max_overflow": "30",
+        "tm.manager_hook": "pyramid_tm.explicit_manager",
+        "retry.attempts": "3",
+        "jinja2.directories": str(database.ROOT / "templates"),
+        "ticketing.environment": "test",
+        "auth.jwt_secret": "test-secret-" + "x" * 40,
+        "auth.session_secret": "test-session-" + "y" * 40,
+        "auth.bcrypt_rounds": "4",
+        "ratelimit.auth_per_ip": "100000",
+        "ratelimit.auth_per_email": "100000",
+        "ratelimit.auth_window_seconds": "300",
+        "pyramid_openapi3.enable_request_validation": "true",
+        "pyramid_openapi3.enable_response_validation": "true",
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    base = database.server_url()
+    url, name = database.create_test_database(base)
+    database.migrate(url)
+    yield url
+    database.drop_test_database(base, name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url):
+    return app_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+def wsgi_app(settings):
+    return ticketing.main({}, **settings)
+
+
+@pytest.fixture(scope="session")
+def engine(settings):
+    engine = get_engine(ticketing.settings.normalize_settings(settings))
+    yield engine
+    engine.dispose()
+
+
+def _truncate_all(engine):
+    with engine.begin() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+                "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+        ).scalar_one()
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def clean_db(engine):
+    """Functional and concurrency tests commit for real; each starts from empty tables."""
+    _truncate_all(engine)
+    yield engine
+
+
+@pytest.fixture
+def dbsession(engine):
+    """A session inside an outer transaction that is rolled back after the test."""
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    yield session
+    session.close()
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def testapp(wsgi_app, clean_db):
+    return webtest.TestApp(wsgi_app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+
+
+class ApiClient:
+    """A thin WebTest wrapper that remembers a bearer token."""
+
+    def __init__(self, app, token=None, user=None):
+        self.app = app
+        self.token = token
+        self.user = user
+
+    def _headers(self, headers):
+        headers = dict(headers or {})
+        if self.token:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return headers
+
+    def get(self, url, status=None, headers=None, **kw):
+        return self.app.get(url, headers=self._headers(headers), status=status, **kw)
+
+    def delete(self, url, status=None, headers=None, **kw):
+        return self.app.delete(url, headers=self._headers(headers), status=status, **kw)
+
+    def post(self, url, body=None, status=None, headers=None, **kw):
+        return self.app.post_json(url, body if body is not None else {}, headers=self._headers(headers), status=status, **kw)
+
+    def put(self, url, body=None, status=None, headers=None, **kw):
+        return self.app.put_json(url, body, headers=self._headers(headers), status=status, **kw)
+
+    def patch(self, url, body=None, status=None, headers=None, **kw):
+        return self.app.patch_json(url, body, headers=self._headers(headers), status=status, **kw)
+
+
+def make_user(app, engine, role="customer", email=None, password=TEST_PASSWORD, full_name="Test Fan"):
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    user = app.post_json(
+        "/api/v1/auth/signup", {"email": email, "password": password, "full_name": full_name}
+    ).json
+    if role != "customer":
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE users SET role = :role WHERE id = :id"), {"role": role, "id": user["id"]})
+    tokens = app.post_json("/api/v1/auth/login", {"email": email, "password": password}).json
+    return ApiClient(app, tokens["access_token"], {**user, "role": role, "password": password, **tokens})
+
+
+@pytest.fixture
+def anonymous(testapp):
+    return ApiClient(testapp)
+
+
+@pytest.fixture
+def customer(testapp, engine):
+    return make_user(testapp, engine, "customer")
+
+
+@pytest.fixture
+def staff(testapp, engine):
+    return make_user(testapp, engine, "staff")
+
+
+@pytest.fixture
+def admin(testapp, engine):
+    return make_user(testapp, engine, "admin")
+
+
+@pytest.fixture
+def user_factory(testapp, engine):
+    return lambda role="customer", **kw: make_user(testapp, engine, role, **kw)
