@@ -8,9 +8,12 @@ import zope.sqlalchemy
 from sqlalchemy import engine_from_config, event
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
+from .commerce import IdempotencyRecord, LedgerEntry, Hold, Order, Ticket, Wallet  # noqa: F401
+from .match import Match, MatchSeat, PriceCategory, SeatAssignment  # noqa: F401
 from .meta import Base, metadata  # noqa: F401
 from .rate_limit import RateLimitCounter  # noqa: F401
 from .user import RefreshToken, User  # noqa: F401
+from .venue import Seat, Section, Stadium  # noqa: F401
 
 configure_mappers()
 

@@ -1,0 +1,174 @@
+"""Money and purchases: wallets with an append-only ledger, holds, orders, tickets, and
+idempotency records.
+
+Invariants enforced here rather than in code:
+- a wallet balance never goes negative (CHECK), and every change to it is a ledger row;
+- a seat of a match is in at most one valid ticket (partial unique index);
+- a hold becomes at most one order (unique hold_id).
+"""
+from datetime import datetime
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .meta import Base
+
+
+class Wallet(Base):
+    __tablename__ = "wallets"
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    balance: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class LedgerEntry(Base):
+    """One money movement. ``amount`` is always positive; ``kind`` says which way it went."""
+
+    __tablename__ = "wallet_ledger"
+    __table_args__ = (
+        CheckConstraint("kind IN ('top_up', 'payment', 'refund')", name="kind_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_wallet_ledger_user_id_id", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    balance_after: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Hold(Base):
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('active', 'released', 'replaced', 'checked_out', 'expired', 'cancelled')",
+            name="status_known",
+        ),
+        Index("ix_holds_user_id_match_id", "user_id", "match_id"),
+        # At most one live hold per fan and match (a new one replaces the old: decision 0004).
+        Index(
+            "uq_holds_one_active_per_fan_match",
+            "user_id",
+            "match_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_holds_expires_at_active", "expires_at", postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    seat_ids = mapped_column(ARRAY(BigInteger), nullable=False)
+    total: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="active")
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint("status IN ('paid', 'cancelled')", name="status_known"),
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        Index("ix_orders_user_id_id", "user_id", "id"),
+        Index("ix_orders_match_id", "match_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id"), nullable=False)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), nullable=False, unique=True)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, server_default="paid")
+    total: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint("status IN ('valid', 'void')", name="status_known"),
+        # Invariant 1, the last line of defence: one valid ticket per seat of a match.
+        Index(
+            "uq_tickets_valid_match_seat",
+            "match_id",
+            "seat_id",
+            unique=True,
+            postgresql_where=text("status = 'valid'"),
+        ),
+        Index("ix_tickets_order_id", "order_id"),
+        Index("ix_tickets_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id"), nullable=False)
+    seat_id: Mapped[int] = mapped_column(ForeignKey("seats.id"), nullable=False)
+    category_id: Mapped[int | None] = mapped_column(BigInteger)
+    price: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    status: Mapped[str] = mapped_column(String(8), nullable=False, server_default="valid")
+    code_version: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="1")
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class IdempotencyRecord(Base):
+    """The first response to a request sent with an ``Idempotency-Key`` (per user)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        CheckConstraint("state IN ('running', 'done')", name="state_known"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100), nullable=False)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    state: Mapped[str] = mapped_column(String(8), nullable=False)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

@@ -1,0 +1,155 @@
+"""Matches, their price categories, the draft seating plan and the on-sale seat inventory.
+
+``match_seats`` is the table the rush fights over: one row per (match, seat) created in bulk
+when the match is published. Its primary key (match_id, seat_id) is what claims lock; the
+partial index over claimable rows (available, or held with a possibly expired hold) is what
+best-available scans. Seat position columns are copied in so adjacency needs no join.
+
+Invariant 2 lives in the columns: a held row carries its hold id and expiry, and an expired
+hold is simply a ``held`` row whose ``held_until`` is in the past, claimable by the next
+buyer in the same statement that claims (no sweeper needed for correctness).
+"""
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .meta import Base
+
+MATCH_STATUSES = ("draft", "on_sale", "closed", "cancelled")
+SEAT_STATUSES = ("available", "held", "sold", "blocked")
+
+
+class Match(Base):
+    __tablename__ = "matches"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'on_sale', 'closed', 'cancelled')", name="status_known"),
+        CheckConstraint("lower(home_team) <> lower(away_team)", name="teams_differ"),
+        CheckConstraint("sales_open_at < sales_close_at", name="sales_window_ordered"),
+        CheckConstraint("sales_close_at <= starts_at", name="sales_close_before_kickoff"),
+        CheckConstraint("hold_seconds BETWEEN 30 AND 3600", name="hold_seconds_range"),
+        CheckConstraint("max_tickets_per_fan BETWEEN 1 AND 50", name="max_tickets_range"),
+        Index("ix_matches_starts_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    stadium_id: Mapped[int] = mapped_column(ForeignKey("stadiums.id"), nullable=False, index=True)
+    home_team: Mapped[str] = mapped_column(String(120), nullable=False)
+    away_team: Mapped[str] = mapped_column(String(120), nullable=False)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    sales_open_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    sales_close_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    refund_cutoff_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    hold_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default="600")
+    max_tickets_per_fan: Mapped[int] = mapped_column(Integer, nullable=False, server_default="6")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="draft")
+    # Bumped in the same transaction as every seat status change: the seat map's ETag.
+    seat_version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    stadium = relationship("Stadium")
+    categories = relationship("PriceCategory", order_by="PriceCategory.id", back_populates="match")
+
+
+class PriceCategory(Base):
+    __tablename__ = "price_categories"
+    __table_args__ = (
+        UniqueConstraint("match_id", "name", name="uq_price_categories_match_id_name"),
+        # (match_id, id) is referenced by seating rows so a seat can only get a category of
+        # its own match.
+        UniqueConstraint("match_id", "id", name="uq_price_categories_match_id_id"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    price: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+
+    match = relationship("Match", back_populates="categories")
+
+
+class SeatAssignment(Base):
+    """The draft seating plan: which seats will be on sale, in which category, or blocked."""
+
+    __tablename__ = "seat_assignments"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["match_id", "category_id"],
+            ["price_categories.match_id", "price_categories.id"],
+            name="fk_seat_assignments_category",
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("category_id IS NOT NULL OR blocked_reason IS NOT NULL", name="category_or_blocked"),
+    )
+
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True
+    )
+    seat_id: Mapped[int] = mapped_column(ForeignKey("seats.id"), primary_key=True)
+    category_id: Mapped[int | None] = mapped_column(BigInteger)
+    blocked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class MatchSeat(Base):
+    """The live inventory: one row per seat of a published match."""
+
+    __tablename__ = "match_seats"
+    __table_args__ = (
+        CheckConstraint("status IN ('available', 'held', 'sold', 'blocked')", name="status_known"),
+        CheckConstraint(
+            "(status = 'held') = (hold_id IS NOT NULL AND held_until IS NOT NULL)",
+            name="held_has_hold",
+        ),
+        CheckConstraint("status <> 'sold' OR order_id IS NOT NULL", name="sold_has_order"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        # Best available scans only rows that could be claimed, in seat order.
+        Index(
+            "ix_match_seats_claimable",
+            "match_id",
+            "category_id",
+            "section_id",
+            "row_index",
+            "number",
+            postgresql_where=text("status IN ('available', 'held')"),
+        ),
+        Index("ix_match_seats_hold_id", "hold_id", postgresql_where=text("hold_id IS NOT NULL")),
+        # Finds holds that have expired but not been swept: part of the seat map's ETag.
+        Index(
+            "ix_match_seats_held_until",
+            "match_id",
+            "held_until",
+            postgresql_where=text("status = 'held'"),
+        ),
+    )
+
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id"), primary_key=True)
+    seat_id: Mapped[int] = mapped_column(ForeignKey("seats.id"), primary_key=True)
+    section_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    row_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("price_categories.id"))
+    price: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    blocked_reason: Mapped[str | None] = mapped_column(String(40))
+    hold_id: Mapped[int | None] = mapped_column(BigInteger)
+    held_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
