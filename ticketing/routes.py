@@ -6,6 +6,7 @@ must match the OpenAPI document (pyramid_openapi3 checks this at start-up).
 """
 from ticketing.resources import root_factory
 from ticketing.resources.accounts import auth_factory, me_factory
+from ticketing.resources.catalogue import match_factory, stadium_factory
 
 
 def includeme(config):
@@ -21,3 +22,28 @@ def includeme(config):
     config.add_route("api.auth.refresh", "/api/v1/auth/refresh", factory=auth_factory)
     config.add_route("api.auth.logout", "/api/v1/auth/logout", factory=auth_factory)
     config.add_route("api.me", "/api/v1/me", factory=me_factory)
+
+    # Stadiums: the container, then one stadium reached by traversal
+    config.add_route("api.stadiums", "/api/v1/stadiums", factory=stadium_factory)
+    stadium = "/api/v1/stadiums/{stadium_id}"
+    config.add_route("api.stadium", stadium, factory=stadium_factory, traverse="/{stadium_id}")
+    config.add_route("api.stadium.sections", stadium + "/sections", factory=stadium_factory, traverse="/{stadium_id}")
+    config.add_route(
+        "api.stadium.section", stadium + "/sections/{section_id}", factory=stadium_factory, traverse="/{stadium_id}"
+    )
+    config.add_route("api.stadium.seats", stadium + "/seats", factory=stadium_factory, traverse="/{stadium_id}")
+
+    # Matches
+    config.add_route("api.matches", "/api/v1/matches", factory=match_factory)
+    match = "/api/v1/matches/{match_id}"
+    for name, suffix in (
+        ("api.match", ""),
+        ("api.match.categories", "/categories"),
+        ("api.match.seating", "/seating"),
+        ("api.match.publish", "/publish"),
+        ("api.match.close", "/close"),
+        ("api.match.seats", "/seats"),
+        ("api.match.summary", "/summary"),
+        ("api.match.report", "/report"),
+    ):
+        config.add_route(name, match + suffix, factory=match_factory, traverse="/{match_id}")

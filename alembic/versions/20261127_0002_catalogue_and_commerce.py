@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 11:29:36.981733
+Create Date: 2026-11-27 11:30:48.147529
 """
 from alembic import op
 import sqlalchemy as sa
@@ -126,6 +126,13 @@ def upgrade():
     op.create_index('ix_holds_expires_at_active', 'holds', ['expires_at'], unique=False, postgresql_where=sa.text("status = 'active'"))
     op.create_index('ix_holds_user_id_match_id', 'holds', ['user_id', 'match_id'], unique=False)
     op.create_index('uq_holds_one_active_per_fan_match', 'holds', ['user_id', 'match_id'], unique=True, postgresql_where=sa.text("status = 'active'"))
+    op.create_table('match_seat_versions',
+    sa.Column('match_id', sa.BigInteger(), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False),
+    sa.Column('version', sa.BigInteger(), server_default='0', nullable=False),
+    sa.ForeignKeyConstraint(['match_id'], ['matches.id'], name=op.f('fk_match_seat_versions_match_id_matches'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('match_id', 'shard', name=op.f('pk_match_seat_versions'))
+    )
     op.create_table('price_categories',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('match_id', sa.BigInteger(), nullable=False),
@@ -252,6 +259,7 @@ def downgrade():
     op.drop_index('ix_seats_stadium_id_section_id', table_name='seats')
     op.drop_table('seats')
     op.drop_table('price_categories')
+    op.drop_table('match_seat_versions')
     op.drop_index('uq_holds_one_active_per_fan_match', table_name='holds', postgresql_where=sa.text("status = 'active'"))
     op.drop_index('ix_holds_user_id_match_id', table_name='holds')
     op.drop_index('ix_holds_expires_at_active', table_name='holds', postgresql_where=sa.text("status = 'active'"))

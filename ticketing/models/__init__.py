@@ -5,11 +5,12 @@
 on any error; pyramid_retry re-runs it on serialization failures and deadlocks.
 """
 import zope.sqlalchemy
+from zope.sqlalchemy.datamanager import STATUS_CHANGED
 from sqlalchemy import engine_from_config, event
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
 from .commerce import IdempotencyRecord, LedgerEntry, Hold, Order, Ticket, Wallet  # noqa: F401
-from .match import Match, MatchSeat, PriceCategory, SeatAssignment  # noqa: F401
+from .match import Match, MatchSeat, MatchSeatVersion, PriceCategory, SeatAssignment  # noqa: F401
 from .meta import Base, metadata  # noqa: F401
 from .rate_limit import RateLimitCounter  # noqa: F401
 from .user import RefreshToken, User  # noqa: F401
@@ -66,7 +67,13 @@ def get_session_factory(engine):
 def get_tm_session(session_factory, transaction_manager, request=None):
     """A session joined to ``transaction_manager``: it commits or aborts with the request."""
     dbsession = session_factory(info={"request": request})
-    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
+    # "changed" from the start: the hot paths write with SQL statements (conditional UPDATEs,
+    # INSERT ... SELECT) that zope.sqlalchemy cannot see, and a write must never be dropped
+    # because the ORM did not notice it. Committing a read-only transaction costs the same
+    # as rolling it back.
+    zope.sqlalchemy.register(
+        dbsession, transaction_manager=transaction_manager, initial_state=STATUS_CHANGED
+    )
     return dbsession
 
 

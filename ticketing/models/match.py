@@ -153,3 +153,22 @@ class MatchSeat(Base):
     hold_id: Mapped[int | None] = mapped_column(BigInteger)
     held_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     order_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+SEAT_VERSION_SHARDS = 16
+
+
+class MatchSeatVersion(Base):
+    """Change counters for a match's seats, split in shards.
+
+    The seat map's ETag must change with every committed seat change. One counter row per
+    match would make every buyer of that match queue on a single row lock until commit, so
+    each transaction bumps one of ``SEAT_VERSION_SHARDS`` rows and readers add them up: the
+    sum only grows, and a snapshot that sees a seat change sees its bump too.
+    """
+
+    __tablename__ = "match_seat_versions"
+
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")

@@ -1,0 +1,373 @@
+"""Matches: scheduling, price categories, the seating plan and publication.
+
+Publishing turns the draft seating plan into the live inventory (``match_seats``) with one
+``INSERT ... SELECT``, under a row lock on the match so two staff members cannot publish
+twice. After publication the stadium and seating of a match are frozen.
+"""
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, or_, select, text
+
+from ticketing.models import Match, PriceCategory, Seat, SeatAssignment, Section, Stadium
+from ticketing.models.match import SEAT_VERSION_SHARDS
+from ticketing.problems import Conflict, ValidationFailed, field_error
+
+DEFAULT_HOLD_SECONDS = 600
+DEFAULT_MAX_TICKETS = 6
+DEFAULT_REFUND_CUTOFF = timedelta(hours=24)
+MAX_PRICE = 100_000_000  # one million in minor units: nothing a volleyball seat costs
+BLOCK_REASONS = ("press", "vip", "broken", "other")
+PUBLIC_STATUSES = ("on_sale", "closed", "cancelled")
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def _aware(value, field, errors):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            errors.append(field_error(field, "must be an ISO-8601 timestamp"))
+            return None
+    if value.tzinfo is None:
+        errors.append(field_error(field, "must include a timezone offset (e.g. Z or +02:00)"))
+        return None
+    return value.astimezone(timezone.utc)
+
+
+def _validate_schedule(values, errors, now, creating):
+    starts_at = values["starts_at"]
+    if starts_at is not None and creating and starts_at <= now:
+        errors.append(field_error("starts_at", "must be in the future"))
+    if values["sales_close_at"] is not None and starts_at is not None and values["sales_close_at"] > starts_at:
+        errors.append(field_error("sales_close_at", "must not be after kick-off"))
+    if values["sales_open_at"] is not None and values["sales_close_at"] is not None:
+        if values["sales_open_at"] >= values["sales_close_at"]:
+            errors.append(field_error("sales_open_at", "must be before sales_close_at"))
+    if (values["home_team"] or "").strip().lower() == (values["away_team"] or "").strip().lower():
+        errors.append(field_error("away_team", "must differ from home_team"))
+    for field in ("home_team", "away_team"):
+        if not (values[field] or "").strip():
+            errors.append(field_error(field, "must not be empty"))
+    if not 30 <= values["hold_seconds"] <= 3600:
+        errors.append(field_error("hold_seconds", "must be between 30 and 3600"))
+    if not 1 <= values["max_tickets_per_fan"] <= 50:
+        errors.append(field_error("max_tickets_per_fan", "must be between 1 and 50"))
+
+
+def create_match(dbsession, data):
+    errors = []
+    now = utcnow()
+    stadium = dbsession.get(Stadium, data["stadium_id"]) if isinstance(data.get("stadium_id"), int) else None
+    if stadium is None:
+        errors.append(field_error("stadium_id", "no such stadium"))
+    starts_at = _aware(data.get("starts_at"), "starts_at", errors)
+    values = {
+        "home_team": (data.get("home_team") or "").strip(),
+        "away_team": (data.get("away_team") or "").strip(),
+        "starts_at": starts_at,
+        "sales_open_at": _aware(data.get("sales_open_at"), "sales_open_at", errors) or now,
+        "sales_close_at": _aware(data.get("sales_close_at"), "sales_close_at", errors) or starts_at,
+        "refund_cutoff_at": _aware(data.get("refund_cutoff_at"), "refund_cutoff_at", errors)
+        or (starts_at - DEFAULT_REFUND_CUTOFF if starts_at else None),
+        "hold_seconds": data.get("hold_seconds", DEFAULT_HOLD_SECONDS),
+        "max_tickets_per_fan": data.get("max_tickets_per_fan", DEFAULT_MAX_TICKETS),
+    }
+    _validate_schedule(values, errors, now, creating=True)
+    if errors:
+        raise ValidationFailed("The match is not valid.", errors=errors)
+    match = Match(stadium_id=stadium.id, status="draft", **values)
+    dbsession.add(match)
+    dbsession.flush()
+    return match
+
+
+EDITABLE = ("home_team", "away_team", "starts_at", "sales_open_at", "sales_close_at",
+            "refund_cutoff_at", "hold_seconds", "max_tickets_per_fan", "stadium_id")
+
+
+def update_match(dbsession, match, changes):
+    lock_match(dbsession, match.id)
+    if match.status in ("closed", "cancelled"):
+        raise Conflict(f"A {match.status} match cannot be edited.")
+    errors = []
+    if "stadium_id" in changes and changes["stadium_id"] != match.stadium_id:
+        if match.status != "draft":
+            raise Conflict("The stadium of a published match cannot change.",
+                           errors=[field_error("stadium_id", "frozen after publication")])
+        if dbsession.get(Stadium, changes["stadium_id"]) is None:
+            errors.append(field_error("stadium_id", "no such stadium"))
+        else:
+            # The old plan named seats of the old stadium.
+            dbsession.execute(text("DELETE FROM seat_assignments WHERE match_id = :m"), {"m": match.id})
+    values = {field: getattr(match, field) for field in EDITABLE}
+    for field in EDITABLE:
+        if field in changes:
+            value = changes[field]
+            if field.endswith("_at"):
+                value = _aware(value, field, errors)
+            values[field] = value
+    _validate_schedule(values, errors, utcnow(), creating=False)
+    if "starts_at" in changes and values["starts_at"] and values["starts_at"] <= utcnow():
+        errors.append(field_error("starts_at", "must be in the future"))
+    if errors:
+        raise ValidationFailed("The match is not valid.", errors=errors)
+    for field in EDITABLE:
+        if field in changes:
+            setattr(match, field, values[field])
+    dbsession.flush()
+    return match
+
+
+def lock_match(dbsession, match_id):
+    """Serialise state changes of one match (publish, close, cancel, seating edits)."""
+    return dbsession.execute(
+        select(Match).where(Match.id == match_id).with_for_update()
+    ).scalar_one()
+
+
+def list_matches(dbsession, *, limit, offset, public_only, date_from=None, date_to=None,
+                 team=None, stadium_id=None, status=None):
+    query = select(Match)
+    if public_only:
+        query = query.where(Match.status.in_(PUBLIC_STATUSES))
+    if date_from is not None:
+        query = query.where(Match.starts_at >= date_from)
+    if date_to is not None:
+        query = query.where(Match.starts_at < date_to)
+    if team:
+        pattern = "%" + team.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Match.home_team.ilike(pattern, escape="\\"), Match.away_team.ilike(pattern, escape="\\")))
+    if stadium_id is not None:
+        query = query.where(Match.stadium_id == stadium_id)
+    if status:
+        query = query.where(Match.status == status)
+    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    matches = dbsession.execute(query.order_by(Match.starts_at, Match.id).limit(limit).offset(offset)).scalars().all()
+    return matches, total
+
+
+# --- price categories -------------------------------------------------------------------
+
+def add_category(dbsession, match, name, price, currency):
+    lock_match(dbsession, match.id)
+    if match.status != "draft":
+        raise Conflict("Price categories can only be added while the match is a draft.")
+    name = (name or "").strip()
+    errors = []
+    if not name:
+        errors.append(field_error("name", "must not be empty"))
+    if not isinstance(price, int) or isinstance(price, bool) or not 0 <= price <= MAX_PRICE:
+        errors.append(field_error("price", f"must be a whole number of minor units between 0 and {MAX_PRICE}"))
+    if errors:
+        raise ValidationFailed("The price category is not valid.", errors=errors)
+    if dbsession.execute(
+        select(PriceCategory.id).where(PriceCategory.match_id == match.id, func.lower(PriceCategory.name) == name.lower())
+    ).first():
+        raise Conflict("This match already has a category with that name.",
+                       errors=[field_error("name", "is already used for this match", "duplicate")])
+    category = PriceCategory(match_id=match.id, name=name, price=price, currency=currency)
+    dbsession.add(category)
+    dbsession.flush()
+    return category
+
+
+def categories(dbsession, match_id):
+    return dbsession.execute(
+        select(PriceCategory).where(PriceCategory.match_id == match_id).order_by(PriceCategory.id)
+    ).scalars().all()
+
+
+# --- seating plan ------------------------------------------------------------------------
+
+def _selector_seat_ids(dbsession, stadium_id, selector, path, errors):
+    """Resolve one selector (a section, some of its rows, a seat range, or seat ids) to seat ids."""
+    if selector.get("seat_ids") is not None:
+        wanted = sorted(set(selector["seat_ids"]))
+        found = dbsession.execute(
+            select(Seat.id).where(Seat.stadium_id == stadium_id, Seat.id.in_(wanted))
+        ).scalars().all()
+        missing = sorted(set(wanted) - set(found))
+        if missing:
+            errors.append(field_error(f"{path}/seat_ids", f"unknown seats in this stadium: {missing[:20]}"))
+        return found
+    section_id = selector.get("section_id")
+    section = dbsession.get(Section, section_id) if section_id is not None else None
+    if section is None or section.stadium_id != stadium_id:
+        errors.append(field_error(f"{path}/section_id", "no such section in this match's stadium"))
+        return []
+    query = select(Seat.id).where(Seat.section_id == section.id)
+    rows = selector.get("rows")
+    row = selector.get("row")
+    if rows:
+        known = set(dbsession.execute(
+            select(Seat.row_label).where(Seat.section_id == section.id, Seat.row_label.in_(rows)).distinct()
+        ).scalars())
+        unknown = [label for label in rows if label not in known]
+        if unknown:
+            errors.append(field_error(f"{path}/rows", f"unknown rows in section {section.name}: {unknown[:20]}"))
+        query = query.where(Seat.row_label.in_(rows))
+    elif row is not None:
+        first, last = selector.get("from", 1), selector.get("to")
+        seats_in_row = dbsession.execute(
+            select(func.max(Seat.number)).where(Seat.section_id == section.id, Seat.row_label == row)
+        ).scalar_one()
+        if seats_in_row is None:
+            errors.append(field_error(f"{path}/row", f"unknown row {row!r} in section {section.name}"))
+            return []
+        last = seats_in_row if last is None else last
+        if not 1 <= first <= last <= seats_in_row:
+            errors.append(field_error(f"{path}/to", f"row {row} has seats 1..{seats_in_row}"))
+            return []
+        query = query.where(Seat.row_label == row, Seat.number.between(first, last))
+    return dbsession.execute(query).scalars().all()
+
+
+_UPSERT_CATEGORY = text(
+    """
+    INSERT INTO seat_assignments (match_id, seat_id, category_id)
+    SELECT :match_id, seat_id, :category_id FROM unnest(CAST(:seat_ids AS bigint[])) AS seat_id
+    ON CONFLICT (match_id, seat_id) DO UPDATE SET category_id = EXCLUDED.category_id
+    """
+)
+
+_UPSERT_BLOCK = text(
+    """
+    INSERT INTO seat_assignments (match_id, seat_id, blocked_reason)
+    SELECT :match_id, seat_id, :reason FROM unnest(CAST(:seat_ids AS bigint[])) AS seat_id
+    ON CONFLICT (match_id, seat_id) DO UPDATE SET blocked_reason = EXCLUDED.blocked_reason
+    """
+)
+
+
+def replace_seating(dbsession, match, assignments, blocked):
+    """Replace the draft plan. Rules apply in order (later ones win); blocks apply last."""
+    match = lock_match(dbsession, match.id)
+    if match.status != "draft":
+        raise Conflict("Seating can only change while the match is a draft.")
+    category_ids = {category.id for category in categories(dbsession, match.id)}
+    errors = []
+    resolved = []
+    for index, rule in enumerate(assignments):
+        path = f"assignments/{index}"
+        if rule["category_id"] not in category_ids:
+            errors.append(field_error(f"{path}/category_id", "no such price category for this match"))
+        resolved.append((rule["category_id"], _selector_seat_ids(dbsession, match.stadium_id, rule, path, errors)))
+    blocks = []
+    for index, rule in enumerate(blocked):
+        path = f"blocked/{index}"
+        reason = rule.get("reason", "other")
+        blocks.append((reason, _selector_seat_ids(dbsession, match.stadium_id, rule, path, errors)))
+    if errors:
+        raise ValidationFailed("The seating plan is not valid.", errors=errors)
+
+    dbsession.execute(text("DELETE FROM seat_assignments WHERE match_id = :m"), {"m": match.id})
+    for category_id, seat_ids in resolved:
+        if seat_ids:
+            dbsession.execute(_UPSERT_CATEGORY, {"match_id": match.id, "category_id": category_id, "seat_ids": list(seat_ids)})
+    for reason, seat_ids in blocks:
+        if seat_ids:
+            dbsession.execute(_UPSERT_BLOCK, {"match_id": match.id, "reason": reason, "seat_ids": list(seat_ids)})
+    return seating_summary(dbsession, match.id)
+
+
+def seating_summary(dbsession, match_id):
+    row = dbsession.execute(
+        text(
+            """
+            SELECT count(*) FILTER (WHERE blocked_reason IS NULL) AS on_sale,
+                   count(*) FILTER (WHERE blocked_reason IS NOT NULL) AS blocked
+            FROM seat_assignments WHERE match_id = :m
+            """
+        ),
+        {"m": match_id},
+    ).one()
+    per_category = dbsession.execute(
+        text(
+            """
+            SELECT category_id, count(*) FROM seat_assignments
+            WHERE match_id = :m AND blocked_reason IS NULL GROUP BY category_id ORDER BY category_id
+            """
+        ),
+        {"m": match_id},
+    ).all()
+    return {
+        "match_id": match_id,
+        "on_sale": row.on_sale,
+        "blocked": row.blocked,
+        "per_category": [{"category_id": c, "seats": n} for c, n in per_category],
+    }
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+_CREATE_INVENTORY = text(
+    """
+    INSERT INTO match_seats (match_id, seat_id, section_id, row_index, number,
+                             category_id, price, status, blocked_reason)
+    SELECT a.match_id, s.id, s.section_id, s.row_index, s.number,
+           a.category_id, coalesce(c.price, 0),
+           CASE WHEN a.blocked_reason IS NULL THEN 'available' ELSE 'blocked' END,
+           a.blocked_reason
+    FROM seat_assignments a
+    JOIN seats s ON s.id = a.seat_id
+    LEFT JOIN price_categories c ON c.id = a.category_id
+    WHERE a.match_id = :match_id
+    """
+)
+
+
+def publish(dbsession, match):
+    """draft -> on_sale: create the whole inventory in one statement."""
+    match = lock_match(dbsession, match.id)
+    if match.status != "draft":
+        raise Conflict(f"Only a draft match can be published (this one is {match.status}).")
+    if match.starts_at <= utcnow():
+        raise Conflict("A match that has already started cannot be published.")
+    summary = seating_summary(dbsession, match.id)
+    if summary["on_sale"] == 0:
+        raise Conflict(
+            "Nothing to sell: assign seats to price categories first (PUT .../seating).",
+            errors=[field_error("seating", "no seat is on sale")],
+        )
+    dbsession.execute(_CREATE_INVENTORY, {"match_id": match.id})
+    dbsession.execute(
+        text(
+            "INSERT INTO match_seat_versions (match_id, shard, version) "
+            "SELECT :match_id, shard, 0 FROM generate_series(0, :shards - 1) AS shard"
+        ),
+        {"match_id": match.id, "shards": SEAT_VERSION_SHARDS},
+    )
+    match.status = "on_sale"
+    match.published_at = utcnow()
+    match.seat_version += 1
+    dbsession.flush()
+    return match
+
+
+def close_sales(dbsession, match):
+    match = lock_match(dbsession, match.id)
+    if match.status != "on_sale":
+        raise Conflict(f"Only a match on sale can be closed (this one is {match.status}).")
+    match.status = "closed"
+    match.seat_version += 1
+    dbsession.flush()
+    return match
+
+
+_BUMP_SHARD = text(
+    "UPDATE match_seat_versions SET version = version + 1 WHERE match_id = :match_id AND shard = :shard"
+)
+
+
+def bump_seat_version(dbsession, match_id, spread_key):
+    """Part of every transaction that changes seat statuses: invalidates seat-map ETags.
+
+    Call it last in the transaction (after the seat rows are locked) so the shard row lock is
+    held only for the commit; ``spread_key`` (e.g. the buyer's id) picks the shard.
+    """
+    dbsession.execute(_BUMP_SHARD, {"match_id": match_id, "shard": spread_key % SEAT_VERSION_SHARDS})

@@ -1,0 +1,140 @@
+"""Match endpoints: scheduling, categories, seating, publication, seat map and report."""
+from pyramid.httpexceptions import HTTPNotModified
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from ticketing.resources.catalogue import MatchContainer, MatchResource
+from ticketing.services import matches, seat_map
+
+from .pagination import page, page_params
+from .serializers import category_json, match_json
+
+
+def _is_staff(request):
+    identity = request.identity
+    return identity is not None and identity.role in ("staff", "admin")
+
+
+@view_config(route_name="api.matches", context=MatchContainer, permission="match:list",
+             request_method="GET", renderer="json", openapi=True)
+def list_matches(context, request):
+    limit, offset = page_params(request)
+    query = request.openapi_validated.parameters.query
+    rows, total = matches.list_matches(
+        request.dbsession,
+        limit=limit,
+        offset=offset,
+        public_only=not _is_staff(request),
+        date_from=query.get("from"),
+        date_to=query.get("to"),
+        team=query.get("team"),
+        stadium_id=query.get("stadium_id"),
+        status=query.get("status"),
+    )
+    counts = seat_map.summaries(request.dbsession, [row.id for row in rows])
+    return page(request, [match_json(row, counts[row.id]) for row in rows], total, limit, offset)
+
+
+@view_config(route_name="api.matches", context=MatchContainer, permission="match:create",
+             request_method="POST", renderer="json", openapi=True)
+def create_match(context, request):
+    match = matches.create_match(request.dbsession, dict(request.openapi_validated.body))
+    request.response.status = 201
+    request.response.location = request.route_path("api.match", match_id=match.id)
+    return match_json(match)
+
+
+@view_config(route_name="api.match", context=MatchResource, permission="match:view",
+             request_method="GET", renderer="json", openapi=True)
+def get_match(context, request):
+    match = context.match
+    body = match_json(match, seat_map.summaries(request.dbsession, [match.id])[match.id])
+    body["categories"] = [category_json(c) for c in matches.categories(request.dbsession, match.id)]
+    return body
+
+
+@view_config(route_name="api.match", context=MatchResource, permission="match:edit",
+             request_method="PATCH", renderer="json", openapi=True)
+def update_match(context, request):
+    match = matches.update_match(request.dbsession, context.match, dict(request.openapi_validated.body))
+    return match_json(match)
+
+
+@view_config(route_name="api.match.categories", context=MatchResource, permission="match:view",
+             request_method="GET", renderer="json", openapi=True)
+def list_categories(context, request):
+    items = [category_json(c) for c in matches.categories(request.dbsession, context.match.id)]
+    return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "next": None}
+
+
+@view_config(route_name="api.match.categories", context=MatchResource, permission="match:edit",
+             request_method="POST", renderer="json", openapi=True)
+def add_category(context, request):
+    body = request.openapi_validated.body
+    category = matches.add_category(
+        request.dbsession, context.match, body["name"], body["price"], request.registry.settings["ticketing.currency"]
+    )
+    request.response.status = 201
+    return category_json(category)
+
+
+@view_config(route_name="api.match.seating", context=MatchResource, permission="match:edit",
+             request_method="GET", renderer="json", openapi=True)
+def get_seating(context, request):
+    return matches.seating_summary(request.dbsession, context.match.id)
+
+
+@view_config(route_name="api.match.seating", context=MatchResource, permission="match:edit",
+             request_method="PUT", renderer="json", openapi=True)
+def put_seating(context, request):
+    body = request.openapi_validated.body
+    return matches.replace_seating(
+        request.dbsession, context.match, body.get("assignments", []), body.get("blocked", [])
+    )
+
+
+@view_config(route_name="api.match.publish", context=MatchResource, permission="match:edit",
+             request_method="POST", renderer="json", openapi=True)
+def publish(context, request):
+    match = matches.publish(request.dbsession, context.match)
+    return match_json(match, seat_map.summaries(request.dbsession, [match.id])[match.id])
+
+
+@view_config(route_name="api.match.close", context=MatchResource, permission="match:edit",
+             request_method="POST", renderer="json", openapi=True)
+def close(context, request):
+    match = matches.close_sales(request.dbsession, context.match)
+    return match_json(match)
+
+
+@view_config(route_name="api.match.seats", context=MatchResource, permission="match:view",
+             request_method="GET", openapi=True)
+def seats(context, request):
+    """The seat map. Conditional: ``If-None-Match`` with the current ETag gets a 304."""
+    match = context.match
+    query = request.openapi_validated.parameters.query
+    filters = {key: query[key] for key in ("section_id", "category_id", "status") if query.get(key) is not None}
+    current = seat_map.etag(request.dbsession, match.id, filters)
+    if current in request.if_none_match or request.headers.get("If-None-Match") == current:
+        not_modified = HTTPNotModified()
+        not_modified.headers["ETag"] = current
+        not_modified.headers["Cache-Control"] = "no-cache"
+        return not_modified
+    body = seat_map.render(request.dbsession, match, filters, current)
+    response = Response(body=body, content_type="application/json", charset=None)
+    response.headers["ETag"] = current
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@view_config(route_name="api.match.summary", context=MatchResource, permission="match:view",
+             request_method="GET", renderer="json", openapi=True)
+def summary(context, request):
+    match = context.match
+    return {"match_id": match.id, "status": match.status, **seat_map.summaries(request.dbsession, [match.id])[match.id]}
+
+
+@view_config(route_name="api.match.report", context=MatchResource, permission="match:report",
+             request_method="GET", renderer="json", openapi=True)
+def report(context, request):
+    return seat_map.report(request.dbsession, context.match, request.registry.settings["ticketing.currency"])
