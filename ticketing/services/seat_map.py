@@ -21,7 +21,7 @@ SEAT_COLUMNS = ["id", "section_id", "row", "number", "x", "y", "category_id", "p
 
 _ETAG_QUERY = text(
     """
-    SELECT m.status, m.seat_version,
+    SELECT m.status, m.seat_version, m.created_at,
            (SELECT coalesce(sum(v.version), 0)::bigint FROM match_seat_versions v WHERE v.match_id = m.id) AS changes,
            (SELECT count(*) FROM match_seats ms
              WHERE ms.match_id = m.id AND ms.status = 'held' AND ms.held_until <= now()) AS lapsed
@@ -77,7 +77,8 @@ def etag(dbsession, match_id, filters):
     row = dbsession.execute(_ETAG_QUERY, {"match_id": match_id}).one()
     filter_key = json.dumps(filters, sort_keys=True)
     digest = hashlib.sha1(
-        f"{match_id}|{row.status}|{row.seat_version}|{row.changes}|{row.lapsed}|{filter_key}".encode()
+        f"{match_id}|{row.created_at.timestamp()}|{row.status}|{row.seat_version}|{row.changes}|"
+        f"{row.lapsed}|{filter_key}".encode()
     ).hexdigest()[:20]
     return f'W/"sm-{match_id}-{digest}"'
 
