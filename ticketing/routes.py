@@ -7,6 +7,7 @@ must match the OpenAPI document (pyramid_openapi3 checks this at start-up).
 from ticketing.resources import root_factory
 from ticketing.resources.accounts import auth_factory, me_factory
 from ticketing.resources.catalogue import match_factory, stadium_factory
+from ticketing.resources.commerce import hold_factory, order_factory, wallet_factory
 
 
 def includeme(config):
@@ -45,5 +46,21 @@ def includeme(config):
         ("api.match.seats", "/seats"),
         ("api.match.summary", "/summary"),
         ("api.match.report", "/report"),
+        ("api.match.cancel", "/cancel"),
+        ("api.match.holds", "/holds"),
     ):
         config.add_route(name, match + suffix, factory=match_factory, traverse="/{match_id}")
+
+    # Buying: the caller's wallet, then holds, orders and tickets reached by traversal
+    config.add_route("api.wallet", "/api/v1/wallet", factory=wallet_factory)
+    config.add_route("api.wallet.top_ups", "/api/v1/wallet/top-ups", factory=wallet_factory)
+    config.add_route("api.wallet.transactions", "/api/v1/wallet/transactions", factory=wallet_factory)
+    config.add_route("api.hold", "/api/v1/holds/{hold_id}", factory=hold_factory, traverse="/{hold_id}")
+    config.add_route(
+        "api.hold.checkout", "/api/v1/holds/{hold_id}/checkout", factory=hold_factory, traverse="/{hold_id}"
+    )
+    config.add_route("api.orders", "/api/v1/orders", factory=order_factory)
+    config.add_route("api.order", "/api/v1/orders/{order_id}", factory=order_factory, traverse="/{order_id}")
+    config.add_route(
+        "api.order.cancel", "/api/v1/orders/{order_id}/cancel", factory=order_factory, traverse="/{order_id}"
+    )

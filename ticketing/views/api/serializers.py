@@ -67,3 +67,63 @@ def match_json(match, summary=None):
     if summary is not None:
         body["seats"] = summary
     return body
+
+
+def ledger_json(entry):
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "amount": entry.amount,
+        "balance_after": entry.balance_after,
+        "currency": entry.currency,
+        "order_id": entry.order_id,
+        "reason": entry.reason,
+        "created_at": entry.created_at,
+    }
+
+
+def hold_json(hold, state, seats):
+    return {
+        "id": hold.id,
+        "match_id": hold.match_id,
+        "status": state,
+        "seats": [dict(seat) for seat in seats],
+        "total": hold.total,
+        "currency": hold.currency,
+        "expires_at": hold.expires_at,
+        "created_at": hold.created_at,
+    }
+
+
+def ticket_json(ticket):
+    return {
+        "id": ticket["id"],
+        "order_id": ticket["order_id"],
+        "match_id": ticket["match_id"],
+        "seat": {
+            "id": ticket["seat_id"],
+            "section_id": ticket["section_id"],
+            "section": ticket["section"],
+            "row": ticket["row"],
+            "number": ticket["number"],
+        },
+        "category_id": ticket["category_id"],
+        "price": ticket["price"],
+        "status": ticket["status"],
+        "checked_in_at": ticket["checked_in_at"],
+    }
+
+
+def order_json(order, tickets):
+    return {
+        "id": order.id,
+        "user_id": order.user_id,
+        "match_id": order.match_id,
+        "hold_id": order.hold_id,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "created_at": order.created_at,
+        "cancelled_at": order.cancelled_at,
+        "tickets": [ticket_json(ticket) for ticket in tickets],
+    }

@@ -1,0 +1,110 @@
+"""Owner-scoped resources: the wallet, holds, orders and tickets.
+
+Each context's ``__acl__`` grants its owner (``u:<id>``) and, where staff need it, the staff
+role. Containers also hide other people's objects: looking up someone else's hold, order or
+ticket is a ``KeyError`` (404), never a 403, so ids cannot be probed for existence.
+"""
+from ticketing.models import Hold, Order, Ticket
+
+from . import ADMIN, CUSTOMER, STAFF, Allow, Resource, parse_id
+
+
+def _may_see(request, owner_id, staff_may_see):
+    identity = request.identity
+    if identity is None:
+        return True  # let the ACL answer 401
+    if identity.id == owner_id:
+        return True
+    return staff_may_see and identity.role in ("staff", "admin")
+
+
+class WalletResource(Resource):
+    __acl__ = [(Allow, CUSTOMER, ("wallet:view", "wallet:top_up"))]
+
+
+class OwnedContainer(Resource):
+    model = None
+    context_class = None
+    staff_may_see = True
+
+    def __getitem__(self, key):
+        row = self.request.dbsession.get(self.model, parse_id(key))
+        if row is None or not _may_see(self.request, row.user_id, self.staff_may_see):
+            raise KeyError(key)
+        return self.context_class(self.request, row, parent=self)
+
+
+class HoldResource(Resource):
+    def __init__(self, request, hold, parent):
+        super().__init__(request, str(hold.id), parent)
+        self.hold = hold
+
+    @property
+    def __acl__(self):
+        return [
+            (Allow, f"u:{self.hold.user_id}", ("hold:view", "hold:release", "hold:checkout")),
+            (Allow, STAFF, "hold:view"),
+            (Allow, ADMIN, "hold:view"),
+        ]
+
+
+class HoldContainer(OwnedContainer):
+    model, context_class = Hold, HoldResource
+
+
+class OrderResource(Resource):
+    def __init__(self, request, order, parent):
+        super().__init__(request, str(order.id), parent)
+        self.order = order
+
+    @property
+    def __acl__(self):
+        return [
+            (Allow, f"u:{self.order.user_id}", ("order:view", "order:cancel")),
+            (Allow, STAFF, ("order:view", "order:cancel")),
+            (Allow, ADMIN, ("order:view", "order:cancel")),
+        ]
+
+
+class OrderContainer(OwnedContainer):
+    model, context_class = Order, OrderResource
+
+    __acl__ = [
+        (Allow, CUSTOMER, "order:list"),
+        (Allow, STAFF, "order:list"),
+        (Allow, ADMIN, "order:list"),
+    ]
+
+
+class TicketResource(Resource):
+    def __init__(self, request, ticket, parent):
+        super().__init__(request, str(ticket.id), parent)
+        self.ticket = ticket
+
+    @property
+    def __acl__(self):
+        return [
+            (Allow, f"u:{self.ticket.user_id}", "ticket:view"),
+            (Allow, STAFF, "ticket:view"),
+            (Allow, ADMIN, "ticket:view"),
+        ]
+
+
+class TicketContainer(OwnedContainer):
+    model, context_class = Ticket, TicketResource
+
+
+def wallet_factory(request):
+    return WalletResource(request, "wallet")
+
+
+def hold_factory(request):
+    return HoldContainer(request, "holds")
+
+
+def order_factory(request):
+    return OrderContainer(request, "orders")
+
+
+def ticket_factory(request):
+    return TicketContainer(request, "tickets")

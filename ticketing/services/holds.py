@@ -1,0 +1,355 @@
+"""Holding seats: the claim that a rush of fans fights over.
+
+Guarantees (PRODUCT.md invariants 2 and 5):
+- A seat is in at most one live hold. Every claim is one conditional statement over
+  ``match_seats`` that only takes rows that are ``available`` or ``held`` with an expired
+  ``held_until`` (compared with the database clock in the same statement), so an expired hold
+  frees its seats at once, with no sweeper.
+- All-or-nothing: if any requested seat cannot be claimed the transaction is aborted (409
+  naming the taken seats) and nothing changes.
+- No deadlocks between multi-seat buyers: rows are locked in seat-id order.
+- Buyers never queue behind each other for best-available seats: candidates are locked with
+  ``FOR UPDATE SKIP LOCKED``, so a seat another buyer is taking is simply skipped.
+- Per-fan limit: the fan's wallet row is locked first (serialising one fan's requests, not the
+  match), then live hold + valid tickets are counted against the match's limit.
+- One live hold per fan and match: a new hold replaces the previous one in the same
+  transaction (docs/decisions/0005-one-live-hold-per-match.md).
+"""
+import random
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from ticketing.models import Hold, Match
+from ticketing.problems import Conflict, Gone, NotFound, ValidationFailed, field_error
+from ticketing.services import matches as match_service
+from ticketing.services import wallet as wallet_service
+
+MAX_SEATS_PER_HOLD = 50
+CANDIDATE_SCAN = 600  # claimable seats read (without locks) to find adjacent blocks
+WINDOW_ATTEMPTS = 8  # adjacent blocks tried under SKIP LOCKED before giving up
+WINDOW_JITTER = 8  # start among the first few best blocks so a rush does not all collide
+
+CLAIMABLE = "(ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))"
+
+
+class SeatsTaken(Conflict):
+    slug, title = "seats-taken", "Some seats are no longer available"
+
+
+@dataclass
+class Claim:
+    seat_ids: list
+    total: int
+
+
+# Chosen seats: lock exactly these rows in id order, skipping none (a taken seat fails the
+# whole request), then flip them to held in the same statement.
+_CLAIM_CHOSEN = text(
+    f"""
+    WITH wanted AS (
+        SELECT ms.seat_id FROM match_seats ms
+        WHERE ms.match_id = :match_id AND ms.seat_id = ANY(:seat_ids) AND {CLAIMABLE}
+        ORDER BY ms.seat_id
+        FOR UPDATE
+    )
+    UPDATE match_seats ms
+       SET status = 'held', hold_id = :hold_id, held_until = now() + make_interval(secs => :hold_seconds)
+      FROM wanted
+     WHERE ms.match_id = :match_id AND ms.seat_id = wanted.seat_id
+    RETURNING ms.seat_id, ms.price
+    """
+)
+
+# Best available, one block: lock the block's rows that nobody else is locking and that are
+# still claimable; the caller keeps the result only if it got the whole block.
+_CLAIM_BLOCK = text(
+    f"""
+    WITH free AS (
+        SELECT ms.seat_id FROM match_seats ms
+        WHERE ms.match_id = :match_id AND ms.seat_id = ANY(:seat_ids) AND {CLAIMABLE}
+        ORDER BY ms.seat_id
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE match_seats ms
+       SET status = 'held', hold_id = :hold_id, held_until = now() + make_interval(secs => :hold_seconds)
+      FROM free
+     WHERE ms.match_id = :match_id AND ms.seat_id = free.seat_id
+    RETURNING ms.seat_id, ms.price
+    """
+)
+
+# Best available, anywhere: the first N claimable seats in layout order that no one else is
+# locking. Every locked row is used, so no buyer is ever turned away by another's leftovers.
+_CLAIM_FIRST_FREE = text(
+    f"""
+    WITH free AS (
+        SELECT ms.seat_id FROM match_seats ms
+        WHERE ms.match_id = :match_id AND {CLAIMABLE}
+          AND (CAST(:category_id AS bigint) IS NULL OR ms.category_id = :category_id)
+        ORDER BY ms.section_id, ms.row_index, ms.number
+        LIMIT :quantity
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE match_seats ms
+       SET status = 'held', hold_id = :hold_id, held_until = now() + make_interval(secs => :hold_seconds)
+      FROM free
+     WHERE ms.match_id = :match_id AND ms.seat_id = free.seat_id
+    RETURNING ms.seat_id, ms.price
+    """
+)
+
+_CANDIDATES = text(
+    f"""
+    SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
+    WHERE ms.match_id = :match_id AND {CLAIMABLE}
+      AND (CAST(:category_id AS bigint) IS NULL OR ms.category_id = :category_id)
+    ORDER BY ms.section_id, ms.row_index, ms.number
+    LIMIT :scan
+    """
+)
+
+_RELEASE = text(
+    """
+    UPDATE match_seats SET status = 'available', hold_id = NULL, held_until = NULL
+    WHERE match_id = :match_id AND hold_id = :hold_id AND status = 'held'
+    """
+)
+
+
+def _check_on_sale(dbsession, match):
+    row = dbsession.execute(
+        text(
+            "SELECT status, now() >= sales_open_at AS opened, now() < sales_close_at AS not_closed "
+            "FROM matches WHERE id = :m"
+        ),
+        {"m": match.id},
+    ).one()
+    if row.status != "on_sale":
+        raise Conflict(f"This match is not on sale (it is {row.status}).")
+    if not row.opened:
+        raise Conflict("Sales for this match have not opened yet.")
+    if not row.not_closed:
+        raise Conflict("Sales for this match have closed.")
+
+
+def _adjacent_blocks(candidates, quantity):
+    """Windows of ``quantity`` consecutive seats in one row, best (layout order) first."""
+    blocks, run = [], []
+    for seat in candidates:
+        if run and (seat.section_id, seat.row_index) == (run[-1].section_id, run[-1].row_index) \
+                and seat.number == run[-1].number + 1:
+            run.append(seat)
+        else:
+            run = [seat]
+        if len(run) >= quantity:
+            blocks.append([s.seat_id for s in run[-quantity:]])
+    return blocks
+
+
+def _claim_adjacent(dbsession, params, quantity, category_id):
+    candidates = dbsession.execute(
+        _CANDIDATES, {"match_id": params["match_id"], "category_id": category_id, "scan": CANDIDATE_SCAN}
+    ).all()
+    blocks = _adjacent_blocks(candidates, quantity)
+    if not blocks:
+        return None
+    # The best block first; if someone else is taking it, the next few in random order so a
+    # rush spreads over the front blocks instead of all queueing for the second-best one.
+    runners_up = blocks[1 : 1 + WINDOW_JITTER]
+    random.shuffle(runners_up)
+    contended = set()
+    attempts = 0
+    for block in [blocks[0]] + runners_up + blocks[1 + WINDOW_JITTER :]:
+        if contended.intersection(block):
+            continue
+        attempts += 1
+        if attempts > WINDOW_ATTEMPTS:
+            break
+        # A savepoint per attempt: rolling it back releases the row locks of a partial block.
+        savepoint = dbsession.begin_nested()
+        rows = dbsession.execute(_CLAIM_BLOCK, {**params, "seat_ids": block}).all()
+        if len(rows) == quantity:
+            savepoint.commit()
+            return rows
+        savepoint.rollback()
+        contended.update(block)
+    return None
+
+
+def _claim(dbsession, match, hold_id, request):
+    params = {"match_id": match.id, "hold_id": hold_id, "hold_seconds": match.hold_seconds}
+    if request.get("seat_ids"):
+        wanted = sorted(set(request["seat_ids"]))
+        rows = dbsession.execute(_CLAIM_CHOSEN, {**params, "seat_ids": wanted}).all()
+        if len(rows) != len(wanted):
+            taken = sorted(set(wanted) - {row.seat_id for row in rows})
+            unknown = _unknown_seats(dbsession, match.id, taken)
+            if unknown:
+                raise ValidationFailed(
+                    "Some seats are not on sale for this match.",
+                    errors=[field_error("seat_ids", f"not seats of this match: {unknown[:50]}")],
+                )
+            raise SeatsTaken(
+                f"{len(taken)} of the chosen seats are held or sold by someone else.",
+                extra={"taken_seat_ids": taken},
+            )
+        return rows
+
+    quantity = request["quantity"]
+    category_id = request.get("category_id")
+    rows = None
+    if quantity > 1:
+        rows = _claim_adjacent(dbsession, params, quantity, category_id)
+    if rows is None:
+        if request.get("adjacent") and quantity > 1:
+            raise SeatsTaken(f"No {quantity} adjacent seats are available together in one row.",
+                             extra={"taken_seat_ids": []})
+        rows = dbsession.execute(
+            _CLAIM_FIRST_FREE, {**params, "category_id": category_id, "quantity": quantity}
+        ).all()
+        if len(rows) < quantity:
+            raise SeatsTaken(f"Not enough seats are available: asked for {quantity}.",
+                             extra={"taken_seat_ids": [], "available": len(rows)})
+    return rows
+
+
+def _unknown_seats(dbsession, match_id, seat_ids):
+    known = set(dbsession.execute(
+        text("SELECT seat_id FROM match_seats WHERE match_id = :m AND seat_id = ANY(:ids) AND status <> 'blocked'"),
+        {"m": match_id, "ids": seat_ids},
+    ).scalars())
+    return [seat_id for seat_id in seat_ids if seat_id not in known]
+
+
+def validate_request(body):
+    seat_ids, quantity = body.get("seat_ids"), body.get("quantity")
+    if bool(seat_ids) == bool(quantity):
+        raise ValidationFailed("Send either seat_ids or quantity.",
+                               errors=[field_error("seat_ids", "send either seat_ids or quantity, not both")])
+    count = len(set(seat_ids)) if seat_ids else quantity
+    if count > MAX_SEATS_PER_HOLD:
+        raise ValidationFailed("Too many seats.", errors=[field_error("quantity", f"at most {MAX_SEATS_PER_HOLD}")])
+    if seat_ids and (body.get("category_id") or body.get("adjacent")):
+        raise ValidationFailed("category_id and adjacent apply to best-available requests only.",
+                               errors=[field_error("category_id", "only with quantity")])
+    return count
+
+
+def create_hold(dbsession, user_id, match, body, currency):
+    """Claim seats for a fan; replaces the fan's previous live hold on this match."""
+    count = validate_request(body)
+    _check_on_sale(dbsession, match)
+    if body.get("category_id") is not None and body["category_id"] not in {
+        c.id for c in match_service.categories(dbsession, match.id)
+    }:
+        raise ValidationFailed("Unknown category.", errors=[field_error("category_id", "no such category for this match")])
+
+    # 1. Serialise this fan (not the match): concurrent requests of one fan queue here.
+    wallet_service.lock_wallet(dbsession, user_id, currency)
+
+    # 2. Replace the fan's previous live hold on this match.
+    previous = dbsession.execute(
+        text("SELECT id FROM holds WHERE user_id = :u AND match_id = :m AND status = 'active' FOR UPDATE"),
+        {"u": user_id, "m": match.id},
+    ).scalar_one_or_none()
+    if previous is not None:
+        dbsession.execute(_RELEASE, {"match_id": match.id, "hold_id": previous})
+        dbsession.execute(text("UPDATE holds SET status = 'replaced' WHERE id = :h"), {"h": previous})
+
+    # 3. Per-fan limit: tickets already bought for this match plus this hold.
+    owned = dbsession.execute(
+        text("SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = :m AND status = 'valid'"),
+        {"u": user_id, "m": match.id},
+    ).scalar_one()
+    if owned + count > match.max_tickets_per_fan:
+        raise Conflict(
+            f"At most {match.max_tickets_per_fan} tickets per fan for this match; you have {owned}.",
+            errors=[field_error("quantity", f"at most {max(0, match.max_tickets_per_fan - owned)} more")],
+        )
+
+    # 4. The claim itself.
+    hold_id = dbsession.execute(
+        text(
+            "INSERT INTO holds (match_id, user_id, seat_ids, total, currency, status, expires_at) "
+            "VALUES (:m, :u, '{}', 0, :c, 'active', now() + make_interval(secs => :s)) RETURNING id"
+        ),
+        {"m": match.id, "u": user_id, "c": currency, "s": match.hold_seconds},
+    ).scalar_one()
+    rows = _claim(dbsession, match, hold_id, body)
+    seat_ids = sorted(row.seat_id for row in rows)
+    total = sum(row.price for row in rows)
+    dbsession.execute(
+        text("UPDATE holds SET seat_ids = :ids, total = :t WHERE id = :h"),
+        {"ids": seat_ids, "t": total, "h": hold_id},
+    )
+    match_service.bump_seat_version(dbsession, match.id, user_id)
+    return dbsession.get(Hold, hold_id)
+
+
+def release_hold(dbsession, hold):
+    """The owner lets the seats go (DELETE /holds/{id})."""
+    locked = dbsession.execute(
+        text("SELECT status FROM holds WHERE id = :h FOR UPDATE"), {"h": hold.id}
+    ).scalar_one()
+    if locked != "active":
+        raise Gone(f"This hold is no longer active (it is {locked}).")
+    dbsession.execute(_RELEASE, {"match_id": hold.match_id, "hold_id": hold.id})
+    dbsession.execute(text("UPDATE holds SET status = 'released' WHERE id = :h"), {"h": hold.id})
+    match_service.bump_seat_version(dbsession, hold.match_id, hold.user_id)
+    dbsession.expire(hold)
+
+
+def hold_state(hold, now):
+    """The status a client sees: an active hold past its expiry is 'expired'."""
+    if hold.status == "active" and hold.expires_at <= now:
+        return "expired"
+    return hold.status
+
+
+def seats_of(dbsession, hold):
+    return dbsession.execute(
+        text(
+            """
+            SELECT s.id, s.section_id, sec.name AS section, s.row_label AS row, s.number,
+                   ms.category_id, ms.price
+            FROM seats s JOIN sections sec ON sec.id = s.section_id
+            JOIN match_seats ms ON ms.seat_id = s.id AND ms.match_id = :m
+            WHERE s.id = ANY(:ids) ORDER BY s.section_id, s.row_index, s.number
+            """
+        ),
+        {"m": hold.match_id, "ids": list(hold.seat_ids)},
+    ).mappings().all()
+
+
+_SWEEP = text(
+    """
+    WITH lapsed AS (
+        UPDATE holds SET status = 'expired'
+        WHERE status = 'active' AND expires_at <= now()
+        RETURNING id, match_id
+    ), freed AS (
+        UPDATE match_seats ms SET status = 'available', hold_id = NULL, held_until = NULL
+        FROM lapsed WHERE ms.match_id = lapsed.match_id AND ms.hold_id = lapsed.id
+          AND ms.status = 'held' AND ms.held_until <= now()
+        RETURNING ms.match_id
+    )
+    SELECT (SELECT count(*) FROM lapsed) AS holds, (SELECT count(*) FROM freed) AS seats,
+           ARRAY(SELECT DISTINCT match_id FROM freed) AS matches
+    """
+)
+
+
+def sweep_expired(dbsession):
+    """Tidy lapsed holds for reports. Correctness never depends on this running."""
+    row = dbsession.execute(_SWEEP).one()
+    for match_id in row.matches:
+        match_service.bump_seat_version(dbsession, match_id, 0)
+    return row.holds, row.seats
+
+
+def get_match(dbsession, match_id):
+    match = dbsession.get(Match, match_id)
+    if match is None:
+        raise NotFound("No such match.")
+    return match

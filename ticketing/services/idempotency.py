@@ -1,0 +1,137 @@
+"""``Idempotency-Key``: a retried request never creates a second hold, order or top-up.
+
+Protocol (per user and key, kept 24 hours):
+1. The key is claimed on its own autocommit connection (``INSERT ... ON CONFLICT DO
+   NOTHING``), so a concurrent duplicate sees it at once and gets 409 "still running".
+2. The request runs; on success its response is stored on the key row *inside the request's
+   transaction*, so "effects committed" and "response recorded" are one atomic fact.
+3. If the request fails or its transaction aborts, the claim is deleted so the client may
+   retry the same key. A claim left by a crashed process is taken over after
+   ``STALE_AFTER_SECONDS``.
+A replay returns the stored status and body with ``Idempotent-Replayed: true``; the same key
+with a different body (or on another endpoint) is a 422.
+"""
+import hashlib
+import json
+import logging
+
+from sqlalchemy import text
+
+from ticketing.problems import Conflict, ValidationFailed, field_error
+
+log = logging.getLogger(__name__)
+
+RETENTION = "24 hours"
+STALE_AFTER_SECONDS = 60
+MAX_KEY_LENGTH = 200
+
+_CLAIM = text(
+    """
+    INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
+    VALUES (:user_id, :key, :scope, :hash, 'running')
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING key
+    """
+)
+
+_EXISTING = text(
+    f"""
+    SELECT scope, request_hash, state, response_status, response_body,
+           created_at < now() - interval '{RETENTION}' AS expired,
+           created_at < now() - make_interval(secs => {STALE_AFTER_SECONDS}) AS stale
+    FROM idempotency_keys WHERE user_id = :user_id AND key = :key
+    """
+)
+
+_TAKE_OVER = text(
+    """
+    UPDATE idempotency_keys
+       SET scope = :scope, request_hash = :hash, state = 'running', created_at = now(),
+           response_status = NULL, response_body = NULL
+     WHERE user_id = :user_id AND key = :key
+       AND (created_at < now() - interval '24 hours' OR (state = 'running'
+            AND created_at < now() - make_interval(secs => :stale)))
+    RETURNING key
+    """
+)
+
+_RELEASE = text("DELETE FROM idempotency_keys WHERE user_id = :user_id AND key = :key AND state = 'running'")
+
+_RECORD = text(
+    """
+    UPDATE idempotency_keys SET state = 'done', response_status = :status, response_body = CAST(:body AS jsonb)
+    WHERE user_id = :user_id AND key = :key
+    """
+)
+
+_PURGE = text(f"DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'")
+
+
+class Replay:
+    """A stored response to send again."""
+
+    def __init__(self, status, body):
+        self.status = status
+        self.body = body
+
+
+def request_fingerprint(method, path, body_bytes):
+    try:
+        canonical = json.dumps(json.loads(body_bytes or b"null"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = body_bytes.decode("utf-8", "replace")
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode("utf-8")).digest()
+
+
+def validate_key(key):
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed(
+            "The Idempotency-Key header is not valid.",
+            errors=[field_error("Idempotency-Key", f"1 to {MAX_KEY_LENGTH} printable characters")],
+        )
+
+
+def begin(engine, user_id, key, scope, request_hash):
+    """Claim ``key``; return None when this request should run, or a :class:`Replay`."""
+    validate_key(key)
+    params = {"user_id": user_id, "key": key, "scope": scope, "hash": request_hash, "stale": STALE_AFTER_SECONDS}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn.execute(_CLAIM, params).first() is not None:
+            return None
+        existing = conn.execute(_EXISTING, params).one_or_none()
+        if existing is None or existing.expired or (existing.state == "running" and existing.stale):
+            if existing is None:
+                claimed = conn.execute(_CLAIM, params).first()
+            else:
+                claimed = conn.execute(_TAKE_OVER, params).first()
+            if claimed is not None:
+                return None
+            existing = conn.execute(_EXISTING, params).one()
+    if bytes(existing.request_hash) != request_hash:
+        raise ValidationFailed(
+            "This Idempotency-Key was already used with a different request.",
+            errors=[field_error("Idempotency-Key", "reused with a different body or endpoint")],
+        )
+    if existing.state == "running":
+        raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.",
+                       headers={"Retry-After": "1"})
+    return Replay(existing.response_status, existing.response_body)
+
+
+def record(dbsession, user_id, key, status, body):
+    """Store the response in the request's own transaction (atomic with its effects)."""
+    dbsession.execute(_RECORD, {"user_id": user_id, "key": key, "status": status, "body": json.dumps(body)})
+
+
+def release(engine, user_id, key):
+    """Forget a claim whose request failed, so the client can retry with the same key."""
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(_RELEASE, {"user_id": user_id, "key": key})
+    except Exception:  # pragma: no cover - the claim then goes stale and is taken over
+        log.exception("could not release idempotency key")
+
+
+def purge(engine):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return conn.execute(_PURGE).rowcount

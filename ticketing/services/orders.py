@@ -1,0 +1,200 @@
+"""Checkout, cancellation and refunds.
+
+Checkout is one transaction (invariant 3): the hold is locked and checked, the wallet is
+debited by a conditional UPDATE, the order and one ticket per seat are written, and the
+hold's seats flip from held to sold by a conditional UPDATE that only matches rows still held
+by *this* hold. If a competing buyer took a seat after the hold lapsed, fewer rows match and
+the whole checkout aborts: the debit is rolled back with it. The partial unique index on
+valid tickets (match_id, seat_id) is the last line of defence for invariant 1.
+
+Lock order everywhere: the fan's wallet, then the hold/order, then seat rows (by id), then
+the seat-version shard. The same order in every path means no deadlock cycles.
+"""
+from sqlalchemy import func, select, text
+
+from ticketing.models import Hold, Match, Order, Ticket, User
+from ticketing.problems import Conflict, Gone, NotFound
+from ticketing.services import matches as match_service
+from ticketing.services import wallet as wallet_service
+
+
+class HoldExpired(Gone):
+    slug, title = "hold-expired", "The hold has expired"
+
+
+def checkout(dbsession, user_id, hold_id, currency):
+    wallet_service.lock_wallet(dbsession, user_id, currency)
+    hold = dbsession.execute(
+        text(
+            "SELECT id, match_id, user_id, seat_ids, total, currency, status, expires_at, "
+            "expires_at <= now() AS lapsed FROM holds WHERE id = :h FOR UPDATE"
+        ),
+        {"h": hold_id},
+    ).one_or_none()
+    if hold is None or hold.user_id != user_id:
+        raise NotFound("No such hold.")
+    if hold.status == "checked_out":
+        raise Conflict("This hold has already been checked out.")
+    if hold.status != "active":
+        raise Gone(f"This hold is no longer active (it is {hold.status}).")
+    if hold.lapsed:
+        raise HoldExpired("The hold expired before checkout; hold the seats again.")
+    match_status = dbsession.execute(text("SELECT status FROM matches WHERE id = :m"), {"m": hold.match_id}).scalar_one()
+    if match_status != "on_sale":
+        raise Conflict(f"This match is not on sale (it is {match_status}).")
+
+    order_id = dbsession.execute(
+        text(
+            "INSERT INTO orders (user_id, match_id, hold_id, status, total, currency) "
+            "VALUES (:u, :m, :h, 'paid', :t, :c) RETURNING id"
+        ),
+        {"u": user_id, "m": hold.match_id, "h": hold.id, "t": hold.total, "c": hold.currency},
+    ).scalar_one()
+    wallet_service.debit(dbsession, user_id, hold.total, hold.currency, order_id)
+
+    # The conversion is the check: only rows still held by this hold become sold.
+    sold = dbsession.execute(
+        text(
+            """
+            UPDATE match_seats SET status = 'sold', order_id = :o, hold_id = NULL, held_until = NULL
+            WHERE match_id = :m AND seat_id = ANY(:ids) AND hold_id = :h AND status = 'held'
+            RETURNING seat_id
+            """
+        ),
+        {"o": order_id, "m": hold.match_id, "ids": list(hold.seat_ids), "h": hold.id},
+    ).all()
+    if len(sold) != len(hold.seat_ids):
+        raise HoldExpired("Some seats of this hold were taken after it lapsed; hold the seats again.")
+    dbsession.execute(
+        text(
+            """
+            INSERT INTO tickets (order_id, user_id, match_id, seat_id, category_id, price, status)
+            SELECT :o, :u, match_id, seat_id, category_id, price, 'valid'
+            FROM match_seats WHERE match_id = :m AND order_id = :o
+            ORDER BY seat_id
+            """
+        ),
+        {"o": order_id, "u": user_id, "m": hold.match_id},
+    )
+    dbsession.execute(text("UPDATE holds SET status = 'checked_out' WHERE id = :h"), {"h": hold.id})
+    match_service.bump_seat_version(dbsession, hold.match_id, user_id)
+    return dbsession.get(Order, order_id)
+
+
+def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None):
+    """Void the tickets, free the seats and refund the wallet, all at once."""
+    wallet_service.lock_wallet(dbsession, order.user_id, order.currency)
+    row = dbsession.execute(
+        text(
+            "SELECT o.status, m.refund_cutoff_at > now() AS refundable, m.status AS match_status "
+            "FROM orders o JOIN matches m ON m.id = o.match_id WHERE o.id = :o FOR UPDATE OF o"
+        ),
+        {"o": order.id},
+    ).one()
+    if row.status != "paid":
+        raise Conflict("This order has already been cancelled.")
+    if not actor_is_staff and not row.refundable:
+        raise Conflict("The refund window for this match has closed.")
+    admitted = dbsession.execute(
+        text("SELECT count(*) FROM tickets WHERE order_id = :o AND checked_in_at IS NOT NULL"), {"o": order.id}
+    ).scalar_one()
+    if admitted and not actor_is_staff:
+        raise Conflict("A ticket of this order has already been used at the gate.")
+    _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,
+                     actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer"))
+    match_service.bump_seat_version(dbsession, order.match_id, order.user_id)
+    dbsession.expire(order)
+    return order
+
+
+def _void_and_refund(dbsession, order_id, match_id, user_id, total, currency, actor_id, reason, free_seats=True):
+    dbsession.execute(
+        text("UPDATE orders SET status = 'cancelled', cancelled_at = now(), cancelled_by = :a WHERE id = :o"),
+        {"o": order_id, "a": actor_id},
+    )
+    dbsession.execute(text("UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid'"), {"o": order_id})
+    if free_seats:
+        dbsession.execute(
+            text(
+                "UPDATE match_seats SET status = 'available', order_id = NULL "
+                "WHERE match_id = :m AND order_id = :o AND status = 'sold'"
+            ),
+            {"m": match_id, "o": order_id},
+        )
+    wallet_service.refund(dbsession, user_id, total, currency, order_id, created_by=actor_id, reason=reason)
+
+
+def cancel_match(dbsession, match, actor_id):
+    """Staff cancel a match: stop sales, release holds and refund every paid order."""
+    match = match_service.lock_match(dbsession, match.id)
+    if match.status == "cancelled":
+        raise Conflict("This match is already cancelled.")
+    match.status = "cancelled"
+    dbsession.flush()
+    orders = dbsession.execute(
+        text("SELECT id, user_id, total, currency FROM orders WHERE match_id = :m AND status = 'paid' ORDER BY user_id, id"),
+        {"m": match.id},
+    ).all()
+    # Wallets in user-id order, the same order any other multi-wallet path would use.
+    for order in orders:
+        _void_and_refund(dbsession, order.id, match.id, order.user_id, order.total, order.currency,
+                         actor_id, "match cancelled", free_seats=False)
+    dbsession.execute(text("UPDATE holds SET status = 'cancelled' WHERE match_id = :m AND status = 'active'"), {"m": match.id})
+    dbsession.execute(
+        text(
+            "UPDATE match_seats SET status = 'blocked', blocked_reason = 'cancelled', hold_id = NULL, "
+            "held_until = NULL, order_id = NULL WHERE match_id = :m AND status <> 'blocked'"
+        ),
+        {"m": match.id},
+    )
+    match.seat_version += 1
+    dbsession.flush()
+    return match, len(orders)
+
+
+def list_orders(dbsession, *, user_id=None, match_id=None, status=None, email=None, limit=20, offset=0):
+    query = select(Order)
+    if user_id is not None:
+        query = query.where(Order.user_id == user_id)
+    if match_id is not None:
+        query = query.where(Order.match_id == match_id)
+    if status:
+        query = query.where(Order.status == status)
+    if email:
+        query = query.join(User, User.id == Order.user_id).where(User.email == email.strip().lower())
+    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = dbsession.execute(query.order_by(Order.id.desc()).limit(limit).offset(offset)).scalars().all()
+    return rows, total
+
+
+def tickets_of(dbsession, order_ids):
+    if not order_ids:
+        return {}
+    rows = dbsession.execute(
+        text(
+            """
+            SELECT t.id, t.order_id, t.match_id, t.seat_id, t.category_id, t.price, t.status,
+                   t.checked_in_at, t.code_version, s.row_label AS row, s.number, sec.name AS section,
+                   s.section_id
+            FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
+            WHERE t.order_id = ANY(:ids) ORDER BY t.order_id, s.section_id, s.row_index, s.number
+            """
+        ),
+        {"ids": list(order_ids)},
+    ).mappings().all()
+    grouped = {order_id: [] for order_id in order_ids}
+    for row in rows:
+        grouped[row["order_id"]].append(dict(row))
+    return grouped
+
+
+def get_ticket(dbsession, ticket_id):
+    return dbsession.get(Ticket, ticket_id)
+
+
+def get_hold(dbsession, hold_id):
+    return dbsession.get(Hold, hold_id)
+
+
+def get_match(dbsession, match_id):
+    return dbsession.get(Match, match_id)

@@ -1,0 +1,114 @@
+"""Prepaid wallets: the only money in the box office.
+
+Every movement is one append-only ledger row written in the same transaction as the balance
+change, so ``balance = top-ups - payments + refunds`` holds for every wallet (invariant 4).
+Debits are one conditional ``UPDATE ... WHERE balance >= :amount RETURNING``: two checkouts
+racing for the last euro cannot both succeed, and the CHECK constraint backs it up.
+"""
+from sqlalchemy import func, select, text
+
+from ticketing.models import LedgerEntry, Wallet
+from ticketing.problems import PaymentRequired, ValidationFailed, field_error
+
+MAX_TOP_UP = 100_000  # 1,000.00 in minor units per top-up
+MAX_TOP_UP_PER_DAY = 300_000  # 3,000.00 per customer per UTC day
+
+_ENSURE = text(
+    "INSERT INTO wallets (user_id, balance, currency) VALUES (:user_id, 0, :currency) "
+    "ON CONFLICT (user_id) DO NOTHING"
+)
+
+_LOCK = text("SELECT balance, currency FROM wallets WHERE user_id = :user_id FOR UPDATE")
+
+
+def lock_wallet(dbsession, user_id, currency):
+    """Create the wallet if needed and lock it: this row lock serialises one fan's purchases."""
+    dbsession.execute(_ENSURE, {"user_id": user_id, "currency": currency})
+    return dbsession.execute(_LOCK, {"user_id": user_id}).one()
+
+
+def get_wallet(dbsession, user_id, currency):
+    wallet = dbsession.get(Wallet, user_id)
+    if wallet is None:
+        return {"balance": 0, "currency": currency}
+    return {"balance": wallet.balance, "currency": wallet.currency}
+
+
+def _ledger(dbsession, user_id, kind, amount, balance_after, currency, order_id=None, reason=None, created_by=None):
+    entry = LedgerEntry(
+        user_id=user_id, kind=kind, amount=amount, balance_after=balance_after, currency=currency,
+        order_id=order_id, reason=reason, created_by=created_by,
+    )
+    dbsession.add(entry)
+    dbsession.flush()
+    return entry
+
+
+def top_up(dbsession, user_id, amount, currency, reason=None, created_by=None, enforce_limits=True):
+    """Simulated top-up (no gateway). Bounded per top-up and per day for customers."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValidationFailed("The amount is not valid.",
+                               errors=[field_error("amount", "must be a positive whole number of minor units")])
+    if enforce_limits and amount > MAX_TOP_UP:
+        raise ValidationFailed("The amount is too large.",
+                               errors=[field_error("amount", f"at most {MAX_TOP_UP} per top-up")])
+    lock_wallet(dbsession, user_id, currency)
+    if enforce_limits:
+        today = dbsession.execute(
+            text(
+                "SELECT coalesce(sum(amount), 0)::bigint FROM wallet_ledger WHERE user_id = :u AND kind = 'top_up' "
+                "AND created_by IS NULL AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+            ),
+            {"u": user_id},
+        ).scalar_one()
+        if today + amount > MAX_TOP_UP_PER_DAY:
+            raise ValidationFailed(
+                "Daily top-up limit reached.",
+                errors=[field_error("amount", f"at most {MAX_TOP_UP_PER_DAY} per day; {MAX_TOP_UP_PER_DAY - today} left today")],
+            )
+    balance = dbsession.execute(
+        text("UPDATE wallets SET balance = balance + :a, updated_at = now() WHERE user_id = :u RETURNING balance"),
+        {"a": amount, "u": user_id},
+    ).scalar_one()
+    return _ledger(dbsession, user_id, "top_up", amount, balance, currency, reason=reason, created_by=created_by)
+
+
+def debit(dbsession, user_id, amount, currency, order_id):
+    """Pay ``amount``; 402 when the balance is short. The statement itself is the check."""
+    if amount == 0:
+        balance = lock_wallet(dbsession, user_id, currency).balance
+        return balance
+    balance = dbsession.execute(
+        text(
+            "UPDATE wallets SET balance = balance - :a, updated_at = now() "
+            "WHERE user_id = :u AND balance >= :a RETURNING balance"
+        ),
+        {"a": amount, "u": user_id},
+    ).scalar_one_or_none()
+    if balance is None:
+        current = get_wallet(dbsession, user_id, currency)["balance"]
+        raise PaymentRequired(
+            f"The wallet holds {current} and this costs {amount}; top up first.",
+            extra={"balance": current, "amount": amount},
+        )
+    _ledger(dbsession, user_id, "payment", amount, balance, currency, order_id=order_id)
+    return balance
+
+
+def refund(dbsession, user_id, amount, currency, order_id, created_by=None, reason=None):
+    if amount <= 0:
+        return None
+    lock_wallet(dbsession, user_id, currency)
+    balance = dbsession.execute(
+        text("UPDATE wallets SET balance = balance + :a, updated_at = now() WHERE user_id = :u RETURNING balance"),
+        {"a": amount, "u": user_id},
+    ).scalar_one()
+    return _ledger(dbsession, user_id, "refund", amount, balance, currency, order_id=order_id,
+                   created_by=created_by, reason=reason)
+
+
+def transactions(dbsession, user_id, limit, offset):
+    query = select(LedgerEntry).where(LedgerEntry.user_id == user_id)
+    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = dbsession.execute(query.order_by(LedgerEntry.id.desc()).limit(limit).offset(offset)).scalars().all()
+    return rows, total

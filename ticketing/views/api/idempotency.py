@@ -1,0 +1,46 @@
+"""The ``Idempotency-Key`` view decorator (protocol in ticketing.services.idempotency)."""
+import json
+
+from pyramid.response import Response
+
+from ticketing.services import idempotency
+
+
+def idempotent(scope):
+    """Decorate a view whose effects must happen once per key (holds, checkout, top-ups)."""
+
+    def decorator(view):
+        def idempotent_view(context, request):
+            key = request.headers.get("Idempotency-Key")
+            if key is None or request.authenticated_userid is None:
+                return view(context, request)
+            engine = request.registry["db_engine"]
+            user_id = request.authenticated_userid
+            fingerprint = idempotency.request_fingerprint(request.method, request.path, request.body)
+            replay = idempotency.begin(engine, user_id, key, scope, fingerprint)
+            if replay is not None:
+                response = Response(
+                    body=json.dumps(replay.body).encode("utf-8"),
+                    status=replay.status,
+                    content_type="application/json",
+                    charset=None,
+                )
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+
+            def release(*_):
+                idempotency.release(engine, user_id, key)
+
+            transaction = request.tm.get()
+            transaction.addAfterAbortHook(release)
+            transaction.addAfterCommitHook(lambda committed: None if committed else release())
+            response = view(context, request)
+            if 200 <= response.status_code < 300:
+                idempotency.record(request.dbsession, user_id, key, response.status_code, response.json_body)
+            else:
+                transaction.addAfterCommitHook(lambda committed: release())
+            return response
+
+        return idempotent_view
+
+    return decorator
