@@ -4,6 +4,8 @@ The command function is called the way the CLI calls it (an env from the app's r
 its own transaction manager), so the commit path is the production one.
 """
 import argparse
+import contextlib
+import io
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,21 +23,25 @@ TABLES = ("stadiums", "sections", "seats", "matches", "price_categories", "seat_
           "match_seats", "match_seat_versions", "users")
 
 
-@pytest.fixture
-def run_demo_data(wsgi_app, clean_db, capsys):
+def run_demo_data(wsgi_app):
     """Run the command as ``ticketing <ini> demo-data`` would; return what it printed."""
-
-    def run():
-        env = prepare(registry=wsgi_app.registry)
-        try:
+    env = prepare(registry=wsgi_app.registry)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
             demo_data(env, argparse.Namespace(command="demo-data"))
-        finally:
-            env["closer"]()
-        return capsys.readouterr().out
+    finally:
+        env["closer"]()
+    return printed.getvalue()
 
-    yield run
+
+@pytest.fixture(scope="module")
+def first_run(wsgi_app, engine):
+    """One season for the whole module: loading it is the slow part (about 5 s)."""
+    _truncate_all(engine)
+    yield run_demo_data(wsgi_app)
     # The data was committed for real: leave empty tables to the tests that follow.
-    _truncate_all(clean_db)
+    _truncate_all(engine)
 
 
 def row_counts(engine):
@@ -48,8 +54,8 @@ def test_the_cli_offers_demo_data():
     assert "demo-data" in cli.COMMANDS
 
 
-def test_demo_data_builds_a_realistic_published_season(run_demo_data, engine):
-    output = run_demo_data()
+def test_demo_data_builds_a_realistic_published_season(first_run, engine):
+    output = first_run
 
     assert "20/20" in output and "Demo season:" in output
     with engine.connect() as conn:
@@ -88,8 +94,8 @@ def test_demo_data_builds_a_realistic_published_season(run_demo_data, engine):
         )).scalar_one() > 0
 
 
-def test_demo_customers_can_log_in_with_the_printed_password(run_demo_data, engine, settings):
-    output = run_demo_data()
+def test_demo_customers_can_log_in_with_the_printed_password(first_run, engine):
+    output = first_run
 
     assert DEMO_FAN_PASSWORD in output
     session = get_session_factory(engine)()
@@ -102,11 +108,10 @@ def test_demo_customers_can_log_in_with_the_printed_password(run_demo_data, engi
         session.close()
 
 
-def test_a_second_run_creates_nothing(run_demo_data, engine):
-    run_demo_data()
+def test_a_second_run_creates_nothing(first_run, wsgi_app, engine):
     after_first = row_counts(engine)
 
-    output = run_demo_data()
+    output = run_demo_data(wsgi_app)
 
     assert row_counts(engine) == after_first
     assert "nothing new" in output

@@ -354,13 +354,14 @@ def ensure_fan(dbsession, fan, bcrypt_rounds, summary):
     summary.fans.append(fan)
 
 
-def load_demo_data(dbsession, settings, out=sys.stdout, today=None):
+def load_demo_data(dbsession, settings, out=None, today=None):
     """Create whatever part of the demo season is missing; return a :class:`DemoSummary`.
 
-    The caller owns the transaction: nothing here commits.
+    The caller owns the transaction: nothing here commits. ``out`` defaults to the
+    *current* ``sys.stdout`` (looked up per call, so redirections and pytest's capsys work).
     """
     summary = DemoSummary()
-    progress = ProgressBar(len(VENUES) + len(FIXTURES) + len(DEMO_FANS), out)
+    progress = ProgressBar(len(VENUES) + len(FIXTURES) + len(DEMO_FANS), out or sys.stdout)
 
     stadium_of_venue = {}
     for venue in VENUES:
@@ -387,7 +388,9 @@ def load_demo_data(dbsession, settings, out=sys.stdout, today=None):
     return summary
 
 
-def print_summary(summary, out=sys.stdout):
+def print_summary(summary, out=None):
+    out = out or sys.stdout
+
     def line(what, created, present, extra=""):
         out.write(f"  {what:<10} {created:>3} new, {present:>3} already there{extra}\n")
 

@@ -1,0 +1,64 @@
+"""The product's invariants, checked in SQL after every race (PRODUCT.md, 'Invariants')."""
+from sqlalchemy import text
+
+CHECKS = {
+    "a seat of a match is in at most one valid ticket": """
+        SELECT match_id, seat_id FROM tickets WHERE status = 'valid'
+        GROUP BY match_id, seat_id HAVING count(*) > 1
+    """,
+    "every sold seat has exactly its valid ticket, and every valid ticket a sold seat": """
+        SELECT ms.match_id, ms.seat_id FROM match_seats ms
+        LEFT JOIN tickets t ON t.match_id = ms.match_id AND t.seat_id = ms.seat_id AND t.status = 'valid'
+        WHERE (ms.status = 'sold') <> (t.id IS NOT NULL)
+    """,
+    "a held seat belongs to exactly one active hold (or one whose expiry has passed)": """
+        SELECT ms.match_id, ms.seat_id FROM match_seats ms
+        LEFT JOIN holds h ON h.id = ms.hold_id
+        WHERE ms.status = 'held' AND (h.id IS NULL OR h.match_id <> ms.match_id
+              OR (h.status <> 'active' AND h.status <> 'expired')
+              OR NOT (ms.seat_id = ANY(h.seat_ids)))
+    """,
+    "every wallet balance equals its ledger (top-ups - payments + refunds)": """
+        SELECT w.user_id FROM wallets w
+        LEFT JOIN (SELECT user_id, sum(CASE kind WHEN 'payment' THEN -amount ELSE amount END) AS total
+                   FROM wallet_ledger GROUP BY user_id) l ON l.user_id = w.user_id
+        WHERE w.balance <> coalesce(l.total, 0) OR w.balance < 0
+    """,
+    "every paid order was paid for once, every cancelled one refunded once": """
+        SELECT o.id FROM orders o
+        LEFT JOIN (SELECT order_id, sum(amount) FILTER (WHERE kind = 'payment') AS paid,
+                          sum(amount) FILTER (WHERE kind = 'refund') AS refunded
+                   FROM wallet_ledger WHERE order_id IS NOT NULL GROUP BY order_id) l ON l.order_id = o.id
+        WHERE coalesce(l.paid, 0) <> o.total
+           OR coalesce(l.refunded, 0) <> CASE WHEN o.status = 'cancelled' THEN o.total ELSE 0 END
+    """,
+    "an order's total is the sum of its tickets": """
+        SELECT o.id FROM orders o JOIN tickets t ON t.order_id = o.id
+        GROUP BY o.id, o.total HAVING sum(t.price) <> o.total
+    """,
+    "available + held + sold + blocked = seats on sale (the published plan)": """
+        SELECT m.id FROM matches m
+        WHERE m.status <> 'draft' AND (SELECT count(*) FROM match_seats ms WHERE ms.match_id = m.id)
+              <> (SELECT count(*) FROM seat_assignments a WHERE a.match_id = m.id)
+    """,
+    "at most one active hold per fan and match": """
+        SELECT user_id, match_id FROM holds WHERE status = 'active'
+        GROUP BY user_id, match_id HAVING count(*) > 1
+    """,
+}
+
+
+def violations(engine):
+    """Return {invariant: offending rows} for every broken invariant (empty when all hold)."""
+    broken = {}
+    with engine.connect() as conn:
+        for name, sql in CHECKS.items():
+            rows = conn.execute(text(sql)).all()
+            if rows:
+                broken[name] = rows[:10]
+    return broken
+
+
+def assert_invariants(engine):
+    broken = violations(engine)
+    assert not broken, f"invariants broken: {broken}"
