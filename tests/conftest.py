@@ -1,8 +1,11 @@
 """Shared fixtures: a fresh migrated database, the WSGI app, and API clients."""
+import base64
 import uuid
 
 import pytest
 import webtest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -12,6 +15,9 @@ from ticketing.models import get_engine
 from . import database
 
 TEST_PASSWORD = "pitch-side-42"
+TICKET_KEY = base64.b64encode(
+    Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+).decode("ascii")
 
 
 def app_settings(database_url, **overrides):
@@ -29,6 +35,7 @@ def app_settings(database_url, **overrides):
         "ratelimit.auth_per_ip": "100000",
         "ratelimit.auth_per_email": "100000",
         "ratelimit.auth_window_seconds": "300",
+        "tickets.signing_key": TICKET_KEY,
         "pyramid_openapi3.enable_request_validation": "true",
         "pyramid_openapi3.enable_response_validation": "true",
     }

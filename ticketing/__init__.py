@@ -6,6 +6,7 @@ every package says in its own ``includeme`` what it adds.
 from pyramid.config import Configurator
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
 
 
@@ -40,6 +41,8 @@ def main(global_config, **settings):
         config.include(".request_log")
         config.include(".security")
         config.include(".routes")
+        # Ed25519 key for ticket codes; production refuses to start without one.
+        config.registry["ticket_signer"] = load_signer(settings)
         config.add_static_view(
             "static/swagger-ui", "swagger_ui_bundle:vendor/swagger-ui-4.15.5", cache_max_age=86400,
             permission=NO_PERMISSION_REQUIRED,

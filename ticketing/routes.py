@@ -7,7 +7,7 @@ must match the OpenAPI document (pyramid_openapi3 checks this at start-up).
 from ticketing.resources import root_factory
 from ticketing.resources.accounts import auth_factory, me_factory
 from ticketing.resources.catalogue import match_factory, stadium_factory
-from ticketing.resources.commerce import hold_factory, order_factory, wallet_factory
+from ticketing.resources.commerce import hold_factory, order_factory, ticket_factory, wallet_factory
 
 
 def includeme(config):
@@ -48,6 +48,7 @@ def includeme(config):
         ("api.match.report", "/report"),
         ("api.match.cancel", "/cancel"),
         ("api.match.holds", "/holds"),
+        ("api.match.check_ins", "/check-ins"),
     ):
         config.add_route(name, match + suffix, factory=match_factory, traverse="/{match_id}")
 
@@ -63,4 +64,9 @@ def includeme(config):
     config.add_route("api.order", "/api/v1/orders/{order_id}", factory=order_factory, traverse="/{order_id}")
     config.add_route(
         "api.order.cancel", "/api/v1/orders/{order_id}/cancel", factory=order_factory, traverse="/{order_id}"
+    )
+    config.add_route("api.tickets.public_key", "/api/v1/tickets/public-key", factory=root_factory)
+    config.add_route("api.ticket", "/api/v1/tickets/{ticket_id}", factory=ticket_factory, traverse="/{ticket_id}")
+    config.add_route(
+        "api.ticket.qr", "/api/v1/tickets/{ticket_id}/qr.svg", factory=ticket_factory, traverse="/{ticket_id}"
     )

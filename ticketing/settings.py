@@ -15,6 +15,7 @@ ENVIRONMENT_OVERRIDES = {
     "TICKETING_SESSION_SECRET": "auth.session_secret",
     "TICKETING_BCRYPT_ROUNDS": "auth.bcrypt_rounds",
     "TICKETING_ENVIRONMENT": "ticketing.environment",
+    "TICKETING_TICKET_SIGNING_KEY": "tickets.signing_key",
 }
 
 INT_SETTINGS = {

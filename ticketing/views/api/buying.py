@@ -17,6 +17,10 @@ def _currency(request):
     return request.registry.settings["ticketing.currency"]
 
 
+def _signer(request):
+    return request.registry["ticket_signer"]
+
+
 def _is_staff(request):
     return request.identity is not None and request.identity.role in ("staff", "admin")
 
@@ -82,7 +86,7 @@ def checkout(context, request):
     order = orders.checkout(request.dbsession, request.identity.id, context.hold.id, _currency(request))
     request.response.status = 201
     request.response.location = request.route_path("api.order", order_id=order.id)
-    return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id])
+    return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id], _signer(request))
 
 
 # --- orders ------------------------------------------------------------------------------
@@ -103,21 +107,22 @@ def list_orders(context, request):
         offset=offset,
     )
     tickets = orders.tickets_of(request.dbsession, [row.id for row in rows])
-    return page(request, [order_json(row, tickets[row.id]) for row in rows], total, limit, offset)
+    signer = _signer(request)
+    return page(request, [order_json(row, tickets[row.id], signer) for row in rows], total, limit, offset)
 
 
 @view_config(route_name="api.order", context=OrderResource, permission="order:view",
              request_method="GET", renderer="json", openapi=True)
 def get_order(context, request):
     order = context.order
-    return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id])
+    return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id], _signer(request))
 
 
 @view_config(route_name="api.order.cancel", context=OrderResource, permission="order:cancel",
              request_method="POST", renderer="json", openapi=True)
 def cancel_order(context, request):
     order = orders.cancel_order(request.dbsession, context.order, request.identity.id, _is_staff(request))
-    return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id])
+    return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id], _signer(request))
 
 
 @view_config(route_name="api.match.cancel", context=MatchResource, permission="match:edit",

@@ -95,7 +95,10 @@ def hold_json(hold, state, seats):
     }
 
 
-def ticket_json(ticket):
+def ticket_json(ticket, signer=None):
+    code = None
+    if signer is not None and ticket["status"] == "valid":
+        code = signer.sign(ticket["id"], ticket["match_id"], ticket["seat_id"], ticket["code_version"])
     return {
         "id": ticket["id"],
         "order_id": ticket["order_id"],
@@ -111,10 +114,11 @@ def ticket_json(ticket):
         "price": ticket["price"],
         "status": ticket["status"],
         "checked_in_at": ticket["checked_in_at"],
+        "code": code,
     }
 
 
-def order_json(order, tickets):
+def order_json(order, tickets, signer=None):
     return {
         "id": order.id,
         "user_id": order.user_id,
@@ -125,5 +129,5 @@ def order_json(order, tickets):
         "currency": order.currency,
         "created_at": order.created_at,
         "cancelled_at": order.cancelled_at,
-        "tickets": [ticket_json(ticket) for ticket in tickets],
+        "tickets": [ticket_json(ticket, signer) for ticket in tickets],
     }
