@@ -59,8 +59,23 @@ def _validate_schedule(values, errors, now, creating):
         errors.append(field_error("max_tickets_per_fan", "must be between 1 and 50"))
 
 
+def _require(data, fields, errors):
+    for field in fields:
+        if data.get(field) in (None, ""):
+            errors.append(field_error(field, "is required"))
+
+
+def _coerce_ints(values, errors):
+    for field in ("hold_seconds", "max_tickets_per_fan"):
+        value = values[field]
+        if not isinstance(value, int) or isinstance(value, bool):
+            errors.append(field_error(field, "must be a whole number"))
+            values[field] = DEFAULT_HOLD_SECONDS if field == "hold_seconds" else DEFAULT_MAX_TICKETS
+
+
 def create_match(dbsession, data):
     errors = []
+    _require(data, ("stadium_id", "home_team", "away_team", "starts_at"), errors)
     now = utcnow()
     stadium = dbsession.get(Stadium, data["stadium_id"]) if isinstance(data.get("stadium_id"), int) else None
     if stadium is None:
@@ -77,6 +92,7 @@ def create_match(dbsession, data):
         "hold_seconds": data.get("hold_seconds", DEFAULT_HOLD_SECONDS),
         "max_tickets_per_fan": data.get("max_tickets_per_fan", DEFAULT_MAX_TICKETS),
     }
+    _coerce_ints(values, errors)
     _validate_schedule(values, errors, now, creating=True)
     if errors:
         raise ValidationFailed("The match is not valid.", errors=errors)
@@ -111,6 +127,7 @@ def update_match(dbsession, match, changes):
             if field.endswith("_at"):
                 value = _aware(value, field, errors)
             values[field] = value
+    _coerce_ints(values, errors)
     _validate_schedule(values, errors, utcnow(), creating=False)
     if "starts_at" in changes and values["starts_at"] and values["starts_at"] <= utcnow():
         errors.append(field_error("starts_at", "must be in the future"))
@@ -201,8 +218,8 @@ def _selector_seat_ids(dbsession, stadium_id, selector, path, errors):
         errors.append(field_error(f"{path}/section_id", "no such section in this match's stadium"))
         return []
     query = select(Seat.id).where(Seat.section_id == section.id)
-    rows = selector.get("rows")
-    row = selector.get("row")
+    rows = [str(label) for label in selector["rows"]] if selector.get("rows") else None
+    row = str(selector["row"]) if selector.get("row") is not None else None
     if rows:
         known = set(dbsession.execute(
             select(Seat.row_label).where(Seat.section_id == section.id, Seat.row_label.in_(rows)).distinct()
@@ -261,6 +278,8 @@ def replace_seating(dbsession, match, assignments, blocked):
     for index, rule in enumerate(blocked):
         path = f"blocked/{index}"
         reason = rule.get("reason", "other")
+        if reason not in BLOCK_REASONS:
+            errors.append(field_error(f"{path}/reason", f"must be one of {', '.join(BLOCK_REASONS)}"))
         blocks.append((reason, _selector_seat_ids(dbsession, match.stadium_id, rule, path, errors)))
     if errors:
         raise ValidationFailed("The seating plan is not valid.", errors=errors)

@@ -88,7 +88,7 @@ def _validate_rows(name, rows):
         errors.append(field_error("rows", f"at most {MAX_ROWS_PER_SECTION} rows per section"))
     seen = set()
     for index, row in enumerate(rows):
-        label = _clean(row.get("label"))
+        label = _clean(str(row.get("label") or ""))
         seats = row.get("seats")
         if not label:
             errors.append(field_error(f"rows/{index}/label", "must not be empty"))
@@ -171,7 +171,7 @@ def add_section(dbsession, stadium, name, rows):
             "origin_x": origin_x,
             "origin_y": origin_y,
             "width": width,
-            "labels": [_clean(row["label"]) for row in rows],
+            "labels": [_clean(str(row["label"])) for row in rows],
             "counts": [row["seats"] for row in rows],
         },
     )
