@@ -9,6 +9,7 @@ from zope.sqlalchemy.datamanager import STATUS_CHANGED
 from sqlalchemy import engine_from_config, event
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
+from .audit import AuditEntry  # noqa: F401
 from .commerce import IdempotencyRecord, LedgerEntry, Hold, Order, Ticket, Wallet  # noqa: F401
 from .match import Match, MatchSeat, MatchSeatVersion, PriceCategory, SeatAssignment  # noqa: F401
 from .meta import Base, metadata  # noqa: F401

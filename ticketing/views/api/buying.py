@@ -6,7 +6,7 @@ from pyramid.view import view_config
 
 from ticketing.resources.catalogue import MatchResource
 from ticketing.resources.commerce import HoldResource, OrderContainer, OrderResource, WalletResource
-from ticketing.services import holds, orders, wallet
+from ticketing.services import audit, holds, orders, wallet
 
 from .idempotency import idempotent
 from .pagination import page, page_params
@@ -121,7 +121,10 @@ def get_order(context, request):
 @view_config(route_name="api.order.cancel", context=OrderResource, permission="order:cancel",
              request_method="POST", renderer="json", openapi=True)
 def cancel_order(context, request):
+    staff = _is_staff(request) and request.identity.id != context.order.user_id
     order = orders.cancel_order(request.dbsession, context.order, request.identity.id, _is_staff(request))
+    if staff:
+        audit.record(request.dbsession, request.identity.id, "order.refund", "order", order.id, amount=order.total)
     return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id], _signer(request))
 
 
@@ -129,4 +132,5 @@ def cancel_order(context, request):
              request_method="POST", renderer="json", openapi=True)
 def cancel_match(context, request):
     match, refunded = orders.cancel_match(request.dbsession, context.match, request.identity.id)
+    audit.record(request.dbsession, request.identity.id, "match.cancel", "match", match.id, refunded_orders=refunded)
     return {**match_json(match), "refunded_orders": refunded}

@@ -4,7 +4,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ticketing.resources.catalogue import MatchContainer, MatchResource
-from ticketing.services import matches, seat_map
+from ticketing.services import audit, matches, seat_map
 
 from .pagination import page, page_params
 from .serializers import category_json, match_json
@@ -88,15 +88,19 @@ def get_seating(context, request):
              request_method="PUT", renderer="json", openapi=True)
 def put_seating(context, request):
     body = request.openapi_validated.body
-    return matches.replace_seating(
+    summary = matches.replace_seating(
         request.dbsession, context.match, body.get("assignments", []), body.get("blocked", [])
     )
+    audit.record(request.dbsession, request.identity.id, "match.seating", "match", context.match.id,
+                 on_sale=summary["on_sale"], blocked=summary["blocked"])
+    return summary
 
 
 @view_config(route_name="api.match.publish", context=MatchResource, permission="match:edit",
              request_method="POST", renderer="json", openapi=True)
 def publish(context, request):
     match = matches.publish(request.dbsession, context.match)
+    audit.record(request.dbsession, request.identity.id, "match.publish", "match", match.id)
     return match_json(match, seat_map.summaries(request.dbsession, [match.id])[match.id])
 
 
@@ -104,6 +108,7 @@ def publish(context, request):
              request_method="POST", renderer="json", openapi=True)
 def close(context, request):
     match = matches.close_sales(request.dbsession, context.match)
+    audit.record(request.dbsession, request.identity.id, "match.close", "match", match.id)
     return match_json(match)
 
 
