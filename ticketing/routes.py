@@ -6,6 +6,7 @@ must match the OpenAPI document (pyramid_openapi3 checks this at start-up).
 """
 from ticketing.resources import root_factory
 from ticketing.resources.accounts import auth_factory, me_factory
+from ticketing.resources.admin import admin_factory
 from ticketing.resources.catalogue import match_factory, stadium_factory
 from ticketing.resources.commerce import hold_factory, order_factory, ticket_factory, wallet_factory
 
@@ -70,3 +71,39 @@ def includeme(config):
     config.add_route(
         "api.ticket.qr", "/api/v1/tickets/{ticket_id}/qr.svg", factory=ticket_factory, traverse="/{ticket_id}"
     )
+
+    # Staff admin (HTML; session cookie + CSRF). One tree, AdminRoot, whose __acl__ admits
+    # staff only; ``traverse`` walks to the area or row (ticketing/resources/admin.py).
+    for name, pattern, traverse in (
+        ("admin.login", "/admin/login", ""),
+        ("admin.logout", "/admin/logout", ""),
+        ("admin.dashboard", "/admin/", ""),
+        ("admin.stadiums", "/admin/stadiums", "/stadiums"),
+        ("admin.stadiums.new", "/admin/stadiums/new", "/stadiums"),
+        ("admin.stadium", "/admin/stadiums/{stadium_id}", "/stadiums/{stadium_id}"),
+        ("admin.stadium.sections", "/admin/stadiums/{stadium_id}/sections", "/stadiums/{stadium_id}"),
+        ("admin.stadium.section.delete", "/admin/stadiums/{stadium_id}/sections/{section_id}/delete",
+         "/stadiums/{stadium_id}"),
+        ("admin.matches", "/admin/matches", "/matches"),
+        ("admin.matches.new", "/admin/matches/new", "/matches"),
+        ("admin.match", "/admin/matches/{match_id}", "/matches/{match_id}"),
+        ("admin.match.edit", "/admin/matches/{match_id}/edit", "/matches/{match_id}"),
+        ("admin.match.categories", "/admin/matches/{match_id}/categories", "/matches/{match_id}"),
+        ("admin.match.seating", "/admin/matches/{match_id}/seating", "/matches/{match_id}"),
+        ("admin.match.publish", "/admin/matches/{match_id}/publish", "/matches/{match_id}"),
+        ("admin.match.close", "/admin/matches/{match_id}/close", "/matches/{match_id}"),
+        ("admin.match.cancel", "/admin/matches/{match_id}/cancel", "/matches/{match_id}"),
+        ("admin.match.seats", "/admin/matches/{match_id}/seats", "/matches/{match_id}"),
+        ("admin.match.blocks", "/admin/matches/{match_id}/blocks", "/matches/{match_id}"),
+        ("admin.match.gate", "/admin/matches/{match_id}/gate", "/matches/{match_id}"),
+        ("admin.gate", "/admin/gate", "/gate"),
+        ("admin.orders", "/admin/orders", "/orders"),
+        ("admin.order", "/admin/orders/{order_id}", "/orders/{order_id}"),
+        ("admin.order.refund", "/admin/orders/{order_id}/refund", "/orders/{order_id}"),
+        ("admin.users", "/admin/users", "/users"),
+        ("admin.user", "/admin/users/{user_id}", "/users/{user_id}"),
+        ("admin.user.role", "/admin/users/{user_id}/role", "/users/{user_id}"),
+        ("admin.user.top_up", "/admin/users/{user_id}/top-up", "/users/{user_id}"),
+        ("admin.audit", "/admin/audit", "/audit"),
+    ):
+        config.add_route(name, pattern, factory=admin_factory, traverse=traverse or None)

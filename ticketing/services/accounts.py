@@ -82,3 +82,27 @@ def set_role(dbsession, user, role):
     user.role = role
     dbsession.flush()
     return user
+
+
+def _escape_like(value):
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_users(dbsession, *, q=None, role=None, limit=20, offset=0):
+    """Staff search: e-mail or name contains ``q``; newest accounts first. Returns (rows, total)."""
+    query = select(User)
+    if q and q.strip():
+        pattern = f"%{_escape_like(q.strip())}%"
+        query = query.where(User.email.ilike(pattern, escape="\\") | User.full_name.ilike(pattern, escape="\\"))
+    if role:
+        query = query.where(User.role == role)
+    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = dbsession.execute(query.order_by(User.id.desc()).limit(limit).offset(offset)).scalars().all()
+    return rows, total
+
+
+def users_by_id(dbsession, user_ids):
+    """{id: user} for a page of rows that name users (orders, audit entries), in one query."""
+    if not user_ids:
+        return {}
+    return {user.id: user for user in dbsession.execute(select(User).where(User.id.in_(set(user_ids)))).scalars()}

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select, text
 from ticketing.models import Match, PriceCategory, Seat, SeatAssignment, Section, Stadium
 from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, ValidationFailed, field_error
+from ticketing.services import audit
 
 DEFAULT_HOLD_SECONDS = 600
 DEFAULT_MAX_TICKETS = 6
@@ -390,3 +391,68 @@ def bump_seat_version(dbsession, match_id, spread_key):
     held only for the commit; ``spread_key`` (e.g. the buyer's id) picks the shard.
     """
     dbsession.execute(_BUMP_SHARD, {"match_id": match_id, "shard": spread_key % SEAT_VERSION_SHARDS})
+
+
+def seating_plan(dbsession, match_id):
+    """The draft plan seat by seat: ``(seat_id, category_id, blocked_reason)`` in seat order."""
+    return dbsession.execute(
+        select(SeatAssignment.seat_id, SeatAssignment.category_id, SeatAssignment.blocked_reason)
+        .where(SeatAssignment.match_id == match_id)
+        .order_by(SeatAssignment.seat_id)
+    ).all()
+
+
+# Rows are locked in seat-id order (the order every buyer locks in), then flipped by the same
+# statement; a row a buyer holds or bought no longer matches and is left alone. A seat with no
+# price category (blocked in the plan, never on sale) stays blocked: unblocking it would put
+# a free seat on sale.
+_SET_BLOCKED = text(
+    """
+    WITH target AS (
+        SELECT seat_id FROM match_seats
+        WHERE match_id = :match_id AND seat_id = ANY(:seat_ids) AND status = :from_status
+          AND (:blocking OR category_id IS NOT NULL)
+        ORDER BY seat_id
+        FOR UPDATE
+    )
+    UPDATE match_seats ms SET status = :to_status, blocked_reason = :reason
+      FROM target
+     WHERE ms.match_id = :match_id AND ms.seat_id = target.seat_id AND ms.status = :from_status
+    RETURNING ms.seat_id
+    """
+)
+
+
+def set_blocked(dbsession, match, seat_ids, blocked, reason=None, actor_id=None):
+    """Block (available -> blocked) or unblock (blocked -> available) seats of a match on sale.
+
+    Held and sold seats are never touched; the seat ids actually changed are returned, so the
+    caller can tell staff which ones were skipped. One conditional UPDATE does the flip, the
+    seat-map version is bumped and the change is written to the audit log in the same
+    transaction.
+    """
+    match = lock_match(dbsession, match.id)
+    if match.status != "on_sale":
+        raise Conflict(f"Seats can only be blocked or unblocked while the match is on sale (it is {match.status}).")
+    if blocked and reason not in BLOCK_REASONS:
+        raise ValidationFailed("The reason is not valid.",
+                               errors=[field_error("reason", f"must be one of {', '.join(BLOCK_REASONS)}")])
+    wanted = sorted({int(seat_id) for seat_id in seat_ids})
+    if not wanted:
+        raise ValidationFailed("No seats chosen.", errors=[field_error("seat_ids", "choose at least one seat")])
+    changed = dbsession.execute(
+        _SET_BLOCKED,
+        {
+            "match_id": match.id,
+            "seat_ids": wanted,
+            "from_status": "available" if blocked else "blocked",
+            "to_status": "blocked" if blocked else "available",
+            "blocking": bool(blocked),
+            "reason": reason if blocked else None,
+        },
+    ).scalars().all()
+    if changed:
+        bump_seat_version(dbsession, match.id, actor_id or match.id)
+        audit.record(dbsession, actor_id, "match.block" if blocked else "match.unblock", "match", match.id,
+                     seats=len(changed), seat_ids=sorted(changed)[:200], reason=reason if blocked else None)
+    return sorted(changed)

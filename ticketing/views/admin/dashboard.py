@@ -1,0 +1,41 @@
+"""The dashboard: upcoming matches with their seat counts, revenue, and sales per day."""
+from datetime import datetime, timedelta, timezone
+
+from pyramid.view import view_config
+
+from ticketing.resources.admin import AdminRoot
+from ticketing.services import matches, sales, seat_map
+
+from .forms import TemplateHelpers, local_zone
+from .pictures import sales_chart
+
+UPCOMING = 8
+CHART_DAYS = 30
+
+
+@view_config(route_name="admin.dashboard", context=AdminRoot, permission="admin:enter",
+             request_method="GET", renderer="admin/dashboard.jinja2")
+def dashboard(context, request):
+    dbsession = request.dbsession
+    now = datetime.now(timezone.utc)
+    upcoming, total_upcoming = matches.list_matches(
+        dbsession, limit=UPCOMING, offset=0, public_only=False, date_from=now
+    )
+    ids = [match.id for match in upcoming]
+    zone = local_zone(request)
+    today = now.astimezone(zone).date()
+    days = sales.daily_sales(dbsession, today - timedelta(days=CHART_DAYS - 1), today, tz=getattr(zone, "key", "UTC"))
+    helpers = TemplateHelpers(request)
+    return {
+        "upcoming": upcoming,
+        "total_upcoming": total_upcoming,
+        "seats": seat_map.summaries(dbsession, ids),
+        "revenue": sales.revenue_by_match(dbsession, ids),
+        "totals": sales.totals(dbsession),
+        "chart": sales_chart(days, helpers.money),
+        "chart_days": CHART_DAYS,
+        "last_days": {
+            "revenue": sum(day["revenue"] for day in days[-7:]),
+            "orders": sum(day["orders"] for day in days[-7:]),
+        },
+    }

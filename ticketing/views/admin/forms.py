@@ -1,0 +1,282 @@
+"""Form plumbing shared by the admin pages: parsing, field errors, pagination, formatting.
+
+Form values arrive as strings; these helpers turn them into the plain values the services
+take, collecting ``{field, message}`` errors in the same shape as the services' own
+:class:`~ticketing.problems.Problem` errors, so a page shows both kinds the same way.
+"""
+import fnmatch
+import math
+import re
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pyramid.events import BeforeRender, subscriber
+
+from ticketing.problems import ValidationFailed, field_error
+
+DEFAULT_TIMEZONE = "Europe/Ljubljana"
+PAGE_SIZE = 20
+ADMIN_PATH = r"^/admin(/|$)"
+
+STATUS_LABELS = {
+    "draft": "Draft",
+    "on_sale": "On sale",
+    "closed": "Sales closed",
+    "cancelled": "Cancelled",
+    "paid": "Paid",
+    "valid": "Valid",
+    "void": "Void",
+}
+
+
+def local_zone(request):
+    """The staff's wall-clock zone (setting ``admin.timezone``); UTC when tzdata is missing."""
+    name = request.registry.settings.get("admin.timezone") or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+def text_field(params, name, max_length=500):
+    return (params.get(name) or "").strip()[:max_length]
+
+
+def int_field(params, name, errors, *, required=True, minimum=None, maximum=None, label="a whole number"):
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        if required:
+            errors.append(field_error(name, "is required"))
+        return None
+    if not re.fullmatch(r"-?\d{1,12}", raw):
+        errors.append(field_error(name, f"must be {label}"))
+        return None
+    value = int(raw)
+    if minimum is not None and value < minimum:
+        errors.append(field_error(name, f"must be at least {minimum}"))
+        return None
+    if maximum is not None and value > maximum:
+        errors.append(field_error(name, f"must be at most {maximum}"))
+        return None
+    return value
+
+
+def money_field(params, name, errors, *, required=True):
+    """"25", "25.5", "25,50" or "1 250.00" (major units) -> minor units (int)."""
+    raw = (params.get(name) or "").strip().replace(" ", "").replace("\u00a0", "")
+    if not raw:
+        if required:
+            errors.append(field_error(name, "is required"))
+        return None
+    raw = raw.replace(",", ".") if raw.count(",") == 1 and "." not in raw else raw.replace(",", "")
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        errors.append(field_error(name, "must be an amount such as 25.00"))
+        return None
+    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")) or abs(amount) > 10**10:
+        errors.append(field_error(name, "must be an amount with at most two decimals"))
+        return None
+    return int(amount * 100)
+
+
+def datetime_field(params, name, errors, zone, *, required=True):
+    """A ``datetime-local`` value in the staff's zone -> an aware datetime."""
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        if required:
+            errors.append(field_error(name, "is required"))
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        errors.append(field_error(name, "must be a date and time such as 2027-03-01T18:00"))
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value
+
+
+def id_list(raw):
+    """"3, 5 7" -> [3, 5, 7]; anything that is not a number is ignored (it came from our JS)."""
+    return sorted({int(token) for token in re.split(r"[\s,]+", raw or "") if token.isdigit() and len(token) < 19})
+
+
+def row_labels(raw):
+    """"1-5, 8" or "A-C" -> ["1", ..., "5", "8"] / ["A", "B", "C"]; other tokens are labels."""
+    labels = []
+    for token in (part.strip() for part in (raw or "").split(",")):
+        if not token:
+            continue
+        numbers = re.fullmatch(r"(\d{1,4})\s*-\s*(\d{1,4})", token)
+        letters = re.fullmatch(r"([A-Za-z])\s*-\s*([A-Za-z])", token)
+        if numbers and int(numbers[1]) <= int(numbers[2]):
+            labels += [str(n) for n in range(int(numbers[1]), int(numbers[2]) + 1)]
+        elif letters and letters[1].upper() <= letters[2].upper() and letters[1].isupper() == letters[2].isupper():
+            labels += [chr(c) for c in range(ord(letters[1]), ord(letters[2]) + 1)]
+        else:
+            labels.append(token)
+    return list(dict.fromkeys(labels))
+
+
+def require_valid(errors, detail="Some fields are not valid."):
+    if errors:
+        raise ValidationFailed(detail, errors=errors)
+
+
+# --- errors -------------------------------------------------------------------------------
+
+class FormErrors:
+    """A problem's field errors keyed by form field, plus the ones no field shows."""
+
+    def __init__(self, problem=None, aliases=(), fields=()):
+        self.detail = problem.detail if problem is not None else None
+        self.by_field = {}
+        self.general = []
+        if problem is None:
+            return
+        for error in problem.errors:
+            field = error.get("field") or ""
+            for pattern, alias in aliases:
+                if fnmatch.fnmatch(field, pattern):
+                    field = alias
+                    break
+            if field in fields:
+                self.by_field.setdefault(field, error["message"])
+            else:
+                self.general.append(error)
+
+    def __bool__(self):
+        return bool(self.detail)
+
+    def get(self, field):
+        return self.by_field.get(field)
+
+
+NO_ERRORS = FormErrors()
+
+
+def rejected(request, problem, aliases=(), fields=()):
+    """The action failed: keep nothing it wrote, answer with its status, return the errors."""
+    request.tm.doom()
+    request.response.status = problem.status if 400 <= problem.status < 500 else 400
+    return FormErrors(problem, aliases, fields)
+
+
+def flash(request, message, queue="success"):
+    request.session.flash(message, queue=queue)
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+class Pager:
+    def __init__(self, request, total, size=PAGE_SIZE):
+        self.request = request
+        self.size = size
+        self.total = total
+        self.pages = max(1, math.ceil(total / size))
+        raw = request.GET.get("page", "1")
+        self.number = min(int(raw), self.pages) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
+
+    @classmethod
+    def of(cls, request, size=PAGE_SIZE):
+        """Limit and offset before the total is known (the query returns it)."""
+        raw = request.GET.get("page", "1")
+        number = int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
+        return size, (number - 1) * size
+
+    @property
+    def offset(self):
+        return (self.number - 1) * self.size
+
+    def url(self, number):
+        query = {key: value for key, value in self.request.GET.items() if key != "page" and value != ""}
+        query["page"] = str(number)
+        return self.request.current_route_path(_query=query)
+
+    @property
+    def previous_url(self):
+        return self.url(self.number - 1) if self.number > 1 else None
+
+    @property
+    def next_url(self):
+        return self.url(self.number + 1) if self.number < self.pages else None
+
+    @property
+    def first_item(self):
+        return 0 if self.total == 0 else self.offset + 1
+
+    @property
+    def last_item(self):
+        return min(self.offset + self.size, self.total)
+
+
+def paged(request, fetch, size=PAGE_SIZE):
+    """Call ``fetch(limit, offset)`` -> (rows, total) for the requested page; returns (rows, pager)."""
+    limit, offset = Pager.of(request, size)
+    rows, total = fetch(limit, offset)
+    pager = Pager(request, total, size)
+    if offset and not rows and total:
+        rows, total = fetch(limit, pager.offset)  # a page past the end shows the last one
+    return rows, pager
+
+
+# --- template helpers -------------------------------------------------------------------
+
+class TemplateHelpers:
+    """``h`` in every admin template: formatting in the staff's zone and currency."""
+
+    def __init__(self, request):
+        self.request = request
+        self.zone = local_zone(request)
+        self.currency = request.registry.settings.get("ticketing.currency", "EUR")
+
+    def money(self, minor, currency=None):
+        if minor is None:
+            return ""
+        sign = "-" if minor < 0 else ""
+        major, cents = divmod(abs(int(minor)), 100)
+        return f"{sign}{major:,}.{cents:02d} {currency or self.currency}"
+
+    def amount_input(self, minor):
+        return "" if minor is None else f"{int(minor) // 100}.{int(minor) % 100:02d}"
+
+    def local(self, moment):
+        return moment.astimezone(self.zone) if moment is not None else None
+
+    def when(self, moment):
+        if moment is None:
+            return ""
+        return self.local(moment).strftime("%a %d %b %Y, %H:%M")
+
+    def day(self, moment):
+        return self.local(moment).strftime("%d %b %Y") if moment is not None else ""
+
+    def datetime_input(self, moment):
+        return self.local(moment).strftime("%Y-%m-%dT%H:%M") if moment is not None else ""
+
+    def iso(self, moment):
+        return moment.astimezone(timezone.utc).isoformat() if moment is not None else ""
+
+    @property
+    def zone_name(self):
+        return getattr(self.zone, "key", "UTC")
+
+    def status(self, value):
+        return STATUS_LABELS.get(value, (value or "").replace("_", " ").capitalize())
+
+    def is_admin(self):
+        identity = self.request.identity
+        return identity is not None and identity.role == "admin"
+
+
+@subscriber(BeforeRender)
+def add_template_helpers(event):
+    renderer = event.get("renderer_name") or ""
+    request = event.get("request")
+    if request is not None and renderer.startswith("admin/"):
+        event["h"] = TemplateHelpers(request)
+        event.setdefault("errors", NO_ERRORS)
