@@ -31,6 +31,8 @@ tests_require = [
     "pytest-xdist>=3.5",
     "webtest>=3.0",
     "playwright>=1.45",
+    # Property-based fuzzing of every operation against the served OpenAPI document.
+    "schemathesis>=4.0,<5",
 ]
 
 setup(

@@ -34,6 +34,7 @@ def test_transaction_tween_wraps_response_validation(wsgi_app):
     names = [name for name, _ in wsgi_app.registry.queryUtility(ITweens).explicit]
     assert names.index("pyramid_tm.tm_tween_factory") < names.index("pyramid_openapi3.tween.response_tween_factory")
     assert names[0] == "ticketing.request_log.request_id_tween_factory"
+    assert names.index("ticketing.input_guard.input_guard_tween_factory") < names.index("pyramid_tm.tm_tween_factory")
 
 
 def test_contract_violation_aborts_the_transaction(testapp, engine, monkeypatch):

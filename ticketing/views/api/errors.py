@@ -18,7 +18,7 @@ from pyramid.exceptions import BadCSRFToken, PredicateMismatch
 from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 from pyramid_openapi3.exceptions import RequestValidationError, ResponseValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from ticketing import problems
 from ticketing.problems import problem_response
@@ -137,6 +137,29 @@ def _server_error():
     problem = problems.Problem("An unexpected error occurred; it has been logged.")
     problem.status, problem.title, problem.slug = 500, "Internal server error", "internal-error"
     return problem
+
+
+@exception_view_config(UnicodeDecodeError, path_info=API_PATH)
+def not_utf8(exc, request):
+    return problem_response(
+        request,
+        problems.BadRequest("The request must be UTF-8 encoded.",
+                            errors=[problems.field_error("body", "is not valid UTF-8")]),
+    )
+
+
+@exception_view_config(DataError, path_info=API_PATH)
+def value_out_of_range(exc, request):
+    # PostgreSQL refused a value the schema allowed (a NUL character, an out-of-range number or
+    # time zone offset): the client's input, not our failure. The transaction is aborted.
+    log.info("database refused a value [%s]: %s", request.request_id, getattr(exc, "orig", exc))
+    return problem_response(
+        request,
+        problems.ValidationFailed(
+            "A value is out of range or contains characters that cannot be stored.",
+            errors=[problems.field_error("body", "out of range or invalid characters")],
+        ),
+    )
 
 
 @exception_view_config(OperationalError, path_info=API_PATH)

@@ -1,4 +1,6 @@
 """Match endpoints: scheduling, categories, seating, publication, seat map and report."""
+from datetime import timezone
+
 from pyramid.httpexceptions import HTTPNotModified
 from pyramid.response import Response
 from pyramid.view import view_config
@@ -8,6 +10,10 @@ from ticketing.services import audit, matches, seat_map
 
 from .pagination import page, page_params
 from .serializers import category_json, match_json
+
+
+def _utc(moment):
+    return moment.astimezone(timezone.utc) if moment is not None else None
 
 
 def _is_staff(request):
@@ -25,8 +31,8 @@ def list_matches(context, request):
         limit=limit,
         offset=offset,
         public_only=not _is_staff(request),
-        date_from=query.get("from"),
-        date_to=query.get("to"),
+        date_from=_utc(query.get("from")),
+        date_to=_utc(query.get("to")),
         team=query.get("team"),
         stadium_id=query.get("stadium_id"),
         status=query.get("status"),

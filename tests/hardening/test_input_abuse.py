@@ -1,0 +1,64 @@
+"""Hostile input: every variant is a clear 4xx problem, never a 500, never a partial write."""
+import json
+
+import pytest
+from sqlalchemy import text
+
+from ..functional.test_auth import assert_problem
+
+
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        ('{"email": "a\\u0000@example.com", "password": "pitch-side-42", "full_name": "N"}', 422),
+        ('{"email": "a@example.com", "password": "pitch-side-42", "full_name": "\\ud800"}', 422),
+        ('{"email": null, "password": "pitch-side-42", "full_name": "N"}', 422),
+        ('{"email": "' + "a" * 5000 + '@example.com", "password": "pitch-side-42", "full_name": "N"}', 422),
+        ('{"email": "a@example.com", "password": "pitch-side-42", "full_name": "N", "extra": 1}', 422),
+        ('{"email": "a@example.com", "password": "pitch-side-42", "full_name": 1e309}', 422),
+        ('{"email": ["a@example.com"], "password": "pitch-side-42", "full_name": "N"}', 422),
+        ('"just a string"', 422),
+        ("{" * 10000, 400),
+        (b'{"email": "\xff\xfe"}', 400),
+    ],
+)
+def test_hostile_signup_bodies(testapp, engine, raw, status):
+    body = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+    response = testapp.post("/api/v1/auth/signup", body, content_type="application/json", status=status)
+    assert_problem(response, status)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+
+
+def test_huge_body_is_413(testapp):
+    body = json.dumps({"email": "a@example.com", "password": "x" * (2 * 1024 * 1024), "full_name": "N"})
+    assert_problem(testapp.post("/api/v1/auth/signup", body, content_type="application/json", status=413), 413)
+
+
+@pytest.mark.parametrize(
+    "url, status",
+    [
+        ("/api/v1/matches?limit=101", 422),
+        ("/api/v1/matches?limit=-1", 422),
+        ("/api/v1/matches?offset=99999999999999999999", 422),
+        ("/api/v1/matches?stadium_id=99999999999999999999999", 422),
+        ("/api/v1/matches?team=%00", 422),
+        ("/api/v1/matches?from=not-a-date", 422),
+        ("/api/v1/matches?from=2030-01-01T00:00:00%2B19:25", 200),
+        ("/api/v1/stadiums?q=" + "%F0%9F%8F%90" * 250, 422),
+        ("/api/v1/matches/99999999999999999999999999/seats", 404),
+        ("/api/v1/stadiums/-1", 404),
+    ],
+)
+def test_hostile_query_strings(testapp, url, status):
+    response = testapp.get(url, status=status)
+    if status >= 400:
+        assert_problem(response, status)
+
+
+def test_numbers_out_of_range_in_bodies(staff):
+    stadium = staff.post("/api/v1/stadiums", {"name": "Range", "city": "C"}, status=201).json
+    huge = {"name": "S", "rows": [{"label": "1", "seats": 2**63}]}
+    assert_problem(staff.post(f"/api/v1/stadiums/{stadium['id']}/sections", huge, status=422), 422)
+    assert_problem(staff.post("/api/v1/matches", {"stadium_id": 2**70, "home_team": "A", "away_team": "B",
+                                                  "starts_at": "2030-01-01T00:00:00Z"}, status=422), 422)
