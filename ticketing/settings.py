@@ -25,10 +25,22 @@ INT_SETTINGS = {
     "ratelimit.auth_per_ip": 30,
     "ratelimit.auth_per_email": 10,
     "ratelimit.auth_window_seconds": 300,
+    # Per minute; 0 disables. Generous for a person, tight for a bot.
+    "ratelimit.holds_per_user": 30,
+    "ratelimit.holds_per_ip": 600,
+    "ratelimit.checkouts_per_user": 20,
+    "ratelimit.checkouts_per_ip": 300,
     "db.statement_timeout_ms": 15000,
     "db.lock_timeout_ms": 5000,
     "db.idle_in_transaction_session_timeout_ms": 30000,
 }
+
+REQUEST_LIMITS = (
+    "ratelimit.holds_per_user",
+    "ratelimit.holds_per_ip",
+    "ratelimit.checkouts_per_user",
+    "ratelimit.checkouts_per_ip",
+)
 
 MIN_SECRET_LENGTH = 32
 
@@ -45,7 +57,12 @@ def normalize_settings(settings, environ=None):
         if environ.get(variable):
             settings[key] = environ[variable]
     for key, default in INT_SETTINGS.items():
-        settings[key] = int(settings.get(key) or default)
+        value = settings.get(key)
+        settings[key] = default if value in (None, "") else int(value)
+    if environ.get("TICKETING_DISABLE_REQUEST_LIMITS", "").lower() in ("1", "true", "yes"):
+        # Load tests send everything from one IP and a few hundred users; see bench/README.
+        for key in REQUEST_LIMITS:
+            settings[key] = 0
     settings.setdefault("ticketing.environment", "development")
     settings.setdefault("ticketing.currency", "EUR")
     settings["ticketing.production"] = settings["ticketing.environment"] == "production"

@@ -55,3 +55,9 @@ def test_contract_violation_aborts_the_transaction(testapp, engine, monkeypatch)
 
 def test_views_without_permission_are_denied_by_default():
     assert ticketing.DENY_BY_DEFAULT.startswith("__")
+
+
+def test_request_limits_can_be_switched_off_for_load_tests():
+    settings = normalize_settings({"ratelimit.holds_per_user": "5"}, environ={"TICKETING_DISABLE_REQUEST_LIMITS": "1"})
+    assert settings["ratelimit.holds_per_user"] == 0 and settings["ratelimit.checkouts_per_ip"] == 0
+    assert normalize_settings({}, environ={})["ratelimit.holds_per_user"] == 30

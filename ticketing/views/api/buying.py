@@ -9,6 +9,7 @@ from ticketing.resources.commerce import HoldResource, OrderContainer, OrderReso
 from ticketing.services import audit, holds, orders, wallet
 
 from .idempotency import idempotent
+from .limits import rate_limited
 from .pagination import page, page_params
 from .serializers import hold_json, ledger_json, match_json, order_json
 
@@ -58,7 +59,8 @@ def _hold_body(request, hold):
 
 
 @view_config(route_name="api.match.holds", context=MatchResource, permission="match:hold",
-             request_method="POST", renderer="json", openapi=True, decorator=idempotent("hold"))
+             request_method="POST", renderer="json", openapi=True,
+             decorator=(rate_limited("holds"), idempotent("hold")))
 def create_hold(context, request):
     body = dict(request.openapi_validated.body)
     hold = holds.create_hold(request.dbsession, request.identity.id, context.match, body, _currency(request))
@@ -81,7 +83,8 @@ def release_hold(context, request):
 
 
 @view_config(route_name="api.hold.checkout", context=HoldResource, permission="hold:checkout",
-             request_method="POST", renderer="json", openapi=True, decorator=idempotent("checkout"))
+             request_method="POST", renderer="json", openapi=True,
+             decorator=(rate_limited("checkouts"), idempotent("checkout")))
 def checkout(context, request):
     order = orders.checkout(request.dbsession, request.identity.id, context.hold.id, _currency(request))
     request.response.status = 201
