@@ -22,6 +22,7 @@ DENY_BY_DEFAULT = "__explicit_permission_required__"
 #:   contract aborts the transaction instead of committing it (tests/unit/test_settings_and_tweens).
 TWEENS = (
     "ticketing.request_log.request_id_tween_factory",
+    "ticketing.security_headers.security_headers_tween_factory",
     "ticketing.input_guard.input_guard_tween_factory",
     "pyramid_tm.tm_tween_factory",
     "pyramid_openapi3.tween.response_tween_factory",
