@@ -34,6 +34,7 @@ erd: $(STAMP)
 	$(BIN)/python -m ticketing.scripts.erd > docs/erd.md
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.rush
 
 clean:

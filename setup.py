@@ -45,7 +45,12 @@ setup(
     zip_safe=False,
     python_requires=">=3.10",
     install_requires=requires,
-    extras_require={"testing": tests_require},
+    extras_require={
+        "testing": tests_require,
+        # make bench: the asyncio load generator and CPU accounting (wrk and pgbench come
+        # from Debian: apt-get install wrk postgresql-client).
+        "bench": ["aiohttp>=3.9,<4", "psutil>=5.9"],
+    },
     entry_points={
         "paste.app_factory": ["main = ticketing:main"],
         "console_scripts": ["ticketing = ticketing.scripts.cli:main"],

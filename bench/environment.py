@@ -1,0 +1,266 @@
+"""Everything the benchmark runs against: a fresh database, secrets, server processes, CPU meters.
+
+The app is started the production way: ``production.ini`` (its pool, timeouts, logging and
+``[server:main]`` waitress settings) with the secrets and ``DATABASE_URL`` in the
+environment, as an operator would. Only the listen address differs: 127.0.0.1 on a free
+port. The benchmark database is created fresh for each run, migrated with
+``alembic -c production.ini upgrade head`` and dropped at the end.
+"""
+import base64
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+import psycopg2
+from psycopg2 import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+INI = ROOT / "production.ini"
+TMP = ROOT / "bench" / "results" / "tmp"
+PYTHON = sys.executable
+
+
+def log(message):
+    print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- the database ---------------------------------------------------------------------------
+
+def _server_answers(dsn):
+    try:
+        psycopg2.connect(dsn, connect_timeout=2).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def server_dsn():
+    """A maintenance DSN: BENCH_DATABASE_SERVER, else 127.0.0.1:5432, else the embedded cluster."""
+    explicit = os.environ.get("BENCH_DATABASE_SERVER")
+    if explicit:
+        return explicit
+    local = "postgresql://postgres@127.0.0.1:5432/postgres"
+    if _server_answers(local):
+        return local
+    from ticketing import embedded_postgres
+
+    server = embedded_postgres.start(ROOT / "var" / "bench-pgdata")
+    return server.get_uri("postgres")
+
+
+def _with_database(dsn, name):
+    base, _, tail = dsn.rpartition("/")
+    query = tail.partition("?")[2]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@contextmanager
+def fresh_database(run_secrets):
+    """Create ``ticketing_bench_<timestamp>``, migrate it, yield its URL; drop it afterwards.
+
+    Alembic reads production.ini too, which refuses to load without the secrets.
+    """
+    admin_dsn = server_dsn()
+    name = f"ticketing_bench_{datetime.now(timezone.utc):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:6]}"
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    conn.close()
+    url = _with_database(admin_dsn, name)
+    try:
+        log(f"database {name}: migrating with alembic -c production.ini upgrade head")
+        subprocess.run(
+            [str(Path(PYTHON).parent / "alembic"), "-c", str(INI), "upgrade", "head"],
+            cwd=ROOT, env={**os.environ, **run_secrets, "DATABASE_URL": url}, check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        yield url
+    finally:
+        conn = psycopg2.connect(admin_dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.close()
+        log(f"database {name} dropped")
+
+
+def server_version(url):
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SHOW server_version")
+        version = cur.fetchone()[0]
+        cur.execute("SHOW synchronous_commit")
+        sync = cur.fetchone()[0]
+        cur.execute("SHOW fsync")
+        fsync = cur.fetchone()[0]
+        cur.execute("SHOW max_connections")
+        max_connections = cur.fetchone()[0]
+    conn.close()
+    return {"version": version, "synchronous_commit": sync, "fsync": fsync, "max_connections": max_connections}
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+def generated_secrets():
+    """Fresh production secrets for this run (never written anywhere but the child's environment)."""
+    return {
+        "TICKETING_JWT_SECRET": secrets.token_urlsafe(48),
+        "TICKETING_SESSION_SECRET": secrets.token_urlsafe(48),
+        "TICKETING_TICKET_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
+    }
+
+
+# --- server processes ----------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A waitress process on 127.0.0.1:<free port>, its log in bench/results/tmp/."""
+
+    def __init__(self, name, argv, env, health_path):
+        self.name = name
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        TMP.mkdir(parents=True, exist_ok=True)
+        self.log_path = TMP / f"{name}.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [*argv, "--port", str(self.port)], cwd=ROOT, env={**os.environ, **env},
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self.ps = psutil.Process(self.process.pid)
+        self._wait_ready(health_path)
+
+    def _wait_ready(self, path, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start-up; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.base + path, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer {path} within {timeout}s; see {self.log_path}")
+
+    def cpu_seconds(self):
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def start_app(database_url, run_secrets):
+    env = {"DATABASE_URL": database_url, **run_secrets}
+    return Server("app", [PYTHON, "-m", "bench.serve", str(INI)], env, "/healthz")
+
+
+def start_bare():
+    return Server("bare", [PYTHON, "-m", "bench.bare_app", str(INI)], {}, "/")
+
+
+# --- CPU meters ------------------------------------------------------------------------------
+
+def _postgres_processes():
+    found = []
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("postgres", "postmaster"):
+            found.append(process)
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent during a scenario by the server, the load generator and PostgreSQL.
+
+    ``loadgen`` is this process (the asyncio client) plus reaped children (wrk, pgbench).
+    PostgreSQL is the sum over its processes alive at both ends (backends are pooled, so
+    that is nearly all of it); ``machine`` is every core's busy time from /proc/stat.
+    """
+
+    def __init__(self, server=None):
+        self.server = server
+
+    def _snapshot(self):
+        me = psutil.Process()
+        own = me.cpu_times()
+        children = os.times()
+        pg = {}
+        for process in _postgres_processes():
+            try:
+                t = process.cpu_times()
+                pg[process.pid] = t.user + t.system
+            except psutil.Error:
+                pass
+        total = psutil.cpu_times()
+        idle = total.idle + getattr(total, "iowait", 0.0)
+        busy = sum(total) - idle
+        return {
+            "wall": time.monotonic(),
+            "server": self.server.cpu_seconds() if self.server else 0.0,
+            "loadgen": own.user + own.system + children.children_user + children.children_system,
+            "pg": pg,
+            "busy": busy,
+        }
+
+    def __enter__(self):
+        self.start = self._snapshot()
+        return self
+
+    def __exit__(self, *exc):
+        self.end = self._snapshot()
+        return False
+
+    def result(self):
+        start, end = self.start, self.end
+        pg = sum(end["pg"][pid] - start["pg"].get(pid, 0.0) for pid in end["pg"])
+        wall = end["wall"] - start["wall"]
+        return {
+            "wall_seconds": round(wall, 3),
+            "server_cpu_seconds": round(end["server"] - start["server"], 2),
+            "loadgen_cpu_seconds": round(end["loadgen"] - start["loadgen"], 2),
+            "postgres_cpu_seconds": round(pg, 2),
+            "machine_busy_cpu_seconds": round(end["busy"] - start["busy"], 2),
+            "machine_cores": psutil.cpu_count(),
+        }
+
+
+def machine():
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu_model": model,
+        "cores": psutil.cpu_count(logical=True),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": sys.version.split()[0],
+        "kernel": os.uname().release,
+    }

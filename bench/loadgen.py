@@ -1,0 +1,283 @@
+"""The multi-step scenarios on a lean asyncio client (aiohttp, keep-alive connections).
+
+Each virtual buyer is a coroutine that loops until the match is sold out, its deadline
+passes or the scenario's request budget is spent, so every scenario stops by itself.
+Latency is measured per request type from just before the request is sent to the last byte
+of the response; every status (and every client-side error) is counted.
+
+The buyers act like a shop client: ``POST /matches/{id}/holds`` without a key, then
+``POST /holds/{id}/checkout`` with a fresh ``Idempotency-Key`` (as the README's journey
+does). Each purchase uses the next customer of a shared pool, so the per-fan limit is
+respected and many different wallets are charged, as in a real rush.
+"""
+import asyncio
+import itertools
+import json
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+
+import aiohttp
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, int(round(fraction * (len(sorted_values) - 1)))))
+    return sorted_values[index]
+
+
+class Recorder:
+    """Latencies and status counts per request type."""
+
+    def __init__(self):
+        self.latencies = defaultdict(list)
+        self.statuses = defaultdict(Counter)
+
+    def add(self, kind, status, seconds):
+        self.latencies[kind].append(seconds)
+        self.statuses[kind][str(status)] += 1
+
+    def summary(self, wall_seconds):
+        result = {}
+        for kind in sorted(self.latencies):
+            values = sorted(self.latencies[kind])
+            result[kind] = {
+                "requests": len(values),
+                "rate_per_s": round(len(values) / wall_seconds, 1) if wall_seconds else None,
+                "p50_ms": round(percentile(values, 0.50) * 1000, 2),
+                "p95_ms": round(percentile(values, 0.95) * 1000, 2),
+                "p99_ms": round(percentile(values, 0.99) * 1000, 2),
+                "max_ms": round(values[-1] * 1000, 2),
+                "mean_ms": round(sum(values) / len(values) * 1000, 2),
+                "statuses": dict(sorted(self.statuses[kind].items())),
+            }
+        return result
+
+    def count(self, status_prefix):
+        return sum(n for statuses in self.statuses.values() for s, n in statuses.items() if s.startswith(status_prefix))
+
+
+class Scenario:
+    """Shared state of one scenario: its client session, customers, budget and outcomes."""
+
+    def __init__(self, base, match_id, customers, concurrency, deadline_s, max_requests):
+        self.base = base + "/api/v1"
+        self.match_id = match_id
+        self.customers = customers
+        self._next_customer = itertools.count()
+        self.concurrency = concurrency
+        self.deadline_s = deadline_s
+        self.max_requests = max_requests
+        self.recorder = Recorder()
+        self.orders = []  # (order id, user id, seats): every 2xx checkout the client saw
+        self.requests = 0
+        self.stopped = asyncio.Event()
+        self.stop_reason = None
+        self.last_checkout_at = None
+        self._sold_out_check = None
+
+    def customer(self):
+        return self.customers[next(self._next_customer) % len(self.customers)]
+
+    def stop(self, reason):
+        if not self.stopped.is_set():
+            self.stop_reason = reason
+            self.stopped.set()
+
+    def running(self):
+        if self.stopped.is_set():
+            return False
+        if time.monotonic() >= self.deadline:
+            self.stop("deadline")
+            return False
+        if self.requests >= self.max_requests:
+            self.stop("request budget")
+            return False
+        return True
+
+    async def call(self, kind, method, path, token=None, body=None, headers=None, parse=True):
+        """One request; returns (status, json body or raw bytes, response headers)."""
+        self.requests += 1
+        send = dict(headers or {})
+        if token:
+            send["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            send["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        try:
+            async with self.session.request(method, self.base + path, data=data, headers=send) as response:
+                raw = await response.read()
+                status = response.status
+                response_headers = response.headers
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            self.recorder.add(kind, f"error:{type(error).__name__}", time.perf_counter() - started)
+            return None, None, None
+        self.recorder.add(kind, status, time.perf_counter() - started)
+        if parse and raw and status != 304:
+            try:
+                return status, json.loads(raw), response_headers
+            except ValueError:
+                return status, None, response_headers
+        return status, raw, response_headers
+
+    async def sold_out(self):
+        """Ask the summary (shared by every buyer: one request in flight at a time)."""
+        if self._sold_out_check is None or self._sold_out_check.done() and \
+                time.monotonic() - self._sold_out_checked_at > 0.05:
+            self._sold_out_checked_at = time.monotonic()
+            self._sold_out_check = asyncio.ensure_future(self._ask_summary())
+        return await asyncio.shield(self._sold_out_check)
+
+    async def _ask_summary(self):
+        status, body, _ = await self.call("summary", "GET", f"/matches/{self.match_id}/summary")
+        if status != 200:
+            return False
+        if body["available"] == 0:
+            self.stop("sold out")
+            return True
+        return False
+
+    async def purchase(self, hold_body):
+        """hold -> checkout for the next customer; returns the hold's status (or None)."""
+        user_id, token = self.customer()
+        status, hold, _ = await self.call("hold", "POST", f"/matches/{self.match_id}/holds", token, hold_body)
+        if status != 201:
+            return status, hold
+        status, order, _ = await self.call(
+            "checkout", "POST", f"/holds/{hold['id']}/checkout", token,
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        if status == 201:
+            self.orders.append((order["id"], user_id, len(order["tickets"])))
+            self.last_checkout_at = time.monotonic()
+        return 201, hold
+
+    async def run(self, buyer):
+        timeout = aiohttp.ClientTimeout(total=30)
+        connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=False)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            self.session = session
+            self.started = time.monotonic()
+            self.deadline = self.started + self.deadline_s
+            await asyncio.gather(*(buyer(self, index) for index in range(self.concurrency)))
+            self.finished = time.monotonic()
+        if self.stop_reason is None:
+            self.stop_reason = "done"
+
+    def result(self):
+        wall = self.finished - self.started
+        seats = sum(n for _, _, n in self.orders)
+        result = {
+            "concurrency": self.concurrency,
+            "stop_reason": self.stop_reason,
+            "wall_seconds": round(wall, 3),
+            "purchases": len(self.orders),
+            "seats_sold_by_client": seats,
+            "purchases_per_s": round(len(self.orders) / wall, 1),
+            "seats_per_s": round(seats / wall, 1),
+            "requests": self.requests,
+            "requests_per_s": round(self.requests / wall, 1),
+            "http_5xx": self.recorder.count("5"),
+            "client_errors": self.recorder.count("error"),
+            "by_type": self.recorder.summary(wall),
+        }
+        if self.last_checkout_at is not None:
+            result["last_purchase_at_s"] = round(self.last_checkout_at - self.started, 3)
+        return result
+
+
+# --- 1. sell-out, best available ----------------------------------------------------------
+
+async def best_available_buyer(scenario, index):
+    while scenario.running():
+        status, body = await scenario.purchase({"quantity": 2})
+        if status == 409:
+            if (body or {}).get("available", 1) < 2 and await scenario.sold_out():
+                return
+        elif status is None or status >= 500:
+            await asyncio.sleep(0.01)
+
+
+# --- 2. chosen seats from a map that goes stale ---------------------------------------------
+
+class MapCache:
+    """Parsed seat maps by ETag, shared by all buyers: each body is downloaded by its buyer,
+    but parsed once, so the client's CPU goes into requests, not into json.loads."""
+
+    def __init__(self):
+        self.available = {}
+
+    def get(self, etag, raw):
+        seats = self.available.get(etag)
+        if seats is None:
+            body = json.loads(raw)
+            status_at = body["columns"].index("status")
+            seats = [seat[0] for seat in body["seats"] if seat[status_at] == "available"]
+            if len(self.available) > 64:
+                self.available.clear()
+            self.available[etag] = seats
+        return seats
+
+
+async def chosen_seats_buyer(scenario, index):
+    rng = random.Random(index)
+    etag, seats, tried = None, [], set()
+    while scenario.running():
+        headers = {"If-None-Match": etag} if etag else None
+        status, raw, response_headers = await scenario.call(
+            "seat_map", "GET", f"/matches/{scenario.match_id}/seats", headers=headers, parse=False)
+        if status == 200:
+            etag = response_headers["ETag"]
+            seats, tried = scenario.map_cache.get(etag, raw), set()
+        elif status != 304:
+            await asyncio.sleep(0.01)
+            continue
+        free = [seat for seat in seats if seat not in tried]
+        if not free:
+            if await scenario.sold_out():
+                return
+            etag = None  # our map says full but the match is not: fetch it whole again
+            continue
+        # Pick two neighbours in layout order from a random place of the (stale) map, buy,
+        # and keep picking from the same map until the server says the seats are taken.
+        while scenario.running() and free:
+            start = rng.randrange(len(free))
+            wanted = free[start:start + 2] if start + 1 < len(free) else free[start - 1:start + 1] or free[-1:]
+            tried.update(wanted)
+            status, body = await scenario.purchase({"seat_ids": wanted})
+            if status == 201:
+                free = [seat for seat in free if seat not in tried]
+                continue
+            break  # 409 (a collision) or a failure: refresh the map
+
+
+# --- 4. mixed: 90 % seat-map polls, 10 % purchases -------------------------------------------
+
+async def mixed_buyer(scenario, index):
+    rng = random.Random(1000 + index)
+    etag = None
+    while scenario.running():
+        if rng.random() < 0.9:
+            headers = {"If-None-Match": etag} if etag else None
+            status, _, response_headers = await scenario.call(
+                "seat_map", "GET", f"/matches/{scenario.match_id}/seats", headers=headers, parse=False)
+            if status == 200:
+                etag = response_headers["ETag"]
+        else:
+            status, body = await scenario.purchase({"quantity": 2})
+            if status == 409 and (body or {}).get("available", 1) < 2 and await scenario.sold_out():
+                return
+
+
+BUYERS = {"best_available": best_available_buyer, "chosen_seats": chosen_seats_buyer, "mixed": mixed_buyer}
+
+
+def run_scenario(kind, base, match_id, customers, concurrency, deadline_s, max_requests):
+    scenario = Scenario(base, match_id, customers, concurrency, deadline_s, max_requests)
+    scenario.map_cache = MapCache()
+    asyncio.run(scenario.run(BUYERS[kind]))
+    return scenario

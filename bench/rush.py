@@ -1,0 +1,228 @@
+"""``make bench``: the rush on one match, measured end to end, with the database's own ceiling.
+
+One run: a fresh database, the app under waitress from ``production.ini``, the untimed
+set-up, then every scenario of docs/performance.md in turn, each followed by the invariant
+checks (a broken invariant stops the run with a non-zero exit). Results go to
+``bench/results/latest.json`` and ``docs/performance.md`` (with the SVG charts in
+``docs/perf/``) is rendered from it.
+
+    python -m bench.rush                 # the full run (~5 minutes on 2 cores)
+    python -m bench.rush --smoke         # every scenario, tiny budgets (a minute): checks the harness
+    python -m bench.rush --no-report     # keep docs/ untouched (profiling runs)
+"""
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg2
+
+from bench import checks, environment, loadgen, pgbench, prepare, wrk
+from bench.environment import CpuMeter, log
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SELL_OUT_CONCURRENCY = (16, 64, 256)
+CUSTOMERS = 4000
+
+
+def fail(message):
+    log("FAILED: " + message)
+    sys.exit(1)
+
+
+def preflight():
+    missing = []
+    if not wrk.available():
+        missing.append("wrk")
+    if pgbench.executable() is None:
+        missing.append("pgbench")
+    if missing:
+        fail(f"missing {', '.join(missing)}: apt-get install -y wrk postgresql-client (pgbench) and run again")
+
+
+def settings_for(smoke):
+    if smoke:
+        return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "max_requests": 4000}
+    return {"deadline_s": 90, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "max_requests": 60000}
+
+
+def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests):
+    log(f"{name}: {kind} at concurrency {concurrency} (at most {deadline_s}s / {max_requests} requests)")
+    with CpuMeter(server) as meter:
+        scenario = loadgen.run_scenario(kind, server.base, match_id, customers, concurrency, deadline_s, max_requests)
+    result = {"scenario": name, "kind": kind, "match_id": match_id, **scenario.result(), "cpu": meter.result()}
+    result["after"] = checks.check(url, match_id, scenario.orders, prepare.SEATS)
+    if result["purchases"]:
+        result["server_cpu_ms_per_purchase"] = round(1000 * result["cpu"]["server_cpu_seconds"] / result["purchases"], 1)
+    log(f"  {result['purchases']} purchases, {result['purchases_per_s']}/s, stop: {result['stop_reason']}, "
+        f"5xx: {result['http_5xx']}, sold {result['after']['sold']}, invariants: {result['after']['invariants']}")
+    return result
+
+
+def run_wrk(name, server, path, concurrency, seconds, etag=None):
+    log(f"{name}: wrk GET {path} at concurrency {concurrency} for {seconds}s" + (" with If-None-Match" if etag else ""))
+    with CpuMeter(server) as meter:
+        result = wrk.run(server.base, path, concurrency, seconds, etag=etag)
+    result = {"scenario": name, "path": path, "if_none_match": bool(etag), **result, "cpu": meter.result()}
+    log(f"  {result['requests_per_s']} req/s, p99 {result['p99_ms']} ms, statuses {result['statuses']}")
+    return result
+
+
+def etag_of(base, match_id):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/api/v1/matches/{match_id}/seats", timeout=30) as response:
+        return response.headers["ETag"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets: check the harness, not the app")
+    parser.add_argument("--no-report", action="store_true", help="do not write results/latest.json or docs/")
+    parser.add_argument("--output", default=None, help="write the results JSON here instead")
+    parser.add_argument("--only", default=None, help="comma-separated scenario groups: sellout,chosen,reads,mixed,bare,pgbench")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else {"sellout", "chosen", "reads", "mixed", "bare", "pgbench"}
+    budget = settings_for(args.smoke)
+    preflight()
+    started = time.monotonic()
+    results = {
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "make bench" if not args.smoke else "python -m bench.rush --smoke",
+        "machine": environment.machine(),
+        "scenarios": {},
+    }
+
+    run_secrets = environment.generated_secrets()
+    with environment.fresh_database(run_secrets) as url:
+        results["postgresql"] = environment.server_version(url)
+        app = environment.start_app(url, run_secrets)
+        try:
+            results["app_server"] = {"ini": "production.ini", "pid": app.process.pid,
+                                     **_server_settings()}
+            log(f"app on {app.base} (pid {app.process.pid})")
+            t0 = time.monotonic()
+            token_settings = prepare.token_settings(environment.INI, {"DATABASE_URL": url, **run_secrets})
+            (staff_id,) = prepare.create_users(url, 1, "staff", 0)
+            staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
+            stadium, sections = prepare.create_stadium(app.base, staff_token)
+            names = ["warmup", *(f"sellout_c{c}" for c in SELL_OUT_CONCURRENCY), "chosen", "reads", "mixed",
+                     "pgbench_c16", "pgbench_c64"]
+            matches = {name: prepare.create_match(app.base, staff_token, stadium, sections, name) for name in names}
+            customer_ids = prepare.create_users(url, CUSTOMERS, "customer", prepare.WALLET_BALANCE)
+            conn = psycopg2.connect(url)
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("ANALYZE")
+            conn.close()
+            results["setup"] = {
+                "seconds": round(time.monotonic() - t0, 1), "seats_per_match": prepare.SEATS,
+                "layout": f"{prepare.SECTIONS} sections x {prepare.ROWS_PER_SECTION} rows x {prepare.SEATS_PER_ROW} seats",
+                "categories": [{"name": n, "price": p, "sections": len(r)} for n, p, r in prepare.CATEGORIES],
+                "customers": CUSTOMERS, "wallet_balance": prepare.WALLET_BALANCE,
+            }
+            log(f"set-up done in {results['setup']['seconds']}s: {len(matches)} matches of {prepare.SEATS} seats, "
+                f"{CUSTOMERS} funded customers")
+
+            def customers():  # fresh tokens per scenario: access tokens live 15 minutes
+                return prepare.issue_tokens(token_settings, customer_ids)
+
+            scenarios = results["scenarios"]
+            # Warm-up: connection pool, caches, the first seat-map render; not reported.
+            loadgen.run_scenario("best_available", app.base, matches["warmup"], customers(), 16, 3, 3000)
+
+            if "pgbench" in only:
+                for clients in (16, 64):
+                    name = f"pgbench_c{clients}"
+                    log(f"{name}: pgbench hot_path.sql with {clients} clients")
+                    with CpuMeter() as meter:
+                        result = pgbench.run(url, matches[name], customer_ids[0], customer_ids[-1], clients)
+                    result["cpu"] = meter.result()
+                    result["after"] = checks.check(url, matches[name], [], prepare.SEATS)
+                    scenarios[name] = result
+                    log(f"  {result['tps']} purchases/s ({result['seats_per_s']} seats/s), "
+                        f"invariants: {result['after']['invariants']}")
+
+            if "sellout" in only:
+                for concurrency in SELL_OUT_CONCURRENCY:
+                    name = f"sellout_c{concurrency}"
+                    scenarios[name] = run_loadgen(name, "best_available", url, app, matches[name], customers(),
+                                                  concurrency, budget["deadline_s"], budget["max_requests"])
+            if "chosen" in only:
+                scenarios["chosen_c64"] = run_loadgen("chosen_c64", "chosen_seats", url, app, matches["chosen"],
+                                                      customers(), 64, budget["chosen_s"], budget["max_requests"])
+            if "reads" in only:
+                path = f"/api/v1/matches/{matches['reads']}/seats"
+                scenarios["seat_map_200"] = run_wrk("seat_map_200", app, path, 64, budget["wrk_s"])
+                scenarios["seat_map_304"] = run_wrk("seat_map_304", app, path, 64, budget["wrk_s"],
+                                                    etag=etag_of(app.base, matches["reads"]))
+                for name in ("seat_map_200", "seat_map_304"):
+                    scenarios[name]["after"] = checks.check(url, matches["reads"], [], prepare.SEATS)
+            if "mixed" in only:
+                scenarios["mixed_c64"] = run_loadgen("mixed_c64", "mixed", url, app, matches["mixed"], customers(),
+                                                     64, budget["mixed_s"], budget["max_requests"])
+        finally:
+            app.stop()
+        if "bare" in only:
+            bare = environment.start_bare()
+            try:
+                scenarios["bare_view"] = run_wrk("bare_view", bare, "/", 64, budget["wrk_s"])
+            finally:
+                bare.stop()
+
+    results["ratios"] = ratios(results["scenarios"])
+    results["total_seconds"] = round(time.monotonic() - started, 1)
+    log(f"done in {results['total_seconds']}s: {json.dumps(results['ratios'])}")
+    if args.output:
+        Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    elif not args.no_report:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+        from bench import report
+
+        report.render(results)
+        log("wrote bench/results/latest.json and docs/performance.md")
+    return results
+
+
+def _server_settings():
+    import plaster
+
+    loader = plaster.get_loader(str(environment.INI), protocols=["wsgi"])
+    server = loader.get_settings("server:main")
+    app = loader.get_settings("app:main")
+    return {
+        "threads": int(server.get("threads", 4)),
+        "sqlalchemy.pool_size": int(app.get("sqlalchemy.pool_size", 5)),
+        "sqlalchemy.max_overflow": int(app.get("sqlalchemy.max_overflow", 10)),
+    }
+
+
+def ratios(scenarios):
+    out = {}
+    pg = [s["tps"] for n, s in scenarios.items() if n.startswith("pgbench")]
+    sellouts = {n: s for n, s in scenarios.items() if n.startswith("sellout")}
+    if pg and sellouts:
+        best_pg = max(pg)
+        best_app = max(s["purchases_per_s"] for s in sellouts.values())
+        out["app_purchases_per_s_best"] = best_app
+        out["pgbench_tps_best"] = best_pg
+        out["app_over_pgbench"] = round(best_app / best_pg, 3)
+    if "sellout_c256" in scenarios:
+        s = scenarios["sellout_c256"]
+        out["sell_out_c256_seconds"] = s.get("last_purchase_at_s")
+        out["sell_out_c256_sold"] = s["after"]["sold"]
+        out["sell_out_c256_5xx"] = s["http_5xx"]
+    if "seat_map_304" in scenarios and "bare_view" in scenarios:
+        out["seat_map_304_over_bare"] = round(
+            scenarios["seat_map_304"]["requests_per_s"] / scenarios["bare_view"]["requests_per_s"], 3)
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except checks.InvariantBroken as broken:
+        fail(str(broken))
