@@ -1,4 +1,7 @@
-"""Admin clients: a WebTest app per user, logged in through the login form (cookie jar kept)."""
+"""Admin test clients: each is a browser-like WebTest app with its own cookie jar, logged in
+through the login form like a person would, filling the forms the pages serve."""
+import re
+
 import pytest
 import webtest
 
@@ -6,14 +9,17 @@ from tests.conftest import TEST_PASSWORD
 
 
 class AdminClient:
-    """A browser-like client: its own cookie jar, forms filled from the served pages."""
-
-    def __init__(self, wsgi_app, user=None):
+    def __init__(self, wsgi_app, api_client=None):
         self.app = webtest.TestApp(wsgi_app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
-        self.user = user
+        self.api = api_client  # the same person's bearer-token API client, for setting up data
 
-    def login(self, email, password=TEST_PASSWORD, status=303):
-        form = self.app.get("/admin/login").forms[0]
+    @property
+    def user(self):
+        return self.api.user
+
+    def login(self, email, password=TEST_PASSWORD, status=303, next_url=None):
+        page = self.app.get("/admin/login" + (f"?next={next_url}" if next_url else ""))
+        form = page.forms[0]
         form["email"] = email
         form["password"] = password
         return form.submit(status=status)
@@ -21,45 +27,66 @@ class AdminClient:
     def get(self, url, status=200, **kw):
         return self.app.get(url, status=status, **kw)
 
-    def csrf_token(self):
-        page = self.app.get("/admin/login")
-        return page.forms[0]["csrf_token"].value
+    def token(self):
+        """The session's CSRF token, as every page's logout form carries it."""
+        page = self.app.get("/admin/login", status="*")
+        if page.status_int == 303:
+            page = self.app.get("/admin/", status="*")
+        return page.html.find("input", {"name": "csrf_token"})["value"]
 
     def post(self, url, params=None, status=303, csrf=True, **kw):
         params = dict(params or {})
         if csrf:
-            params.setdefault("csrf_token", self.app.cookies and self._token())
+            params.setdefault("csrf_token", self.token())
         return self.app.post(url, params, status=status, **kw)
 
-    def _token(self):
-        # Any admin page carries the session's token; the logout form is on every page.
-        page = self.app.get("/admin/login", status="*")
-        if page.status_int in (301, 302, 303):
-            page = self.app.get("/admin/", status="*")
-        field = page.html.find("input", {"name": "csrf_token"})
-        return field["value"]
-
-    def submit(self, page, form_id=None, status=303, button=None, **fields):
-        """Fill the form (by id, or the page's main form) and submit it."""
-        form = page.forms[form_id] if form_id is not None else page.forms[-1]
+    def submit(self, page, form_id, status=303, button=None, **fields):
+        form = page.forms[form_id]
         for name, value in fields.items():
             form[name] = value
-        return form.submit(button, status=status) if button else form.submit(status=status)
+        if button:
+            return form.submit(name="action", value=button, status=status)
+        return form.submit(status=status)
+
+
+def flashes(page):
+    return [p.get_text(" ", strip=True) for p in page.html.select(".flash")]
+
+
+def field_error(page, form, name):
+    """The error shown next to a field, checking it is wired to the input for screen readers."""
+    element = page.html.find(id=f"{form}-{name}")
+    assert element is not None, f"no field {form}-{name}"
+    error = page.html.find(id=f"{form}-{name}-error")
+    if error is None:
+        return None
+    assert element.get("aria-invalid") == "true"
+    assert f"{form}-{name}-error" in element.get("aria-describedby", "").split()
+    return error.get_text(" ", strip=True)
+
+
+def id_from(location, kind):
+    return int(re.search(rf"/admin/{kind}/(\d+)", location).group(1))
 
 
 @pytest.fixture
-def admin_client(wsgi_app, clean_db):
-    return lambda: AdminClient(wsgi_app)
+def anonymous_admin(wsgi_app, clean_db):
+    return AdminClient(wsgi_app)
 
 
 @pytest.fixture
 def login_as(wsgi_app, user_factory):
-    """``login_as("staff")`` -> an AdminClient logged in as a new user with that role."""
+    """``login_as("staff")``: a new user with that role, logged in through the form."""
 
     def login(role="staff", **kw):
-        api_user = user_factory(role, **kw)
-        client = AdminClient(wsgi_app, api_user)
-        client.login(api_user.user["email"])
+        api = user_factory(role, **kw)
+        client = AdminClient(wsgi_app, api)
+        client.login(api.user["email"])
         return client
 
     return login
+
+
+@pytest.fixture
+def staff_admin(login_as):
+    return login_as("staff")
