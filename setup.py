@@ -33,6 +33,8 @@ tests_require = [
     "playwright>=1.45",
     # Property-based fuzzing of every operation against the served OpenAPI document.
     "schemathesis>=4.0,<5",
+    # The crash test drives a live server over HTTP.
+    "requests>=2.31",
 ]
 
 setup(

@@ -136,6 +136,14 @@ def _token(settings, **claims):
     return jwt.encode(base, settings["auth.jwt_secret"], algorithm="HS256")
 
 
+def _with_header(token, header):
+    import base64
+    import json
+
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return ".".join([encoded] + token.split(".")[1:])
+
+
 def test_bad_access_tokens_are_401(testapp, customer, settings):
     sub = str(customer.user["id"])
     now = datetime.now(timezone.utc)
@@ -151,6 +159,13 @@ def test_bad_access_tokens_are_401(testapp, customer, settings):
         "no exp": _token(settings, sub=sub, exp=None),
         "tampered": f"{header}.{payload[:-2]}AA.{customer.token.split('.')[2]}",
         "role claim escalated": _token(settings, sub=sub, role="admin"),
+        "HS512 with the right key": jwt.encode({"sub": sub, "role": "customer", "aud": "ticketing-api", "iss": "ticketing",
+                                                "iat": now, "nbf": now, "exp": now + timedelta(minutes=5)},
+                                               settings["auth.jwt_secret"], algorithm="HS512"),
+        "RS256 header, HMAC body (alg confusion)": _with_header(_token(settings, sub=sub), {"alg": "RS256", "typ": "JWT"}),
+        "wrong issuer": _token(settings, sub=sub, iss="evil"),
+        "no sub": _token(settings, sub=None),
+        "non-numeric sub": _token(settings, sub="1 OR 1=1"),
         "garbage": "not.a.jwt",
     }
     for name, token in bad_tokens.items():

@@ -1,0 +1,216 @@
+"""Crash safety: kill -9 the app and crash PostgreSQL in the middle of a purchase burst.
+
+Real processes: a throwaway PostgreSQL cluster and the app served by pserve/waitress, driven
+over HTTP by client threads. Afterwards every checkout a client saw succeed is stored, no
+seat is in two valid tickets, wallets equal ledgers, leftover holds carry their expiry, the
+app reconnected to the database by itself, and /healthz told the truth while it was down.
+"""
+import base64
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from sqlalchemy import create_engine, text
+
+from ticketing.services import passwords, tokens
+from ticketing.settings import normalize_settings
+
+from .. import database
+from ..invariants import assert_invariants
+from .throwaway_cluster import ThrowawayCluster, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SEATS, BUYERS = 400, 24
+
+INI = """
+[app:main]
+use = egg:ticketing
+sqlalchemy.url = {url}
+sqlalchemy.pool_size = 8
+sqlalchemy.max_overflow = 8
+db.statement_timeout_ms = 5000
+db.lock_timeout_ms = 2000
+tm.manager_hook = pyramid_tm.explicit_manager
+retry.attempts = 3
+jinja2.directories = {root}/templates
+ticketing.environment = production
+auth.jwt_secret = {jwt}
+auth.session_secret = {session}
+tickets.signing_key = {ticket_key}
+pyramid_openapi3.enable_response_validation = false
+
+[server:main]
+use = egg:waitress#main
+listen = 127.0.0.1:{port}
+threads = 8
+
+[loggers]
+keys = root
+[handlers]
+keys = console
+[formatters]
+keys = generic
+[logger_root]
+level = WARN
+handlers = console
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+formatter = generic
+[formatter_generic]
+format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+"""
+
+
+class App:
+    def __init__(self, ini_path, port, log_path):
+        self.ini_path, self.port, self.log_path = ini_path, port, log_path
+        self.process = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pyramid.scripts.pserve", str(self.ini_path)],
+            stdout=log, stderr=log, cwd=ROOT, env={**os.environ, "TICKETING_DISABLE_REQUEST_LIMITS": "1"},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError("the app did not come up; see " + str(self.log_path))
+
+    def kill9(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def _seed(engine, settings, app_url):
+    """A published match of SEATS seats and BUYERS funded fans (tokens minted directly)."""
+    staff_hash = passwords.hash_password("pitch-side-42", rounds=4)
+    with engine.begin() as conn:
+        staff_id = conn.execute(text("INSERT INTO users (email, full_name, password_hash, role) "
+                                     "VALUES ('staff@example.com', 'Staff', :h, 'staff') RETURNING id"),
+                                {"h": staff_hash}).scalar_one()
+        fan_ids = conn.execute(text(
+            "INSERT INTO users (email, full_name, password_hash) SELECT 'fan' || g || '@example.com', 'Fan', :h "
+            "FROM generate_series(1, :n) g RETURNING id"), {"h": staff_hash, "n": BUYERS}).scalars().all()
+        conn.execute(text("INSERT INTO wallets (user_id, balance, currency) SELECT unnest(CAST(:ids AS bigint[])), 1000000, 'EUR'"), {"ids": fan_ids})
+        conn.execute(text("INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency) "
+                          "SELECT unnest(CAST(:ids AS bigint[])), 'top_up', 1000000, 1000000, 'EUR'"), {"ids": fan_ids})
+    config = tokens.TokenSettings(settings)
+
+    class _U:
+        def __init__(self, user_id, role):
+            self.id, self.role = user_id, role
+
+    staff = {"Authorization": "Bearer " + tokens.issue_access_token(config, _U(staff_id, "staff"))}
+    stadium = requests.post(app_url("/api/v1/stadiums"), json={"name": "Crash Arena", "city": "X"}, headers=staff).json()
+    section = requests.post(app_url(f"/api/v1/stadiums/{stadium['id']}/sections"), headers=staff,
+                            json={"name": "A", "rows": [{"label": str(r), "seats": 20} for r in range(1, SEATS // 20 + 1)]}).json()
+    match = requests.post(app_url("/api/v1/matches"), headers=staff, json={
+        "stadium_id": stadium["id"], "home_team": "H", "away_team": "A", "starts_at": "2031-01-01T18:00:00Z"}).json()
+    category = requests.post(app_url(f"/api/v1/matches/{match['id']}/categories"), headers=staff, json={"name": "C", "price": 1000}).json()
+    requests.put(app_url(f"/api/v1/matches/{match['id']}/seating"), headers=staff,
+                 json={"assignments": [{"section_id": section["id"], "category_id": category["id"]}]}).raise_for_status()
+    requests.post(app_url(f"/api/v1/matches/{match['id']}/publish"), headers=staff).raise_for_status()
+    fans = [{"Authorization": "Bearer " + tokens.issue_access_token(config, _U(i, "customer"))} for i in fan_ids]
+    return match["id"], fans
+
+
+@pytest.mark.slow
+def test_purchases_survive_app_kill_and_database_crash(tmp_path):
+    cluster = ThrowawayCluster().init()
+    cluster.start()
+    app = None
+    try:
+        db_url, _ = database.create_test_database(cluster.url())
+        database.migrate(db_url)
+        engine = create_engine(db_url, pool_pre_ping=True)
+        key = base64.b64encode(Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
+        settings = normalize_settings({"auth.jwt_secret": "j" * 48, "auth.session_secret": "s" * 48}, environ={})
+        port = free_port()
+        ini = tmp_path / "crash.ini"
+        ini.write_text(INI.format(url=db_url, root=ROOT, jwt="j" * 48, session="s" * 48, ticket_key=key, port=port))
+        app = App(ini, port, tmp_path / "app.log")
+        app.start()
+        match_id, fans = _seed(engine, settings, app.url)
+
+        seen_orders, errors, stop = [], [], threading.Event()
+        lock = threading.Lock()
+
+        def buyer(headers):
+            session = requests.Session()
+            while not stop.is_set():
+                try:
+                    hold = session.post(app.url(f"/api/v1/matches/{match_id}/holds"), json={"quantity": 1},
+                                        headers=headers, timeout=10)
+                    if hold.status_code != 201:
+                        time.sleep(0.01)
+                        continue
+                    order = session.post(app.url(f"/api/v1/holds/{hold.json()['id']}/checkout"), headers=headers, timeout=10)
+                    if order.status_code == 201:
+                        with lock:
+                            seen_orders.append(order.json()["id"])
+                    elif order.status_code >= 500 and order.status_code != 503:
+                        errors.append(order.status_code)
+                except requests.RequestException:
+                    time.sleep(0.05)  # the app is down: keep trying, like a real client
+
+        threads = [threading.Thread(target=buyer, args=(fan,)) for fan in fans]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        app.kill9()                                    # 1. the app dies mid-burst
+        time.sleep(0.5)
+        app.start()
+        time.sleep(1.5)
+        cluster.crash()                                # 2. the database dies mid-burst
+        health = requests.get(app.url("/healthz"), timeout=5)
+        assert health.status_code == 503 and health.json()["database"] == "unreachable"
+        time.sleep(0.5)
+        cluster.start()
+        deadline = time.monotonic() + 20                # 3. the app reconnects by itself
+        while requests.get(app.url("/healthz"), timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "the app did not reconnect to the database"
+            time.sleep(0.2)
+        time.sleep(1.5)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+        assert seen_orders, "no purchase completed: the burst never ran"
+        print(f"crash test: {len(seen_orders)} acknowledged purchases across an app kill -9 and a database crash")
+        assert not errors, f"unexpected server errors: {errors}"
+        with engine.connect() as conn:
+            stored = set(conn.execute(text("SELECT id FROM orders WHERE status = 'paid'")).scalars())
+            assert set(seen_orders) <= stored, f"acknowledged orders lost: {set(seen_orders) - stored}"
+            misaligned = conn.execute(text(
+                "SELECT count(*) FROM match_seats ms JOIN holds h ON h.id = ms.hold_id "
+                "WHERE ms.status = 'held' AND (ms.held_until <> h.expires_at OR h.expires_at > now() + interval '10 minutes')"
+            )).scalar_one()
+            assert misaligned == 0, "a hold left behind would not expire on time"
+        assert_invariants(engine)
+        engine.dispose()
+    finally:
+        if app is not None:
+            app.stop()
+        cluster.destroy()
