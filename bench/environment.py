@@ -77,6 +77,7 @@ def fresh_database(run_secrets):
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     conn.close()
     url = _with_database(admin_dsn, name)
+    BENCH_DATABASE["name"] = name
     try:
         log(f"database {name}: migrating with alembic -c production.ini upgrade head")
         subprocess.run(
@@ -187,11 +188,20 @@ def start_bare():
 
 # --- CPU meters ------------------------------------------------------------------------------
 
+#: The benchmark database's name, so PostgreSQL CPU counts only its backends (and the
+#: server's background processes), not other databases' on a shared machine.
+BENCH_DATABASE = {"name": None}
+
+
 def _postgres_processes():
     found = []
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] in ("postgres", "postmaster"):
-            found.append(process)
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] not in ("postgres", "postmaster"):
+            continue
+        command = " ".join(process.info["cmdline"] or [])
+        if BENCH_DATABASE["name"] and BENCH_DATABASE["name"] not in command and " ticketing_" in command:
+            continue  # a backend of another database (another test run on this machine)
+        found.append(process)
     return found
 
 
@@ -199,8 +209,10 @@ class CpuMeter:
     """CPU seconds spent during a scenario by the server, the load generator and PostgreSQL.
 
     ``loadgen`` is this process (the asyncio client) plus reaped children (wrk, pgbench).
-    PostgreSQL is the sum over its processes alive at both ends (backends are pooled, so
-    that is nearly all of it); ``machine`` is every core's busy time from /proc/stat.
+    PostgreSQL is the sum over the benchmark database's backends and the server's background
+    processes alive at both ends (backends are pooled, so that is nearly all of it);
+    ``machine`` is every core's busy time from /proc/stat and ``other`` what is left of it:
+    anything else that ran on the machine meanwhile, so a noisy run shows as one.
     """
 
     def __init__(self, server=None):
@@ -226,6 +238,7 @@ class CpuMeter:
             "loadgen": own.user + own.system + children.children_user + children.children_system,
             "pg": pg,
             "busy": busy,
+            "load": os.getloadavg()[0],
         }
 
     def __enter__(self):
@@ -246,6 +259,10 @@ class CpuMeter:
             "loadgen_cpu_seconds": round(end["loadgen"] - start["loadgen"], 2),
             "postgres_cpu_seconds": round(pg, 2),
             "machine_busy_cpu_seconds": round(end["busy"] - start["busy"], 2),
+            # Whatever else ran on the machine meanwhile (other databases, other processes).
+            "other_cpu_seconds": round(max(0.0, (end["busy"] - start["busy"]) - (end["server"] - start["server"])
+                                           - (end["loadgen"] - start["loadgen"]) - pg), 2),
+            "load_average_1m_at_end": round(end["load"], 2),
             "machine_cores": psutil.cpu_count(),
         }
 

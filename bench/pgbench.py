@@ -1,7 +1,8 @@
-"""The database's ceiling: ``pgbench`` running ``hot_path.sql`` against a fresh 5,000-seat match.
+"""The database's ceiling: ``pgbench`` running a purchase script against a fresh 5,000-seat match.
 
-Each script run is one purchase of two seats (hold transaction + checkout transaction), so
-pgbench's tps is directly comparable with the app's purchases/s. The transaction count is
+Each script run is one purchase of two seats, so pgbench's tps is directly comparable with
+the app's purchases/s. ``hot_path.sql`` is the lean claim-and-sell (the ceiling of the
+headline ratio); ``app_path.sql`` is every statement the app sends, in its transactions. The transaction count is
 fixed so that the match cannot run out of seats mid-run (a script that found no seats
 would abort its client): ``clients x transactions <= 2,500``.
 """
@@ -11,7 +12,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
-SCRIPT = Path(__file__).resolve().parent / "hot_path.sql"
+HERE = Path(__file__).resolve().parent
+SCRIPTS = {"hot_path": HERE / "hot_path.sql", "app_path": HERE / "app_path.sql"}
 
 
 def executable():
@@ -32,11 +34,11 @@ def _connection_args(database_url):
     return args, url.path.lstrip("/")
 
 
-def run(database_url, match_id, first_customer, last_customer, clients, seats=5000, hold_seconds=600):
+def run(database_url, match_id, first_customer, last_customer, clients, script="hot_path", seats=5000, hold_seconds=600):
     per_client = (seats // 2) // clients
     connection, dbname = _connection_args(database_url)
     argv = [
-        executable(), "-n", "-M", "simple", "-f", str(SCRIPT), "-c", str(clients), "-j", "2",
+        executable(), "-n", "-M", "simple", "-f", str(SCRIPTS[script]), "-c", str(clients), "-j", "2",
         "-t", str(per_client), "-r",
         "-D", f"match_id={match_id}", "-D", f"lo={first_customer}", "-D", f"stride={(last_customer - first_customer + 1) // clients}",
         "-D", f"hold_seconds={hold_seconds}", *connection, dbname,
@@ -50,6 +52,7 @@ def run(database_url, match_id, first_customer, last_customer, clients, seats=50
     processed = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
     failed = re.search(r"number of failed transactions: (\d+)", out)
     return {
+        "script": f"bench/{SCRIPTS[script].name}",
         "clients": clients,
         "purchases": processed,
         "tps": round(tps, 1),

@@ -109,7 +109,7 @@ def main(argv=None):
             staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
             stadium, sections = prepare.create_stadium(app.base, staff_token)
             names = ["warmup", *(f"sellout_c{c}" for c in SELL_OUT_CONCURRENCY), "chosen", "reads", "mixed",
-                     "pgbench_c16", "pgbench_c64"]
+                     "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"]
             matches = {name: prepare.create_match(app.base, staff_token, stadium, sections, name) for name in names}
             customer_ids = prepare.create_users(url, CUSTOMERS, "customer", prepare.WALLET_BALANCE)
             conn = psycopg2.connect(url)
@@ -134,11 +134,11 @@ def main(argv=None):
             loadgen.run_scenario("best_available", app.base, matches["warmup"], customers(), 16, 3, 3000)
 
             if "pgbench" in only:
-                for clients in (16, 64):
-                    name = f"pgbench_c{clients}"
-                    log(f"{name}: pgbench hot_path.sql with {clients} clients")
+                for name, script, clients in (("pgbench_c16", "hot_path", 16), ("pgbench_c64", "hot_path", 64),
+                                              ("pgbench_app_path_c16", "app_path", 16)):
+                    log(f"{name}: pgbench bench/{script}.sql with {clients} clients")
                     with CpuMeter() as meter:
-                        result = pgbench.run(url, matches[name], customer_ids[0], customer_ids[-1], clients)
+                        result = pgbench.run(url, matches[name], customer_ids[0], customer_ids[-1], clients, script)
                     result["cpu"] = meter.result()
                     result["after"] = checks.check(url, matches[name], [], prepare.SEATS)
                     scenarios[name] = result
@@ -202,7 +202,7 @@ def _server_settings():
 
 def ratios(scenarios):
     out = {}
-    pg = [s["tps"] for n, s in scenarios.items() if n.startswith("pgbench")]
+    pg = [s["tps"] for n, s in scenarios.items() if n in ("pgbench_c16", "pgbench_c64")]
     sellouts = {n: s for n, s in scenarios.items() if n.startswith("sellout")}
     if pg and sellouts:
         best_pg = max(pg)
@@ -210,6 +210,9 @@ def ratios(scenarios):
         out["app_purchases_per_s_best"] = best_app
         out["pgbench_tps_best"] = best_pg
         out["app_over_pgbench"] = round(best_app / best_pg, 3)
+    if "pgbench_app_path_c16" in scenarios and "sellout_c16" in scenarios:
+        out["app_over_pgbench_app_path_c16"] = round(
+            scenarios["sellout_c16"]["purchases_per_s"] / scenarios["pgbench_app_path_c16"]["tps"], 3)
     if "sellout_c256" in scenarios:
         s = scenarios["sellout_c256"]
         out["sell_out_c256_seconds"] = s.get("last_purchase_at_s")

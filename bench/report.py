@@ -1,0 +1,328 @@
+"""Render docs/performance.md and docs/perf/*.svg from bench/results/latest.json.
+
+    python -m bench.report            # re-render from the committed results
+
+``bench/results/baseline.json`` (the same benchmark on the code before the hot-path work,
+kept for the record) adds the before/after table when it is present.
+"""
+import json
+from pathlib import Path
+
+from bench import svg
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "performance.md"
+PICTURES = ROOT / "docs" / "perf"
+PROFILE = RESULTS / "profile.md"
+
+
+def _ms(value):
+    return "–" if value is None else f"{value:g}"
+
+
+def _statuses(statuses):
+    return ", ".join(f"{code}: {count}" for code, count in statuses.items())
+
+
+def _type(scenario, kind):
+    return scenario.get("by_type", {}).get(kind, {})
+
+
+def charts(results):
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    s = results["scenarios"]
+    sellouts = [name for name in ("sellout_c16", "sellout_c64", "sellout_c256") if name in s]
+    groups = [f"C = {s[name]['concurrency']}" for name in sellouts]
+    lines = []
+    pg = [s[name]["tps"] for name in ("pgbench_c16", "pgbench_c64") if name in s]
+    if "pgbench_app_path_c16" in s:
+        tps = s["pgbench_app_path_c16"]["tps"]
+        lines.append((f"pgbench app_path.sql, 16 clients: {tps:g}/s", tps, "#3a9a4a"))
+    if pg:
+        lines.append((f"pgbench hot_path.sql, best: {max(pg):g}/s", max(pg), "#b8323a"))
+        lines.append((f"target 0.5 x pgbench: {max(pg) / 2:g}/s", max(pg) / 2, "#7a4fa0"))
+    files = {}
+    if sellouts:
+        files["throughput.svg"] = svg.grouped_bars(
+            "Sell-out of 5,000 seats: completed purchases/s by concurrency",
+            groups, ["purchases/s (app)"], [[s[name]["purchases_per_s"] for name in sellouts]],
+            "purchases per second", lines=lines)
+        series, values = [], []
+        for kind in ("hold", "checkout"):
+            for pct in ("p50", "p95", "p99"):
+                series.append(f"{kind} {pct}")
+                values.append([_type(s[name], kind).get(f"{pct}_ms") for name in sellouts])
+        files["latency.svg"] = svg.grouped_bars(
+            "Sell-out: latency percentiles per request type (ms)", groups, series, values, "milliseconds",
+            lines=[("target p99 100 ms", 100, "#b8323a")])
+    reads = [(label, s[name]["requests_per_s"]) for label, name in
+             (("seat map 200", "seat_map_200"), ("seat map 304", "seat_map_304"), ("bare Pyramid view", "bare_view"))
+             if name in s]
+    if reads:
+        lines = []
+        if "bare_view" in s:
+            lines.append(("target: 0.8 x bare", 0.8 * s["bare_view"]["requests_per_s"], "#7a4fa0"))
+        files["reads.svg"] = svg.grouped_bars(
+            "GET at concurrency 64 (wrk): requests/s", [label for label, _ in reads], ["requests/s"],
+            [[value for _, value in reads]], "requests per second", lines=lines)
+    for name, body in files.items():
+        (PICTURES / name).write_text(body)
+    return files
+
+
+def render(results, baseline=None):
+    if baseline is None and (RESULTS / "baseline.json").exists():
+        baseline = json.loads((RESULTS / "baseline.json").read_text())
+    pictures = charts(results)
+    s = results["scenarios"]
+    m = results["machine"]
+    pg = results.get("postgresql", {})
+    server = results.get("app_server", {})
+    r = results.get("ratios", {})
+    out = []
+    w = out.append
+    w("# Performance: the rush on one match")
+    w("")
+    w("<!-- Rendered by `python -m bench.report` from bench/results/latest.json; edit bench/report.py, not this file. -->")
+    w("")
+    w(f"Measured {results['generated_at']} by `{results['command']}` (whole run {results['total_seconds']} s), "
+      "on this machine, with the load generator on the same 2 cores:")
+    w("")
+    w("| machine | |")
+    w("| --- | --- |")
+    w(f"| CPU | {m['cpu_model']}, {m['cores']} cores |")
+    w(f"| RAM | {m['ram_gib']} GiB |")
+    w(f"| PostgreSQL | {pg.get('version')} (fsync {pg.get('fsync')}, synchronous_commit {pg.get('synchronous_commit')}, "
+      f"max_connections {pg.get('max_connections')}) |")
+    w(f"| Python | {m['python']}, kernel {m['kernel']} |")
+    w(f"| app | one waitress process from `production.ini`: {server.get('threads')} threads, "
+      f"pool {server.get('sqlalchemy.pool_size')} + {server.get('sqlalchemy.max_overflow')} overflow |")
+    w("")
+    w("## How to run it")
+    w("")
+    w("```sh")
+    w("make bench     # installs the 'bench' extra (aiohttp, psutil), then python -m bench.rush")
+    w("```")
+    w("")
+    w("Needs `wrk` and `pgbench` (Debian: `apt-get install -y wrk postgresql-client`) and a PostgreSQL: "
+      "`BENCH_DATABASE_SERVER`, else 127.0.0.1:5432, else the embedded cluster. One run takes about five "
+      "minutes and:")
+    w("")
+    w("1. creates a fresh database `ticketing_bench_<timestamp>`, migrates it with "
+      "`alembic -c production.ini upgrade head`, and drops it at the end;")
+    w("2. starts the app the production way: `production.ini` (pool, timeouts, logging, waitress threads) with "
+      "generated `TICKETING_JWT_SECRET`, `TICKETING_SESSION_SECRET`, `TICKETING_TICKET_SIGNING_KEY` and "
+      "`DATABASE_URL` in the environment, on 127.0.0.1 and a free port (`bench/serve.py` is `pserve` with the "
+      "listen address overridden). Per-IP request limits are switched off because every fan of the benchmark "
+      "comes from 127.0.0.1; per-user limits stay on;")
+    w(f"3. prepares, untimed, through the API as staff would: a stadium of {results['setup']['layout']}, and one "
+      "published match of 5,000 seats in 3 price categories per scenario; then "
+      f"{results['setup']['customers']} customers with funded wallets in bulk SQL and access tokens signed with "
+      "the run's secret;")
+    w("4. runs the scenarios below. Each stops by itself (sold out, a deadline, or a request budget), sends load "
+      "only to 127.0.0.1, and is followed by the invariant checks of `tests/invariants.py` plus \"every 2xx "
+      "checkout the client saw is a stored paid order with its tickets\" and \"the match's seat counts add up\": "
+      "a broken invariant stops the run with exit status 1;")
+    w("5. writes `bench/results/latest.json` and renders this page and `docs/perf/*.svg` from it.")
+    w("")
+    w("Buyers behave like the shop client: `POST /matches/{id}/holds` then `POST /holds/{id}/checkout` with an "
+      "`Idempotency-Key`; every purchase is made by the next fan of the pool, so wallets, per-fan limits and "
+      "idempotency keys are all exercised. Latency is client-side, from sending the request to the last byte.")
+    w("")
+    w("## Against the targets")
+    w("")
+    w("| target | measured | verdict |")
+    w("| --- | --- | --- |")
+    if "app_over_pgbench" in r:
+        ratio = r["app_over_pgbench"]
+        w(f"| purchases/s ≥ 0.5 × pgbench hot-path tps (stretch) | {r['app_purchases_per_s_best']:g} / "
+          f"{r['pgbench_tps_best']:g} = **{ratio:.2f}** | {'met' if ratio >= 0.5 else 'not met'} |")
+    if "sellout_c256" in s:
+        c256 = s["sellout_c256"]
+        seconds = c256.get("last_purchase_at_s")
+        ok = c256["after"]["sold"] == 5000 and seconds is not None and seconds <= 10 and c256["http_5xx"] == 0
+        w(f"| 5,000 seats sold out by 256 buyers in ≤ 10 s, 0 5xx, invariants intact | "
+          f"{c256['after']['sold']} sold in {seconds} s, {c256['http_5xx']} 5xx, invariants "
+          f"{c256['after']['invariants']} | {'met' if ok else 'not met'} |")
+    p99 = _p99_at_80_percent(s)
+    if p99:
+        name, rate, peak, hold99, checkout99 = p99
+        ok = max(hold99, checkout99) <= 100
+        w(f"| p99 ≤ 100 ms at 80 % of peak purchase rate | {name}: {rate:g}/s of a {peak:g}/s peak, p99 hold "
+          f"{hold99:g} ms, checkout {checkout99:g} ms | {'met' if ok else 'not met'} |")
+    if "seat_map_304_over_bare" in r:
+        ratio = r["seat_map_304_over_bare"]
+        w(f"| seat map with 304s ≥ 0.8 × bare Pyramid JSON view | {s['seat_map_304']['requests_per_s']:g} / "
+          f"{s['bare_view']['requests_per_s']:g} = **{ratio:.2f}** | {'met' if ratio >= 0.8 else 'not met'} |")
+    w("")
+    if baseline:
+        _before_after(w, baseline, results)
+    w("## 1. Sell-out, best available (hold quantity 2 → checkout, until sold out)")
+    w("")
+    if "throughput.svg" in pictures:
+        w("![purchases/s by concurrency](perf/throughput.svg)")
+        w("")
+    w("| buyers | purchases/s | seats/s | sold | time to sell out | stop | hold p50 / p95 / p99 ms | "
+      "checkout p50 / p95 / p99 ms | statuses | server CPU s (ms/purchase) | load gen CPU s | PostgreSQL CPU s | "
+      "machine busy CPU s (of wall × cores) |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in ("sellout_c16", "sellout_c64", "sellout_c256"):
+        if name not in s:
+            continue
+        x = s[name]
+        hold, checkout = _type(x, "hold"), _type(x, "checkout")
+        statuses = "; ".join(f"{kind}: {_statuses(_type(x, kind).get('statuses', {}))}" for kind in x["by_type"])
+        sold_out = x.get("last_purchase_at_s") if x["after"]["sold"] == 5000 else None
+        w(f"| {x['concurrency']} | {x['purchases_per_s']:g} | {x['seats_per_s']:g} | {x['after']['sold']} | "
+          f"{'%g s' % sold_out if sold_out else 'not sold out'} | {x['stop_reason']} | "
+          f"{_ms(hold.get('p50_ms'))} / {_ms(hold.get('p95_ms'))} / {_ms(hold.get('p99_ms'))} | "
+          f"{_ms(checkout.get('p50_ms'))} / {_ms(checkout.get('p95_ms'))} / {_ms(checkout.get('p99_ms'))} | "
+          f"{statuses} | {x['cpu']['server_cpu_seconds']:g} ({x.get('server_cpu_ms_per_purchase', '–')}) | "
+          f"{x['cpu']['loadgen_cpu_seconds']:g} | {x['cpu']['postgres_cpu_seconds']:g} | "
+          f"{x['cpu']['machine_busy_cpu_seconds']:g} of {x['cpu']['wall_seconds'] * x['cpu']['machine_cores']:.0f} |")
+    w("")
+    if "latency.svg" in pictures:
+        w("![latency percentiles](perf/latency.svg)")
+        w("")
+    if "chosen_c64" in s:
+        x = s["chosen_c64"]
+        w("## 2. Chosen seats with collisions (64 buyers, each picking from the map it last fetched)")
+        w("")
+        w("Each buyer fetches the seat map (with `If-None-Match` once it has one), picks two neighbouring seats "
+          "at a random place of it, and keeps picking from that map until the server answers 409; then it "
+          "fetches the map again. Maps go stale within milliseconds, so buyers collide.")
+        w("")
+        _per_type_table(w, x)
+        holds = _type(x, "hold").get("statuses", {})
+        attempts = sum(holds.values())
+        w("")
+        w(f"{x['purchases']} purchases ({x['purchases_per_s']:g}/s, {x['seats_per_s']:g} seats/s) in "
+          f"{x['wall_seconds']:g} s (stop: {x['stop_reason']}); {holds.get('409', 0)} of {attempts} holds "
+          f"collided (409 naming the taken seats). Sold afterwards: {x['after']['sold']}; invariants "
+          f"{x['after']['invariants']}. CPU: server {x['cpu']['server_cpu_seconds']:g} s, load generator "
+          f"{x['cpu']['loadgen_cpu_seconds']:g} s, PostgreSQL {x['cpu']['postgres_cpu_seconds']:g} s.")
+        w("")
+    w("## 3. Seat map reads (wrk, 64 connections)")
+    w("")
+    if "reads.svg" in pictures:
+        w("![seat map and bare view requests/s](perf/reads.svg)")
+        w("")
+    w("| what | requests/s | MiB/s | p50 / p95 / p99 ms | statuses | server CPU s | wrk CPU s |")
+    w("| --- | --- | --- | --- | --- | --- | --- |")
+    for label, name in (("seat map, full body (200)", "seat_map_200"),
+                        ("seat map, If-None-Match (304)", "seat_map_304"), ("bare Pyramid JSON view", "bare_view")):
+        if name in s:
+            x = s[name]
+            w(f"| {label} | {x['requests_per_s']:g} | {x['mib_per_s']:g} | {x['p50_ms']:g} / {x['p95_ms']:g} / "
+              f"{x['p99_ms']:g} | {_statuses(x['statuses'])} | {x['cpu']['server_cpu_seconds']:g} | "
+              f"{x['cpu']['loadgen_cpu_seconds']:g} |")
+    w("")
+    if "mixed_c64" in s:
+        x = s["mixed_c64"]
+        w("## 4. Mixed: 90 % seat-map polls, 10 % purchases (64 users)")
+        w("")
+        w("Each user polls the map with the ETag it last saw (so a 200 only when something changed) nine times "
+          "in ten, and buys two best-available seats the tenth.")
+        w("")
+        _per_type_table(w, x)
+        w("")
+        w(f"{x['requests_per_s']:g} requests/s in {x['wall_seconds']:g} s, {x['purchases']} purchases "
+          f"({x['purchases_per_s']:g}/s); invariants {x['after']['invariants']}.")
+        w("")
+    w("## The ceilings: PostgreSQL alone, and a bare Pyramid view")
+    w("")
+    w("Two pgbench scripts, each one purchase of two best-available seats per transaction count, run with "
+      "`pgbench -M simple` (psycopg2 sends plain query strings too) on their own fresh 5,000-seat match with a "
+      "fixed number of purchases that cannot run out of seats:")
+    w("")
+    w("- `bench/hot_path.sql`, the ceiling of the headline ratio: the claim-and-sell SQL alone, in one "
+      "transaction: the fan's wallet lock, the claim with the same CTE as `holds.py` (first free seats in "
+      "layout order, `FOR UPDATE SKIP LOCKED`), the hold row, the order, the debit with its ledger row, the "
+      "tickets, the seats sold, the seat-version bump;")
+    w("- `bench/app_path.sql`: every statement the app sends for the same purchase, in its two transactions "
+      "(hold, then checkout), with the per-user rate-limit counters, the idempotency key, the pool's pre-ping "
+      "and the identity and traversal loads. Its gap to `hot_path.sql` is the price of the app's SQL; the gap "
+      "between it and the app is the price of Python.")
+    w("")
+    w("| script | clients | purchases/s (tps) | seats/s | avg latency ms | purchases | failed | PostgreSQL CPU s | pgbench CPU s |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in ("pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"):
+        if name in s:
+            x = s[name]
+            w(f"| `{x.get('script', 'bench/hot_path.sql')}` | {x['clients']} | {x['tps']:g} | {x['seats_per_s']:g} | "
+              f"{x['latency_avg_ms']:g} | {x['purchases']} | {x['failed']} | {x['cpu']['postgres_cpu_seconds']:g} | "
+              f"{x['cpu']['loadgen_cpu_seconds']:g} |")
+    w("")
+    if "app_over_pgbench_app_path_c16" in r:
+        w(f"App at 16 buyers ÷ `app_path.sql` at 16 clients: **{r['app_over_pgbench_app_path_c16']:.2f}** "
+          "(the share of the database's capacity for the app's own statements that the Python tier delivers).")
+        w("")
+    if "bare_view" in s:
+        w(f"The bare view (`bench/bare_app.py`: one Pyramid route returning a small JSON object, same waitress "
+          f"settings) serves {s['bare_view']['requests_per_s']:g} requests/s.")
+        w("")
+    w("## Invariants after every scenario")
+    w("")
+    w("| scenario | available | held | sold | valid tickets | paid orders | 2xx checkouts seen by the client | invariants |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, x in s.items():
+        after = x.get("after")
+        if after:
+            w(f"| {name} | {after['available']} | {after['held']} | {after['sold']} | {after['valid_tickets']} | "
+              f"{after['paid_orders']} | {after['orders_seen_by_client']} | {after['invariants']} |")
+    w("")
+    if PROFILE.exists():
+        w(PROFILE.read_text().rstrip())
+        w("")
+    DOC.write_text("\n".join(out) + "\n")
+
+
+def _per_type_table(w, x):
+    w("| request | count | per s | p50 / p95 / p99 ms | statuses |")
+    w("| --- | --- | --- | --- | --- |")
+    for kind, t in x["by_type"].items():
+        w(f"| {kind} | {t['requests']} | {t['rate_per_s']:g} | {t['p50_ms']:g} / {t['p95_ms']:g} / {t['p99_ms']:g} | "
+          f"{_statuses(t['statuses'])} |")
+
+
+def _p99_at_80_percent(s):
+    """The sell-out run whose purchase rate is closest to 80 % of the peak, with its p99s."""
+    runs = [(name, x) for name, x in s.items() if name.startswith("sellout")]
+    if not runs:
+        return None
+    peak = max(x["purchases_per_s"] for _, x in runs)
+    name, x = min(runs, key=lambda item: abs(item[1]["purchases_per_s"] - 0.8 * peak))
+    return name, x["purchases_per_s"], peak, _type(x, "hold").get("p99_ms", 0), _type(x, "checkout").get("p99_ms", 0)
+
+
+def _before_after(w, before, after):
+    w("## Before and after the hot-path work")
+    w("")
+    w(f"Same command, same machine: before = the code as it was ({before['generated_at']}, "
+      f"`bench/results/baseline.json`), after = this run.")
+    w("")
+    w("| measure | before | after |")
+    w("| --- | --- | --- |")
+    b, a = before["scenarios"], after["scenarios"]
+    for name in ("sellout_c16", "sellout_c64", "sellout_c256"):
+        if name in b and name in a:
+            w(f"| {name}: purchases/s | {b[name]['purchases_per_s']:g} | {a[name]['purchases_per_s']:g} |")
+            w(f"| {name}: server CPU ms per purchase | {b[name].get('server_cpu_ms_per_purchase', '–')} | "
+              f"{a[name].get('server_cpu_ms_per_purchase', '–')} |")
+            w(f"| {name}: hold p99 / checkout p99 ms | {_type(b[name], 'hold').get('p99_ms')} / "
+              f"{_type(b[name], 'checkout').get('p99_ms')} | {_type(a[name], 'hold').get('p99_ms')} / "
+              f"{_type(a[name], 'checkout').get('p99_ms')} |")
+            w(f"| {name}: sold | {b[name]['after']['sold']} | {a[name]['after']['sold']} |")
+    for name in ("seat_map_200", "seat_map_304", "bare_view"):
+        if name in b and name in a:
+            w(f"| {name}: requests/s | {b[name]['requests_per_s']:g} | {a[name]['requests_per_s']:g} |")
+    for name in ("chosen_c64", "mixed_c64"):
+        if name in b and name in a:
+            w(f"| {name}: purchases/s | {b[name]['purchases_per_s']:g} | {a[name]['purchases_per_s']:g} |")
+    w("")
+
+
+if __name__ == "__main__":
+    render(json.loads((RESULTS / "latest.json").read_text()))
+    print(f"wrote {DOC.relative_to(ROOT)} and {PICTURES.relative_to(ROOT)}/")

@@ -1,0 +1,77 @@
+"""The benchmark's own pieces that need no server: statistics, report rendering, and the
+pgbench scripts staying in step with the SQL of ticketing/services (bench/*.sql)."""
+import json
+import re
+from pathlib import Path
+
+from bench import report, stats
+from ticketing.services import holds
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _squash(sql):
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+def test_percentiles_and_recorder():
+    assert stats.percentile([], 0.5) is None
+    values = [i / 1000 for i in range(1, 101)]
+    assert stats.percentile(values, 0.5) == 0.051 or stats.percentile(values, 0.5) == 0.05
+    assert stats.percentile(values, 0.99) == 0.099 or stats.percentile(values, 0.99) == 0.1
+    recorder = stats.Recorder()
+    for status in (201, 201, 409, "error:ClientOSError"):
+        recorder.add("hold", status, 0.01)
+    summary = recorder.summary(1.0)["hold"]
+    assert summary["requests"] == 4 and summary["statuses"] == {"201": 2, "409": 1, "error:ClientOSError": 1}
+    assert recorder.count("error") == 1 and recorder.count("5") == 0
+
+
+def test_pgbench_scripts_claim_with_the_services_sql():
+    """If holds.py changes how seats are claimed, the database's yardstick must change too."""
+    claimable = _squash(holds.CLAIMABLE)
+    for script in ("hot_path.sql", "app_path.sql"):
+        sql = _squash((ROOT / "bench" / script).read_text())
+        assert claimable in sql, script
+        assert "FOR UPDATE SKIP LOCKED" in sql and "ORDER BY ms.section_id, ms.row_index, ms.number" in sql
+        assert "INSERT INTO tickets" in sql and "INSERT INTO wallet_ledger" in sql
+
+
+def test_report_renders_tables_and_charts(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "DOC", tmp_path / "performance.md")
+    monkeypatch.setattr(report, "PICTURES", tmp_path / "perf")
+    monkeypatch.setattr(report, "PROFILE", tmp_path / "none.md")
+    cpu = {"wall_seconds": 10, "server_cpu_seconds": 5, "loadgen_cpu_seconds": 1, "postgres_cpu_seconds": 2,
+           "machine_busy_cpu_seconds": 9, "other_cpu_seconds": 1, "load_average_1m_at_end": 1.5, "machine_cores": 2}
+    after = {"available": 0, "held": 0, "sold": 5000, "blocked": 0, "valid_tickets": 5000, "paid_orders": 2500,
+             "orders_seen_by_client": 2500, "invariants": "all hold"}
+    by_type = {kind: {"requests": 2500, "rate_per_s": 250, "p50_ms": 10, "p95_ms": 20, "p99_ms": 30, "max_ms": 40,
+                      "mean_ms": 12, "statuses": {"201": 2500}} for kind in ("hold", "checkout")}
+    sellout = {"concurrency": 16, "stop_reason": "sold out", "wall_seconds": 10, "purchases": 2500,
+               "seats_sold_by_client": 5000, "purchases_per_s": 250, "seats_per_s": 500, "requests": 5000,
+               "requests_per_s": 500, "http_5xx": 0, "client_errors": 0, "by_type": by_type,
+               "last_purchase_at_s": 9.5, "cpu": cpu, "after": after, "server_cpu_ms_per_purchase": 2}
+    wrk = {"concurrency": 64, "wall_seconds": 10, "requests": 20000, "requests_per_s": 2000, "mib_per_s": 1,
+           "p50_ms": 1, "p95_ms": 2, "p99_ms": 3, "max_ms": 4, "statuses": {"304": 20000}, "cpu": cpu}
+    results = {
+        "generated_at": "2026-01-01T00:00:00+00:00", "command": "make bench", "total_seconds": 300,
+        "machine": {"cpu_model": "Test CPU", "cores": 2, "ram_gib": 24, "python": "3.11", "kernel": "6"},
+        "postgresql": {"version": "15", "fsync": "on", "synchronous_commit": "on", "max_connections": "100"},
+        "app_server": {"threads": 8, "sqlalchemy.pool_size": 24, "sqlalchemy.max_overflow": 8},
+        "setup": {"layout": "10 x 20 x 25", "customers": 4000},
+        "scenarios": {
+            "pgbench_c16": {"script": "bench/hot_path.sql", "clients": 16, "tps": 400, "seats_per_s": 800,
+                            "latency_avg_ms": 40, "purchases": 2496, "failed": 0, "cpu": cpu, "after": after},
+            **{f"sellout_c{c}": {**sellout, "concurrency": c} for c in (16, 64, 256)},
+            "seat_map_304": wrk, "bare_view": {**wrk, "statuses": {"200": 20000}},
+        },
+        "ratios": {"app_purchases_per_s_best": 250, "pgbench_tps_best": 400, "app_over_pgbench": 0.625,
+                   "seat_map_304_over_bare": 1.0},
+    }
+    report.render(json.loads(json.dumps(results)), baseline=None)
+    text = (tmp_path / "performance.md").read_text()
+    assert "| 256 | 250 | 500 | 5000 | 9.5 s |" in text
+    assert "= **0.62** | met |" in text or "= **0.63** | met |" in text
+    for picture in ("throughput.svg", "latency.svg", "reads.svg"):
+        svg = (tmp_path / "perf" / picture).read_text()
+        assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
