@@ -155,10 +155,20 @@ def update_match(context, request):
 
 # --- the match page: overview, categories, seating ------------------------------------------
 
-def seat_map_data(request, match):
-    """The seat map body the API serves (live statuses; lapsed holds show as available)."""
+def seat_states(request, match):
+    """{seat_id: (category_id, status)} for the picture.
+
+    A published match reads the seat map body fans get (live statuses, lapsed holds shown as
+    available). A draft reads its plan directly: the seat map's ETag (and so its cached body)
+    does not change when a draft's plan does.
+    """
+    if match.status == "draft":
+        return {seat_id: (category_id, "blocked" if reason else "available")
+                for seat_id, category_id, reason in matches.seating_plan(request.dbsession, match.id)}
     current = seat_map.etag(request.dbsession, match.id, {})
-    return json.loads(seat_map.render(request.dbsession, match, {}, current))
+    body = json.loads(seat_map.render(request.dbsession, match, {}, current))
+    at = {name: body["columns"].index(name) for name in ("id", "category_id", "status")}
+    return {row[at["id"]]: (row[at["category_id"]], row[at["status"]]) for row in body["seats"]}
 
 
 def match_page(request, match, forms=None, values=None):
@@ -170,7 +180,7 @@ def match_page(request, match, forms=None, values=None):
         "match": match,
         "categories": categories,
         "sections": sections,
-        "picture": match_picture(layout, sections, seat_map_data(request, match), categories),
+        "picture": match_picture(layout, sections, seat_states(request, match), categories),
         "seats": seat_map.summaries(dbsession, [match.id])[match.id],
         "seating": matches.seating_summary(dbsession, match.id),
         "revenue": sales.revenue_by_match(dbsession, [match.id])[match.id],

@@ -58,19 +58,15 @@ def stadium_picture(layout, sections):
     return SeatPicture(width, height, seats, labels, {"seats": len(layout)})
 
 
-def match_picture(layout, sections, seat_map, categories):
+def match_picture(layout, sections, states, categories):
     """A match's seats: colour by category, state by class, seats not on sale drawn faintly.
 
-    ``seat_map`` is the decoded body of :func:`ticketing.services.seat_map.render` (the same
-    data fans get, live statuses with lapsed holds shown as available).
+    ``states`` maps seat id -> (category id, status); seats missing from it are not on sale.
     """
     width, height, labels = _frame(layout, sections)
     names = {section.id: section.name for section in sections}
     category_index = {category.id: index for index, category in enumerate(categories)}
     category_names = {category.id: category.name for category in categories}
-    columns = seat_map["columns"]
-    at = {name: columns.index(name) for name in ("id", "category_id", "status")}
-    states = {row[at["id"]]: (row[at["category_id"]], row[at["status"]]) for row in seat_map["seats"]}
     counts = {status: 0 for status in STATUSES}
     counts["none"] = 0
     per_category = {category.id: 0 for category in categories}

@@ -14,7 +14,7 @@ from ticketing.resources.admin import AdminMatch
 from ticketing.services import audit, matches, stadiums
 
 from .forms import flash, id_list, int_field, rejected, require_valid, text_field
-from .matches import seat_map_data
+from .matches import seat_states
 from .pictures import match_picture
 from .plans import Plan, select_seats
 
@@ -29,7 +29,7 @@ def _page(request, match, errors=None, values=None):
         "match": match,
         "categories": categories,
         "sections": sections,
-        "picture": match_picture(layout, sections, seat_map_data(request, match), categories),
+        "picture": match_picture(layout, sections, seat_states(request, match), categories),
         "block_reasons": matches.BLOCK_REASONS,
         "editable": match.status in ("draft", "on_sale"),
         "live_url": request.route_path("api.match.seats", match_id=match.id) if match.status != "draft" else None,

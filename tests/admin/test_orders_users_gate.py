@@ -1,0 +1,117 @@
+"""Orders (search, tickets with QR, refund), users (search, top-up) and the gate."""
+from .conftest import field_error, flashes
+from .helpers import published_match
+
+
+def _buy(fan, match_id, quantity=2, top_up=50_000):
+    if top_up:
+        fan.post("/api/v1/wallet/top-ups", {"amount": top_up}, status=201)
+    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
+    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
+
+
+def test_find_an_order_see_its_tickets_and_refund_it(staff_admin, user_factory):
+    match_id, *_ = published_match(staff_admin)
+    fan = user_factory(full_name="Ana Novak")
+    order = _buy(fan, match_id)
+    other = _buy(user_factory(), match_id)
+
+    page = staff_admin.get("/admin/orders")
+    assert len(page.html.select("tbody tr")) == 2
+    page = staff_admin.get(f"/admin/orders?q={fan.user['email'].upper()}")
+    assert [a.get_text() for a in page.html.select("tbody td:first-child a")] == [f"#{order['id']}"]
+    assert "is neither" in staff_admin.get("/admin/orders?q=ana").text
+    assert staff_admin.get(f"/admin/orders?q=%23{other['id']}", status=303).location.endswith(f"/admin/orders/{other['id']}")
+    response = staff_admin.get("/admin/orders?q=99999", status=303)
+    assert "There is no order 99999." in flashes(response.follow())
+    page = staff_admin.get(f"/admin/orders?match_id={match_id}&status=cancelled")
+    assert "No orders found." in page.text
+
+    page = staff_admin.get(f"/admin/orders/{order['id']}")
+    tickets = page.html.select(".ticket")
+    assert len(tickets) == 2 and all(t.find("svg") for t in tickets)
+    codes = [code.get_text() for code in page.html.select(".ticket-code")]
+    assert codes == [t["code"] for t in order["tickets"]]
+    assert "Ana Novak" in page.text and "80.00 EUR" in page.text  # two Premium seats
+
+    page = page.click("Cancel and refund…")
+    response = staff_admin.submit(page, "refund-form", reason="fan is ill")
+    page = response.follow()
+    assert "80.00 EUR refunded" in " ".join(flashes(page))
+    assert page.html.select_one("h1 .badge").get_text() == "Cancelled"
+    assert not page.html.select(".ticket-code")
+    assert fan.get("/api/v1/wallet").json["balance"] == 50_000
+    assert fan.get("/api/v1/wallet/transactions").json["items"][0]["reason"] == "fan is ill"
+    audit = staff_admin.get("/admin/audit?action=order.refund").text
+    assert f"order #{order['id']}" in audit and "reason: fan is ill" in audit
+
+    # A second refund of the same order is refused with the service's reason.
+    page = staff_admin.post(f"/admin/orders/{order['id']}/refund", status=409)
+    assert "already been cancelled" in page.html.select_one(".error-summary").text
+
+
+def test_users_search_and_staff_top_up(staff_admin, user_factory):
+    fan = user_factory(full_name="Luka Dončić", email="luka@example.com")
+    page = staff_admin.get("/admin/users?q=DON%C4%8CI%C4%86")  # what a browser sends for DONČIĆ
+    assert [a.get_text() for a in page.html.select("tbody td a")] == ["luka@example.com"]
+    assert "No users found" in staff_admin.get("/admin/users?q=nobody").text
+    page = staff_admin.get("/admin/users?role=staff")
+    assert staff_admin.user["email"] in page.text and "luka@example.com" not in page.text
+
+    page = staff_admin.get(f"/admin/users/{fan.user['id']}")
+    page = staff_admin.submit(page, "top-up-form", amount="-5", reason="", status=422)
+    assert field_error(page, "top_up", "reason").startswith("Reason is required")
+    page = staff_admin.submit(page, "top-up-form", amount="12.345", reason="goodwill", status=422)
+    assert "two decimals" in field_error(page, "top_up", "amount")
+    page = staff_admin.submit(page, "top-up-form", amount="0", reason="goodwill", status=422)
+    assert "positive" in field_error(page, "top_up", "amount")
+    # Staff top-ups are above the fans' own per-top-up limit (1,000.00).
+    response = staff_admin.submit(page, "top-up-form", amount="1500", reason="late gate, goodwill")
+    assert "the balance is 1,500.00 EUR" in " ".join(flashes(response.follow()))
+    ledger = fan.get("/api/v1/wallet/transactions").json["items"]
+    assert [(e["kind"], e["amount"], e["reason"]) for e in ledger] == [("top_up", 150_000, "late gate, goodwill")]
+    page = staff_admin.get(f"/admin/users/{fan.user['id']}")
+    assert staff_admin.user["email"] in page.html.find("table").text  # who added the money
+    assert "wallet.top_up" in staff_admin.get("/admin/audit").text
+
+    # Staff accounts have no wallet to top up.
+    other_staff = user_factory("staff")
+    page = staff_admin.get(f"/admin/users/{other_staff.user['id']}")
+    assert page.html.find(id="top-up-form") is None
+    staff_admin.post(f"/admin/users/{other_staff.user['id']}/top-up", {"amount": "5", "reason": "x"}, status=403)
+
+
+def test_gate_admits_once_and_rejects_forgeries(staff_admin, user_factory):
+    match_id, *_ = published_match(staff_admin)
+    order = _buy(user_factory(full_name="Maja Kovač"), match_id, quantity=1)
+    code = order["tickets"][0]["code"]
+
+    page = staff_admin.get("/admin/gate")
+    page = page.forms["gate-choose"].submit().follow()
+    assert page.request.path == f"/admin/matches/{match_id}/gate"
+    page = staff_admin.submit(page, "gate-form", status=200, code=code)
+    verdict = page.html.find(id="verdict")
+    assert "verdict-admitted" in verdict["class"] and "ADMITTED" in verdict.h2.text and "Maja Kovač" in verdict.text
+    page = staff_admin.submit(page, "gate-form", status=409, code=code)
+    verdict = page.html.find(id="verdict")
+    assert "ALREADY ADMITTED" in verdict.h2.text and staff_admin.user["email"] in verdict.text
+    page = staff_admin.submit(page, "gate-form", status=422, code=code[:-6] + "AAAAAA")
+    verdict = page.html.find(id="verdict")
+    assert "REJECTED" in verdict.h2.text and "forged" in verdict.text.lower()
+    assert staff_admin.get("/admin/gate").forms["gate-choose"]["match_id"].value == str(match_id)
+
+
+def test_audit_log_pages(staff_admin):
+    for index in range(55):
+        staff_admin.post("/admin/stadiums/new", {"name": f"Hall {index}", "city": "Celje"})
+    page = staff_admin.get("/admin/audit")
+    assert "1–50 of 55 entries" in page.html.select_one(".pager").text
+    assert len(page.click("Next →").html.select("tbody tr")) == 5
+    assert "Nothing recorded" in staff_admin.get("/admin/audit?action=order.refund").text
+
+
+def test_unknown_ids_are_404_pages_for_staff(staff_admin):
+    for url in ["/admin/matches/999", "/admin/orders/abc", "/admin/users/0", "/admin/stadiums/12345678901234567890",
+                "/admin/nothing-here"]:
+        page = staff_admin.get(url, status=404)
+        assert "Not found" in page.html.find("h1").text
