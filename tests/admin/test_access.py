@@ -113,3 +113,23 @@ def test_a_demoted_staff_members_session_ends(login_as, engine):
     admin = login_as("admin")
     admin.post(f"/admin/users/{staff.user['id']}/role", {"role": "customer"})
     staff.get("/admin/", status=303)
+
+
+def test_pages_carry_no_inline_script_style_or_handlers(staff_admin):
+    """A Content-Security-Policy without 'unsafe-inline' must not break any admin page."""
+    import re
+
+    from .helpers import published_match
+
+    match_id, *_ = published_match(staff_admin)
+    pages = LIST_PAGES + [f"/admin/matches/{match_id}", f"/admin/matches/{match_id}/seats",
+                          f"/admin/matches/{match_id}/cancel", "/admin/stadiums/1", f"/admin/users/{staff_admin.user['id']}"]
+    for url in pages:
+        page = staff_admin.get(url)
+        for script in page.html.find_all("script"):
+            assert script.get("src", "").startswith("/static/"), (url, str(script)[:80])
+            assert not script.string, url
+        assert not page.html.find_all("style"), url
+        assert not re.search(r"\sstyle=|\son[a-z]+=", page.text), url
+        for link in page.html.find_all("link", href=True):
+            staff_admin.get(link["href"])

@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("ADMIN_SCREENSHOTS") or ROOT / "docs" / "screenshots")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+#: The Content-Security-Policy the admin must work under (no inline script or style): the walk
+#: serves every admin page with it, and any violation is a console error that fails the test.
+STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+              "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def _on_ci():
@@ -106,6 +110,14 @@ def browser_page(chromium_browser, live_server, clean_db):
     """A fresh laptop-sized page on an empty database; dialogs (confirmations) are accepted."""
     context = chromium_browser.new_context(viewport={"width": 1280, "height": 860}, base_url=live_server)
     context.set_default_timeout(10_000)
+
+    def with_strict_csp(route):
+        if route.request.resource_type != "document":
+            return route.continue_()
+        response = route.fetch(max_redirects=0)
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    context.route("**/admin/**", with_strict_csp)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     errors = []
@@ -125,4 +137,4 @@ def browser_page(chromium_browser, live_server, clean_db):
     page.on("response", response)
     yield page
     context.close()
-    assert not errors, f"JavaScript errors or CSP violations in the browser: {errors}"
+    assert not errors, f"{len(errors)} JavaScript errors or CSP violations in the browser, first: {errors[:3]}"
