@@ -14,13 +14,19 @@ Guarantees (PRODUCT.md invariants 2 and 5):
   match), then live hold + valid tickets are counted against the match's limit.
 - One live hold per fan and match: a new hold replaces the previous one in the same
   transaction (docs/decisions/0005-one-live-hold-per-match.md).
+
+Round trips are the price of a hold under load: each one releases the GIL and holds the
+fan's row locks while the thread waits to get it back. So adjacent blocks are planned in
+SQL (only the blocks come back, not hundreds of seat rows) and the hold row is written once,
+after the claim, together with the seat-version bump (docs/decisions/0011).
 """
 import random
 from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from ticketing.models import Hold, Match
+from ticketing.models import Match
+from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound, ValidationFailed, field_error
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
@@ -79,6 +85,8 @@ _CLAIM_BLOCK = text(
     """
 )
 
+_CLAIM_BLOCK_IN_SAVEPOINT = text("SAVEPOINT claim_block;\n" + _CLAIM_BLOCK.text)
+
 # Best available, anywhere: the first N claimable seats in layout order that no one else is
 # locking. Every locked row is used, so no buyer is ever turned away by another's leftovers.
 _CLAIM_FIRST_FREE = text(
@@ -99,13 +107,30 @@ _CLAIM_FIRST_FREE = text(
     """
 )
 
-_CANDIDATES = text(
+# Adjacent blocks, planned without locks: the first CANDIDATE_SCAN claimable seats in layout
+# order, cut into runs of consecutive numbers in one row (number - position is constant
+# along a run), and every window of :quantity seats of a run, best (layout order) first.
+_ADJACENT_BLOCKS = text(
     f"""
-    SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
-    WHERE ms.match_id = :match_id AND {CLAIMABLE}
-      AND (CAST(:category_id AS bigint) IS NULL OR ms.category_id = :category_id)
-    ORDER BY ms.section_id, ms.row_index, ms.number
-    LIMIT :scan
+    WITH candidates AS (
+        SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
+        WHERE ms.match_id = :match_id AND {CLAIMABLE}
+          AND (CAST(:category_id AS bigint) IS NULL OR ms.category_id = :category_id)
+        ORDER BY ms.section_id, ms.row_index, ms.number
+        LIMIT :scan
+    ), runs AS (
+        SELECT seat_id, section_id, row_index, number,
+               number - row_number() OVER (PARTITION BY section_id, row_index ORDER BY number) AS run
+        FROM candidates
+    ), windows AS (
+        SELECT section_id, row_index, number,
+               array_agg(seat_id) OVER (PARTITION BY section_id, row_index, run ORDER BY number
+                                        ROWS BETWEEN :quantity - 1 PRECEDING AND CURRENT ROW) AS block
+        FROM runs
+    )
+    SELECT block FROM windows WHERE cardinality(block) = :quantity
+    ORDER BY section_id, row_index, number
+    LIMIT :blocks
     """
 )
 
@@ -117,41 +142,37 @@ _RELEASE = text(
 )
 
 
-def _check_on_sale(dbsession, match):
-    row = dbsession.execute(
-        text(
-            "SELECT status, now() >= sales_open_at AS opened, now() < sales_close_at AS not_closed "
-            "FROM matches WHERE id = :m"
-        ),
-        {"m": match.id},
-    ).one()
+_ON_SALE = text(
+    """
+    SELECT status, now() >= sales_open_at AS opened, now() < sales_close_at AS not_closed,
+           CAST(:category_id AS bigint) IS NULL
+           OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = :m AND c.id = :category_id) AS category_known
+    FROM matches WHERE id = :m
+    """
+)
+
+
+def _check_on_sale(dbsession, match, category_id):
+    row = dbsession.execute(_ON_SALE, {"m": match.id, "category_id": category_id}).one()
     if row.status != "on_sale":
         raise Conflict(f"This match is not on sale (it is {row.status}).")
     if not row.opened:
         raise Conflict("Sales for this match have not opened yet.")
     if not row.not_closed:
         raise Conflict("Sales for this match have closed.")
-
-
-def _adjacent_blocks(candidates, quantity):
-    """Windows of ``quantity`` consecutive seats in one row, best (layout order) first."""
-    blocks, run = [], []
-    for seat in candidates:
-        if run and (seat.section_id, seat.row_index) == (run[-1].section_id, run[-1].row_index) \
-                and seat.number == run[-1].number + 1:
-            run.append(seat)
-        else:
-            run = [seat]
-        if len(run) >= quantity:
-            blocks.append([s.seat_id for s in run[-quantity:]])
-    return blocks
+    if not row.category_known:
+        raise ValidationFailed("Unknown category.", errors=[field_error("category_id", "no such category for this match")])
 
 
 def _claim_adjacent(dbsession, params, quantity, category_id):
-    candidates = dbsession.execute(
-        _CANDIDATES, {"match_id": params["match_id"], "category_id": category_id, "scan": CANDIDATE_SCAN}
-    ).all()
-    blocks = _adjacent_blocks(candidates, quantity)
+    # Enough blocks for every attempt below: each failed attempt can rule out at most
+    # 2 * quantity - 1 overlapping windows.
+    wanted_blocks = 1 + WINDOW_JITTER + WINDOW_ATTEMPTS * (2 * quantity - 1)
+    blocks = dbsession.execute(
+        _ADJACENT_BLOCKS,
+        {"match_id": params["match_id"], "category_id": category_id, "scan": CANDIDATE_SCAN,
+         "quantity": quantity, "blocks": wanted_blocks},
+    ).scalars().all()
     if not blocks:
         return None
     # The best block first; if someone else is taking it, the next few in random order so a
@@ -166,13 +187,13 @@ def _claim_adjacent(dbsession, params, quantity, category_id):
         attempts += 1
         if attempts > WINDOW_ATTEMPTS:
             break
-        # A savepoint per attempt: rolling it back releases the row locks of a partial block.
-        savepoint = dbsession.begin_nested()
-        rows = dbsession.execute(_CLAIM_BLOCK, {**params, "seat_ids": block}).all()
+        # A savepoint per attempt, sent in the claim's own round trip: rolling back to it
+        # releases the row locks of a partial block, so nobody else is turned away by our
+        # leftovers. A complete block keeps its savepoint until commit (that is harmless).
+        rows = dbsession.execute(_CLAIM_BLOCK_IN_SAVEPOINT, {**params, "seat_ids": block}).all()
         if len(rows) == quantity:
-            savepoint.commit()
             return rows
-        savepoint.rollback()
+        dbsession.execute(text("ROLLBACK TO SAVEPOINT claim_block"))
         contended.update(block)
     return None
 
@@ -236,55 +257,68 @@ def validate_request(body):
     return count
 
 
+# The fan's previous live hold (locked, to be replaced), what the fan already owns for the
+# per-fan limit, and the new hold's id (so the claim can point the seats at it before the
+# hold row is written): one round trip, read after the wallet lock.
+_PREVIOUS_OWNED_NEXT_ID = text(
+    """
+    SELECT (SELECT id FROM holds WHERE user_id = :u AND match_id = :m AND status = 'active' FOR UPDATE) AS previous,
+           (SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = :m AND status = 'valid') AS owned,
+           nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id
+    """
+)
+
+# The hold row, written once with its seats and total, and the seat-version bump (last, so
+# the shard's row lock is held only until commit; see matches.bump_seat_version).
+_INSERT_HOLD = text(
+    f"""
+    WITH hold AS (
+        INSERT INTO holds (id, match_id, user_id, seat_ids, total, currency, status, expires_at)
+        VALUES (:h, :m, :u, :ids, :t, :c, 'active', now() + make_interval(secs => :s))
+        RETURNING id, match_id, user_id, seat_ids, total, currency, status, expires_at, created_at
+    ), bump AS (
+        UPDATE match_seat_versions SET version = version + 1
+        WHERE match_id = :m AND shard = :u % {SEAT_VERSION_SHARDS}
+    )
+    SELECT * FROM hold
+    """
+)
+
+
 def create_hold(dbsession, user_id, match, body, currency):
-    """Claim seats for a fan; replaces the fan's previous live hold on this match."""
+    """Claim seats for a fan; replaces the fan's previous live hold on this match.
+
+    Returns the new hold as a row (id, match_id, user_id, seat_ids, total, currency, status,
+    expires_at, created_at).
+    """
     count = validate_request(body)
-    _check_on_sale(dbsession, match)
-    if body.get("category_id") is not None and body["category_id"] not in {
-        c.id for c in match_service.categories(dbsession, match.id)
-    }:
-        raise ValidationFailed("Unknown category.", errors=[field_error("category_id", "no such category for this match")])
+    _check_on_sale(dbsession, match, body.get("category_id"))
 
     # 1. Serialise this fan (not the match): concurrent requests of one fan queue here.
+    #    Everything below reads after this lock, so it sees the fan's committed requests.
     wallet_service.lock_wallet(dbsession, user_id, currency)
 
     # 2. Replace the fan's previous live hold on this match.
-    previous = dbsession.execute(
-        text("SELECT id FROM holds WHERE user_id = :u AND match_id = :m AND status = 'active' FOR UPDATE"),
-        {"u": user_id, "m": match.id},
-    ).scalar_one_or_none()
-    if previous is not None:
-        dbsession.execute(_RELEASE, {"match_id": match.id, "hold_id": previous})
-        dbsession.execute(text("UPDATE holds SET status = 'replaced' WHERE id = :h"), {"h": previous})
+    fan = dbsession.execute(_PREVIOUS_OWNED_NEXT_ID, {"u": user_id, "m": match.id}).one()
+    if fan.previous is not None:
+        dbsession.execute(_RELEASE, {"match_id": match.id, "hold_id": fan.previous})
+        dbsession.execute(text("UPDATE holds SET status = 'replaced' WHERE id = :h"), {"h": fan.previous})
 
     # 3. Per-fan limit: tickets already bought for this match plus this hold.
-    owned = dbsession.execute(
-        text("SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = :m AND status = 'valid'"),
-        {"u": user_id, "m": match.id},
-    ).scalar_one()
-    if owned + count > match.max_tickets_per_fan:
+    if fan.owned + count > match.max_tickets_per_fan:
         raise Conflict(
-            f"At most {match.max_tickets_per_fan} tickets per fan for this match; you have {owned}.",
-            errors=[field_error("quantity", f"at most {max(0, match.max_tickets_per_fan - owned)} more")],
+            f"At most {match.max_tickets_per_fan} tickets per fan for this match; you have {fan.owned}.",
+            errors=[field_error("quantity", f"at most {max(0, match.max_tickets_per_fan - fan.owned)} more")],
         )
 
-    # 4. The claim itself.
-    hold_id = dbsession.execute(
-        text(
-            "INSERT INTO holds (match_id, user_id, seat_ids, total, currency, status, expires_at) "
-            "VALUES (:m, :u, '{}', 0, :c, 'active', now() + make_interval(secs => :s)) RETURNING id"
-        ),
-        {"m": match.id, "u": user_id, "c": currency, "s": match.hold_seconds},
-    ).scalar_one()
-    rows = _claim(dbsession, match, hold_id, body)
-    seat_ids = sorted(row.seat_id for row in rows)
-    total = sum(row.price for row in rows)
-    dbsession.execute(
-        text("UPDATE holds SET seat_ids = :ids, total = :t WHERE id = :h"),
-        {"ids": seat_ids, "t": total, "h": hold_id},
-    )
-    match_service.bump_seat_version(dbsession, match.id, user_id)
-    return dbsession.get(Hold, hold_id)
+    # 4. The claim itself (all-or-nothing: a short claim raises and aborts the transaction),
+    #    then the hold row that the claimed seats already point at.
+    rows = _claim(dbsession, match, fan.hold_id, body)
+    return dbsession.execute(
+        _INSERT_HOLD,
+        {"h": fan.hold_id, "m": match.id, "u": user_id, "ids": sorted(row.seat_id for row in rows),
+         "t": sum(row.price for row in rows), "c": currency, "s": match.hold_seconds},
+    ).one()
 
 
 def release_hold(dbsession, hold):

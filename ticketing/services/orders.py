@@ -13,6 +13,7 @@ the seat-version shard. The same order in every path means no deadlock cycles.
 from sqlalchemy import func, select, text
 
 from ticketing.models import Hold, Match, Order, Ticket, User
+from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
@@ -22,15 +23,61 @@ class HoldExpired(Gone):
     slug, title = "hold-expired", "The hold has expired"
 
 
+# The hold, locked, with its match's status (the lock is on the hold row only).
+_LOCK_HOLD = text(
+    """
+    SELECT h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at,
+           h.expires_at <= now() AS lapsed, m.status AS match_status
+    FROM holds h JOIN matches m ON m.id = h.match_id
+    WHERE h.id = :h
+    FOR UPDATE OF h
+    """
+)
+
+_INSERT_ORDER = text(
+    """
+    INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
+    VALUES (:u, :m, :h, 'paid', :t, :c)
+    RETURNING id, user_id, match_id, hold_id, status, total, currency, created_at, cancelled_at
+    """
+)
+
+# The conversion is the check: only rows still held by this hold become sold, and a ticket
+# is issued for exactly the rows that did (in seat order). The caller compares the count
+# with the hold's seats and aborts everything on a mismatch.
+_SELL_AND_ISSUE = text(
+    """
+    WITH sold AS (
+        UPDATE match_seats SET status = 'sold', order_id = :o, hold_id = NULL, held_until = NULL
+        WHERE match_id = :m AND seat_id = ANY(:ids) AND hold_id = :h AND status = 'held'
+        RETURNING match_id, seat_id, category_id, price
+    ), issued AS (
+        INSERT INTO tickets (order_id, user_id, match_id, seat_id, category_id, price, status)
+        SELECT :o, :u, match_id, seat_id, category_id, price, 'valid' FROM sold ORDER BY seat_id
+        RETURNING id, order_id, match_id, seat_id, category_id, price, status, checked_in_at, code_version
+    )
+    SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id
+    FROM issued JOIN seats s ON s.id = issued.seat_id JOIN sections sec ON sec.id = s.section_id
+    ORDER BY s.section_id, s.row_index, s.number
+    """
+)
+
+# The hold is spent; the seat-version bump comes last so its shard lock is held only
+# until commit (see matches.bump_seat_version).
+_CLOSE_HOLD = text(
+    f"""
+    WITH spent AS (UPDATE holds SET status = 'checked_out' WHERE id = :h)
+    UPDATE match_seat_versions SET version = version + 1
+    WHERE match_id = :m AND shard = :u % {SEAT_VERSION_SHARDS}
+    """
+)
+
+
 def checkout(dbsession, user_id, hold_id, currency):
+    """Pay for a live hold. Returns ``(order, tickets)``: the order row and its ticket rows
+    (with seat, row and section), in the shapes ``order_json`` takes."""
     wallet_service.lock_wallet(dbsession, user_id, currency)
-    hold = dbsession.execute(
-        text(
-            "SELECT id, match_id, user_id, seat_ids, total, currency, status, expires_at, "
-            "expires_at <= now() AS lapsed FROM holds WHERE id = :h FOR UPDATE"
-        ),
-        {"h": hold_id},
-    ).one_or_none()
+    hold = dbsession.execute(_LOCK_HOLD, {"h": hold_id}).one_or_none()
     if hold is None or hold.user_id != user_id:
         raise NotFound("No such hold.")
     if hold.status == "checked_out":
@@ -39,46 +86,22 @@ def checkout(dbsession, user_id, hold_id, currency):
         raise Gone(f"This hold is no longer active (it is {hold.status}).")
     if hold.lapsed:
         raise HoldExpired("The hold expired before checkout; hold the seats again.")
-    match_status = dbsession.execute(text("SELECT status FROM matches WHERE id = :m"), {"m": hold.match_id}).scalar_one()
-    if match_status != "on_sale":
-        raise Conflict(f"This match is not on sale (it is {match_status}).")
+    if hold.match_status != "on_sale":
+        raise Conflict(f"This match is not on sale (it is {hold.match_status}).")
 
-    order_id = dbsession.execute(
-        text(
-            "INSERT INTO orders (user_id, match_id, hold_id, status, total, currency) "
-            "VALUES (:u, :m, :h, 'paid', :t, :c) RETURNING id"
-        ),
-        {"u": user_id, "m": hold.match_id, "h": hold.id, "t": hold.total, "c": hold.currency},
-    ).scalar_one()
-    wallet_service.debit(dbsession, user_id, hold.total, hold.currency, order_id)
+    order = dbsession.execute(
+        _INSERT_ORDER, {"u": user_id, "m": hold.match_id, "h": hold.id, "t": hold.total, "c": hold.currency}
+    ).one()
+    wallet_service.debit(dbsession, user_id, hold.total, hold.currency, order.id)
 
-    # The conversion is the check: only rows still held by this hold become sold.
-    sold = dbsession.execute(
-        text(
-            """
-            UPDATE match_seats SET status = 'sold', order_id = :o, hold_id = NULL, held_until = NULL
-            WHERE match_id = :m AND seat_id = ANY(:ids) AND hold_id = :h AND status = 'held'
-            RETURNING seat_id
-            """
-        ),
-        {"o": order_id, "m": hold.match_id, "ids": list(hold.seat_ids), "h": hold.id},
-    ).all()
-    if len(sold) != len(hold.seat_ids):
+    tickets = dbsession.execute(
+        _SELL_AND_ISSUE,
+        {"o": order.id, "u": user_id, "m": hold.match_id, "ids": list(hold.seat_ids), "h": hold.id},
+    ).mappings().all()
+    if len(tickets) != len(hold.seat_ids):
         raise HoldExpired("Some seats of this hold were taken after it lapsed; hold the seats again.")
-    dbsession.execute(
-        text(
-            """
-            INSERT INTO tickets (order_id, user_id, match_id, seat_id, category_id, price, status)
-            SELECT :o, :u, match_id, seat_id, category_id, price, 'valid'
-            FROM match_seats WHERE match_id = :m AND order_id = :o
-            ORDER BY seat_id
-            """
-        ),
-        {"o": order_id, "u": user_id, "m": hold.match_id},
-    )
-    dbsession.execute(text("UPDATE holds SET status = 'checked_out' WHERE id = :h"), {"h": hold.id})
-    match_service.bump_seat_version(dbsession, hold.match_id, user_id)
-    return dbsession.get(Order, order_id)
+    dbsession.execute(_CLOSE_HOLD, {"h": hold.id, "m": hold.match_id, "u": user_id})
+    return order, tickets
 
 
 def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None):

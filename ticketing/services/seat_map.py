@@ -5,7 +5,10 @@ The seat map is what thousands of fans poll during a rush, so it is served cheap
   counters, and how many holds have lapsed since), so a ``304`` costs no seat rows;
 - the rendered JSON body is kept in a small per-process LRU keyed by that ETag, so repeated
   full fetches of an unchanged map cost the same tiny query;
-- the body is compact: one array per seat, with sections and categories listed once.
+- the body is compact: one array per seat, with sections and categories listed once;
+- the seat arrays (the bulk of the body) are written as JSON text by PostgreSQL, so a
+  re-render after a change costs the app no per-seat Python work: during a rush the map
+  changes with every purchase, and the GIL-bound app process is the scarcer CPU.
 
 A seat whose hold has expired is reported as available, computed in the query from
 ``held_until`` (no sweeper is needed for the map to be right).
@@ -31,19 +34,33 @@ _ETAG_QUERY = text(
 
 _PUBLISHED_SEATS = """
     SELECT ms.seat_id, ms.section_id, s.row_label, ms.number, s.x, s.y, ms.category_id, ms.price,
-           CASE WHEN ms.status = 'held' AND ms.held_until <= now() THEN 'available' ELSE ms.status END AS status
+           CASE WHEN ms.status = 'held' AND ms.held_until <= now() THEN 'available' ELSE ms.status END AS status,
+           s.row_index
     FROM match_seats ms JOIN seats s ON s.id = ms.seat_id
     WHERE ms.match_id = :match_id {filters}
-    ORDER BY ms.section_id, ms.row_index, ms.number
 """
 
 _DRAFT_SEATS = """
     SELECT s.id, s.section_id, s.row_label, s.number, s.x, s.y, a.category_id, coalesce(c.price, 0),
-           CASE WHEN a.blocked_reason IS NULL THEN 'available' ELSE 'blocked' END AS status
+           CASE WHEN a.blocked_reason IS NULL THEN 'available' ELSE 'blocked' END AS status,
+           s.row_index
     FROM seat_assignments a JOIN seats s ON s.id = a.seat_id
     LEFT JOIN price_categories c ON c.id = a.category_id
     WHERE a.match_id = :match_id {filters}
-    ORDER BY s.section_id, s.row_index, s.number
+"""
+
+# The seats as one compact JSON array of arrays (columns as SEAT_COLUMNS), in layout order,
+# and the counts per status, from either query above.
+_SEATS_JSON = """
+    SELECT coalesce('[' || string_agg(
+               '[' || id || ',' || section_id || ',' || to_json(row_label) || ',' || number || ',' || x || ','
+               || y || ',' || coalesce(category_id::text, 'null') || ',' || price || ',' || to_json(status) || ']',
+               ',' ORDER BY section_id, row_index, number) || ']', '[]') AS seats,
+           count(*) FILTER (WHERE status = 'available') AS available,
+           count(*) FILTER (WHERE status = 'held') AS held,
+           count(*) FILTER (WHERE status = 'sold') AS sold,
+           count(*) FILTER (WHERE status = 'blocked') AS blocked
+    FROM ({seats}) AS seat (id, section_id, row_label, number, x, y, category_id, price, status, row_index)
 """
 
 
@@ -111,11 +128,9 @@ def render(dbsession, match, filters, current_etag):
         return cached
     draft = match.status == "draft"
     filter_sql, params = _filter_sql(filters, draft)
-    sql = (_DRAFT_SEATS if draft else _PUBLISHED_SEATS).format(filters=filter_sql)
-    seats = [list(row) for row in dbsession.execute(text(sql), {"match_id": match.id, **params})]
-    counts = {"available": 0, "held": 0, "sold": 0, "blocked": 0}
-    for seat in seats:
-        counts[seat[8]] += 1
+    seats_sql = (_DRAFT_SEATS if draft else _PUBLISHED_SEATS).format(filters=filter_sql)
+    seats = dbsession.execute(text(_SEATS_JSON.format(seats=seats_sql)), {"match_id": match.id, **params}).one()
+    counts = {"available": seats.available, "held": seats.held, "sold": seats.sold, "blocked": seats.blocked}
     sections = dbsession.execute(
         text("SELECT id, name FROM sections WHERE stadium_id = :s ORDER BY position"), {"s": match.stadium_id}
     ).all()
@@ -133,10 +148,12 @@ def render(dbsession, match, filters, current_etag):
             for c in categories
         ],
         "columns": SEAT_COLUMNS,
-        "seats": seats,
-        "counts": counts,
     }
-    encoded = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    # The seat arrays are already JSON (from PostgreSQL): spliced in after "columns".
+    envelope = json.dumps(body, separators=(",", ":"))
+    encoded = (
+        f'{envelope[:-1]},"seats":{seats.seats},"counts":{json.dumps(counts, separators=(",", ":"))}}}'
+    ).encode("utf-8")
     body_cache.put(key, encoded)
     return encoded
 

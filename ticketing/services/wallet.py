@@ -23,6 +23,11 @@ _LOCK = text("SELECT balance, currency FROM wallets WHERE user_id = :user_id FOR
 
 def lock_wallet(dbsession, user_id, currency):
     """Create the wallet if needed and lock it: this row lock serialises one fan's purchases."""
+    # Nearly every fan who buys has a wallet already: lock it in one round trip, and create
+    # it (then lock it) only when it is missing.
+    locked = dbsession.execute(_LOCK, {"user_id": user_id}).one_or_none()
+    if locked is not None:
+        return locked
     dbsession.execute(_ENSURE, {"user_id": user_id, "currency": currency})
     return dbsession.execute(_LOCK, {"user_id": user_id}).one()
 
@@ -73,17 +78,29 @@ def top_up(dbsession, user_id, amount, currency, reason=None, created_by=None, e
     return _ledger(dbsession, user_id, "top_up", amount, balance, currency, reason=reason, created_by=created_by)
 
 
+# The debit and its ledger row in one statement: the conditional UPDATE is the balance
+# check, and the ledger row exists exactly when the debit happened (invariant 4).
+_DEBIT = text(
+    """
+    WITH debited AS (
+        UPDATE wallets SET balance = balance - :a, updated_at = now()
+        WHERE user_id = :u AND balance >= :a
+        RETURNING balance
+    )
+    INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency, order_id)
+    SELECT :u, 'payment', :a, debited.balance, :c, :o FROM debited
+    RETURNING balance_after
+    """
+)
+
+
 def debit(dbsession, user_id, amount, currency, order_id):
     """Pay ``amount``; 402 when the balance is short. The statement itself is the check."""
     if amount == 0:
         balance = lock_wallet(dbsession, user_id, currency).balance
         return balance
     balance = dbsession.execute(
-        text(
-            "UPDATE wallets SET balance = balance - :a, updated_at = now() "
-            "WHERE user_id = :u AND balance >= :a RETURNING balance"
-        ),
-        {"a": amount, "u": user_id},
+        _DEBIT, {"a": amount, "u": user_id, "c": currency, "o": order_id}
     ).scalar_one_or_none()
     if balance is None:
         current = get_wallet(dbsession, user_id, currency)["balance"]
@@ -91,7 +108,6 @@ def debit(dbsession, user_id, amount, currency, order_id):
             f"The wallet holds {current} and this costs {amount}; top up first.",
             extra={"balance": current, "amount": amount},
         )
-    _ledger(dbsession, user_id, "payment", amount, balance, currency, order_id=order_id)
     return balance
 
 

@@ -86,10 +86,10 @@ def release_hold(context, request):
              request_method="POST", renderer="json", openapi=True,
              decorator=(rate_limited("checkouts"), idempotent("checkout")))
 def checkout(context, request):
-    order = orders.checkout(request.dbsession, request.identity.id, context.hold.id, _currency(request))
+    order, tickets = orders.checkout(request.dbsession, request.identity.id, context.hold.id, _currency(request))
     request.response.status = 201
     request.response.location = request.route_path("api.order", order_id=order.id)
-    return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id], _signer(request))
+    return order_json(order, tickets, _signer(request))
 
 
 # --- orders ------------------------------------------------------------------------------
