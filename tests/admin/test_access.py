@@ -1,9 +1,11 @@
 """Who may enter the admin, and how: login, logout, redirects, 403s, CSRF and roles."""
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from .conftest import flashes
+from .helpers import published_match
 
 LIST_PAGES = ["/admin/", "/admin/stadiums", "/admin/matches", "/admin/orders", "/admin/users",
               "/admin/gate", "/admin/audit", "/admin/stadiums/new", "/admin/matches/new"]
@@ -108,7 +110,7 @@ def test_only_admins_change_roles_and_never_their_own(login_as, user_factory):
     assert f"user #{fan.user['id']}" in audit.text and "after: staff" in audit.text
 
 
-def test_a_demoted_staff_members_session_ends(login_as, engine):
+def test_a_demoted_staff_members_session_ends(login_as):
     staff = login_as("staff")
     admin = login_as("admin")
     admin.post(f"/admin/users/{staff.user['id']}/role", {"role": "customer"})
@@ -117,10 +119,6 @@ def test_a_demoted_staff_members_session_ends(login_as, engine):
 
 def test_pages_carry_no_inline_script_style_or_handlers(staff_admin):
     """A Content-Security-Policy without 'unsafe-inline' must not break any admin page."""
-    import re
-
-    from .helpers import published_match
-
     match_id, *_ = published_match(staff_admin)
     pages = LIST_PAGES + [f"/admin/matches/{match_id}", f"/admin/matches/{match_id}/seats",
                           f"/admin/matches/{match_id}/cancel", "/admin/stadiums/1", f"/admin/users/{staff_admin.user['id']}"]
