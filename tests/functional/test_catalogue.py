@@ -202,3 +202,22 @@ def test_unknown_ids_are_404(anonymous):
     assert_problem(anonymous.get("/api/v1/stadiums/999999", status=404), 404)
     assert_problem(anonymous.get("/api/v1/matches/999999/seats", status=404), 404)
     assert_problem(anonymous.get("/api/v1/matches/abc", status=404), 404)
+
+
+def test_a_drafts_seat_map_follows_its_plan(staff):
+    stadium, (north, south) = create_stadium(staff, name="Draft Arena")
+    match = create_match(staff, stadium["id"])
+    url = f"/api/v1/matches/{match['id']}"
+    category = staff.post(url + "/categories", {"name": "A", "price": 100}, status=201).json
+    staff.put(url + "/seating", {"assignments": [{"section_id": north["id"], "category_id": category["id"]}]}, status=200)
+    first = staff.get(url + "/seats")
+    staff.put(url + "/seating", {"assignments": [{"section_id": south["id"], "category_id": category["id"]}]}, status=200)
+    second = staff.get(url + "/seats", headers={"If-None-Match": first.headers["ETag"]}, status=200)
+    assert {seat[1] for seat in second.json["seats"]} == {south["id"]}
+
+
+def test_concurrent_twins_get_409_not_500(staff):
+    from ..concurrency.conftest import race
+
+    responses = race([lambda: staff.post("/api/v1/stadiums", {"name": "Twin", "city": "X"}, expect_errors=True)] * 6, workers=6)
+    assert sorted(r.status_int for r in responses) == [201] + [409] * 5

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select, text
 
 from ticketing.models import Match, PriceCategory, Seat, SeatAssignment, Section, Stadium
 from ticketing.models.match import SEAT_VERSION_SHARDS
+from ticketing.services.stadiums import insert_unique
 from ticketing.problems import Conflict, ValidationFailed, field_error
 from ticketing.services import audit
 
@@ -121,6 +122,7 @@ def update_match(dbsession, match, changes):
         else:
             # The old plan named seats of the old stadium.
             dbsession.execute(text("DELETE FROM seat_assignments WHERE match_id = :m"), {"m": match.id})
+            match.seat_version += 1  # a draft's seat map is drawn from its plan
     values = {field: getattr(match, field) for field in EDITABLE}
     for field in EDITABLE:
         if field in changes:
@@ -189,8 +191,10 @@ def add_category(dbsession, match, name, price, currency):
         raise Conflict("This match already has a category with that name.",
                        errors=[field_error("name", "is already used for this match", "duplicate")])
     category = PriceCategory(match_id=match.id, name=name, price=price, currency=currency)
-    dbsession.add(category)
-    dbsession.flush()
+    insert_unique(dbsession, category, Conflict(
+        "This match already has a category with that name.",
+        errors=[field_error("name", "is already used for this match", "duplicate")],
+    ))
     return category
 
 
@@ -286,6 +290,8 @@ def replace_seating(dbsession, match, assignments, blocked):
         raise ValidationFailed("The seating plan is not valid.", errors=errors)
 
     dbsession.execute(text("DELETE FROM seat_assignments WHERE match_id = :m"), {"m": match.id})
+    # A draft's seat map is drawn from this plan, so its ETag must move with it.
+    match.seat_version += 1
     for category_id, seat_ids in resolved:
         if seat_ids:
             dbsession.execute(_UPSERT_CATEGORY, {"match_id": match.id, "category_id": category_id, "seat_ids": list(seat_ids)})

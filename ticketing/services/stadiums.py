@@ -11,6 +11,7 @@ section; seat *n* of row *r* (0-based order in the spec) sits at
 ``(origin_x + offset_r + n - 1, origin_y + r)``.
 """
 from sqlalchemy import exists, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from ticketing.models import MatchSeat, Seat, Section, Stadium
 from ticketing.problems import Conflict, NotFound, ValidationFailed, field_error
@@ -37,9 +38,24 @@ def create_stadium(dbsession, name, city, address=""):
         raise ValidationFailed("Some fields are not valid.", errors=errors)
     _ensure_unique_name(dbsession, name)
     stadium = Stadium(name=name, city=city, address=address)
-    dbsession.add(stadium)
-    dbsession.flush()
+    insert_unique(dbsession, stadium, Conflict(
+        "A stadium with this name already exists.",
+        errors=[field_error("name", "is already used by another stadium", "duplicate")],
+    ))
     return stadium
+
+
+def insert_unique(dbsession, row, conflict):
+    """Insert ``row`` in a savepoint; a unique violation (a concurrent twin won the race after
+    our read-side check) becomes ``conflict`` instead of a 500."""
+    try:
+        with dbsession.begin_nested():
+            dbsession.add(row)
+            dbsession.flush()
+    except IntegrityError as exc:
+        if getattr(exc.orig, "pgcode", None) == "23505":
+            raise conflict from None
+        raise
 
 
 def _ensure_unique_name(dbsession, name, exclude_id=None):
@@ -161,8 +177,10 @@ def add_section(dbsession, stadium, name, rows):
         stadium_id=stadium.id, name=name, position=position, origin_x=origin_x, origin_y=origin_y,
         width=width, height=len(rows), seat_count=total,
     )
-    dbsession.add(section)
-    dbsession.flush()
+    insert_unique(dbsession, section, Conflict(
+        "This stadium already has a section with that name.",
+        errors=[field_error("name", "is already used in this stadium", "duplicate")],
+    ))
     dbsession.execute(
         _INSERT_SEATS,
         {
