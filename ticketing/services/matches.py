@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select, text
 
 from ticketing.models import Match, PriceCategory, Seat, SeatAssignment, Section, Stadium
 from ticketing.models.match import SEAT_VERSION_SHARDS
-from ticketing.services.stadiums import insert_unique
+from ticketing.services.stadiums import escape_like, insert_unique
 from ticketing.problems import Conflict, ValidationFailed, field_error
 from ticketing.services import audit
 
@@ -160,7 +160,7 @@ def list_matches(dbsession, *, limit, offset, public_only, date_from=None, date_
     if date_to is not None:
         query = query.where(Match.starts_at < date_to)
     if team:
-        pattern = "%" + team.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = "%" + escape_like(team.strip()) + "%"
         query = query.where(or_(Match.home_team.ilike(pattern, escape="\\"), Match.away_team.ilike(pattern, escape="\\")))
     if stadium_id is not None:
         query = query.where(Match.stadium_id == stadium_id)

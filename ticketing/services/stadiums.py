@@ -232,11 +232,12 @@ def list_stadiums(dbsession, limit, offset, city=None, q=None):
     if city:
         query = query.where(func.lower(Stadium.city) == city.strip().lower())
     if q:
-        query = query.where(Stadium.name.ilike(f"%{_escape_like(q.strip())}%", escape="\\"))
+        query = query.where(Stadium.name.ilike(f"%{escape_like(q.strip())}%", escape="\\"))
     total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = dbsession.execute(query.order_by(Stadium.name, Stadium.id).limit(limit).offset(offset)).scalars().all()
     return rows, total
 
 
-def _escape_like(value):
+def escape_like(value):
+    """Make user text literal inside a LIKE pattern."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
