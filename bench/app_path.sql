@@ -5,8 +5,6 @@
 -- database could do if Python cost nothing; app purchases/s / this tps is the Python tier's
 -- efficiency. Keep it in step with ticketing/services/holds.py, orders.py, wallet.py,
 -- idempotency.py, rate_limits.py. Run by bench/pgbench.py like hot_path.sql.
--- (The app plans adjacent blocks first; this script claims the first free pair with the
--- same blocks query's cost but without the retry loop, which rarely runs more than once.)
 
 \set uid :lo + :client_id * :stride + random(0, :stride - 1)
 \set key random(1, 9000000000000000000)
@@ -41,12 +39,18 @@ WITH candidates AS (
                                     ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS block
     FROM runs
 )
-SELECT block FROM windows WHERE cardinality(block) = 2 ORDER BY section_id, row_index, number LIMIT 33;
+SELECT string_agg(DISTINCT seat_id::text, ',') AS candidates
+FROM (SELECT block FROM windows WHERE cardinality(block) = 2
+      ORDER BY section_id, row_index, number LIMIT 33) AS blocks, unnest(blocks.block) AS seat_id \gset
+-- the app claims one planned block by primary key (SKIP LOCKED); pgbench cannot loop over
+-- blocks, so it claims the first two free seats among the planned blocks' seats: the same
+-- primary-key lookups and row locks, without the retry loop
 SAVEPOINT claim_block;
 WITH free AS (
     SELECT ms.seat_id FROM match_seats ms
-    WHERE ms.match_id = :match_id AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
-    ORDER BY ms.section_id, ms.row_index, ms.number
+    WHERE ms.match_id = :match_id AND ms.seat_id = ANY(ARRAY[:candidates]::bigint[])
+      AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
+    ORDER BY ms.seat_id
     LIMIT 2
     FOR UPDATE SKIP LOCKED
 ), claimed AS (

@@ -175,11 +175,11 @@ class Server:
         self._log.close()
 
 
-def start_app(database_url, run_secrets):
+def start_app(database_url, run_secrets, name="app"):
     env = {"DATABASE_URL": database_url, **run_secrets}
     # One address sends every fan's requests: per-IP limits off, per-user limits on (serve.py).
     overrides = ["--set", "ratelimit.holds_per_ip=0", "--set", "ratelimit.checkouts_per_ip=0"]
-    return Server("app", [PYTHON, "-m", "bench.serve", str(INI), *overrides], env, "/healthz")
+    return Server(name, [PYTHON, "-m", "bench.serve", str(INI), *overrides], env, "/healthz")
 
 
 def start_bare():
@@ -215,8 +215,8 @@ class CpuMeter:
     anything else that ran on the machine meanwhile, so a noisy run shows as one.
     """
 
-    def __init__(self, server=None):
-        self.server = server
+    def __init__(self, servers=()):
+        self.servers = servers if isinstance(servers, (list, tuple)) else [servers]
 
     def _snapshot(self):
         me = psutil.Process()
@@ -234,7 +234,7 @@ class CpuMeter:
         busy = sum(total) - idle
         return {
             "wall": time.monotonic(),
-            "server": self.server.cpu_seconds() if self.server else 0.0,
+            "server": sum(server.cpu_seconds() for server in self.servers),
             "loadgen": own.user + own.system + children.children_user + children.children_system,
             "pg": pg,
             "busy": busy,

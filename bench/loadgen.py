@@ -26,7 +26,9 @@ class Scenario:
     """Shared state of one scenario: its client session, customers, budget and outcomes."""
 
     def __init__(self, base, match_id, customers, concurrency, deadline_s, max_requests):
-        self.base = base + "/api/v1"
+        # Several app processes (scale-out): buyer i talks to process i mod n, as a
+        # round-robin load balancer with keep-alive connections would spread them.
+        self.bases = [url + "/api/v1" for url in ([base] if isinstance(base, str) else base)]
         self.match_id = match_id
         self.customers = customers
         self._next_customer = itertools.count()
@@ -60,7 +62,7 @@ class Scenario:
             return False
         return True
 
-    async def call(self, kind, method, path, token=None, body=None, headers=None, parse=True):
+    async def call(self, kind, method, path, token=None, body=None, headers=None, parse=True, buyer=0):
         """One request; returns (status, json body or raw bytes, response headers)."""
         self.requests += 1
         send = dict(headers or {})
@@ -72,7 +74,8 @@ class Scenario:
             send["Content-Type"] = "application/json"
         started = time.perf_counter()
         try:
-            async with self.session.request(method, self.base + path, data=data, headers=send) as response:
+            async with self.session.request(method, self.bases[buyer % len(self.bases)] + path, data=data,
+                                            headers=send) as response:
                 raw = await response.read()
                 status = response.status
                 response_headers = response.headers
@@ -104,15 +107,16 @@ class Scenario:
             return True
         return False
 
-    async def purchase(self, hold_body):
+    async def purchase(self, hold_body, buyer=0):
         """hold -> checkout for the next customer; returns the hold's status (or None)."""
         user_id, token = self.customer()
-        status, hold, _ = await self.call("hold", "POST", f"/matches/{self.match_id}/holds", token, hold_body)
+        status, hold, _ = await self.call("hold", "POST", f"/matches/{self.match_id}/holds", token, hold_body,
+                                          buyer=buyer)
         if status != 201:
             return status, hold
         status, order, _ = await self.call(
             "checkout", "POST", f"/holds/{hold['id']}/checkout", token,
-            headers={"Idempotency-Key": uuid.uuid4().hex},
+            headers={"Idempotency-Key": uuid.uuid4().hex}, buyer=buyer,
         )
         if status == 201:
             self.orders.append((order["id"], user_id, len(order["tickets"])))
@@ -157,7 +161,7 @@ class Scenario:
 
 async def best_available_buyer(scenario, index):
     while scenario.running():
-        status, body = await scenario.purchase({"quantity": 2})
+        status, body = await scenario.purchase({"quantity": 2}, index)
         if status == 409:
             if (body or {}).get("available", 1) < 2 and await scenario.sold_out():
                 return
@@ -192,7 +196,8 @@ async def chosen_seats_buyer(scenario, index):
     while scenario.running():
         headers = {"If-None-Match": etag} if etag else None
         status, raw, response_headers = await scenario.call(
-            "seat_map", "GET", f"/matches/{scenario.match_id}/seats", headers=headers, parse=False)
+            "seat_map", "GET", f"/matches/{scenario.match_id}/seats", headers=headers, parse=False,
+            buyer=index)
         if status == 200:
             etag = response_headers["ETag"]
             seats, tried = scenario.map_cache.get(etag, raw), set()
@@ -211,7 +216,7 @@ async def chosen_seats_buyer(scenario, index):
             start = rng.randrange(len(free))
             wanted = free[start:start + 2] if start + 1 < len(free) else free[start - 1:start + 1] or free[-1:]
             tried.update(wanted)
-            status, body = await scenario.purchase({"seat_ids": wanted})
+            status, body = await scenario.purchase({"seat_ids": wanted}, index)
             if status == 201:
                 free = [seat for seat in free if seat not in tried]
                 continue
@@ -227,11 +232,12 @@ async def mixed_buyer(scenario, index):
         if rng.random() < 0.9:
             headers = {"If-None-Match": etag} if etag else None
             status, _, response_headers = await scenario.call(
-                "seat_map", "GET", f"/matches/{scenario.match_id}/seats", headers=headers, parse=False)
+                "seat_map", "GET", f"/matches/{scenario.match_id}/seats", headers=headers, parse=False,
+            buyer=index)
             if status == 200:
                 etag = response_headers["ETag"]
         else:
-            status, body = await scenario.purchase({"quantity": 2})
+            status, body = await scenario.purchase({"quantity": 2}, index)
             if status == 409 and (body or {}).get("available", 1) < 2 and await scenario.sold_out():
                 return
 

@@ -49,10 +49,14 @@ def settings_for(smoke):
 
 
 def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests):
-    log(f"{name}: {kind} at concurrency {concurrency} (at most {deadline_s}s / {max_requests} requests)")
-    with CpuMeter(server) as meter:
-        scenario = loadgen.run_scenario(kind, server.base, match_id, customers, concurrency, deadline_s, max_requests)
-    result = {"scenario": name, "kind": kind, "match_id": match_id, **scenario.result(), "cpu": meter.result()}
+    servers = server if isinstance(server, list) else [server]
+    log(f"{name}: {kind} at concurrency {concurrency} on {len(servers)} app process(es) "
+        f"(at most {deadline_s}s / {max_requests} requests)")
+    with CpuMeter(servers) as meter:
+        scenario = loadgen.run_scenario(kind, [s.base for s in servers], match_id, customers, concurrency,
+                                        deadline_s, max_requests)
+    result = {"scenario": name, "kind": kind, "match_id": match_id, "app_processes": len(servers),
+              **scenario.result(), "cpu": meter.result()}
     result["after"] = checks.check(url, match_id, scenario.orders, prepare.SEATS)
     if result["purchases"]:
         result["server_cpu_ms_per_purchase"] = round(1000 * result["cpu"]["server_cpu_seconds"] / result["purchases"], 1)
@@ -82,9 +86,11 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: check the harness, not the app")
     parser.add_argument("--no-report", action="store_true", help="do not write results/latest.json or docs/")
     parser.add_argument("--output", default=None, help="write the results JSON here instead")
-    parser.add_argument("--only", default=None, help="comma-separated scenario groups: sellout,chosen,reads,mixed,bare,pgbench")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated scenario groups: pgbench,sellout,chosen,reads,mixed,scale,bare")
     args = parser.parse_args(argv)
-    only = set(args.only.split(",")) if args.only else {"sellout", "chosen", "reads", "mixed", "bare", "pgbench"}
+    groups = {"pgbench", "sellout", "chosen", "reads", "mixed", "scale", "bare"}
+    only = set(args.only.split(",")) if args.only else groups
     budget = settings_for(args.smoke)
     preflight()
     started = time.monotonic()
@@ -108,7 +114,8 @@ def main(argv=None):
             (staff_id,) = prepare.create_users(url, 1, "staff", 0)
             staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
             stadium, sections = prepare.create_stadium(app.base, staff_token)
-            names = ["warmup", *(f"sellout_c{c}" for c in SELL_OUT_CONCURRENCY), "chosen", "reads", "mixed",
+            names = ["warmup", *(f"sellout_c{c}" for c in SELL_OUT_CONCURRENCY), "sellout_c64_2proc", "chosen",
+                     "reads", "mixed",
                      "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"]
             matches = {name: prepare.create_match(app.base, staff_token, stadium, sections, name) for name in names}
             customer_ids = prepare.create_users(url, CUSTOMERS, "customer", prepare.WALLET_BALANCE)
@@ -163,6 +170,17 @@ def main(argv=None):
             if "mixed" in only:
                 scenarios["mixed_c64"] = run_loadgen("mixed_c64", "mixed", url, app, matches["mixed"], customers(),
                                                      64, budget["mixed_s"], budget["max_requests"])
+            if "scale" in only:
+                # Scale-out: a second, identical app process on the same database; buyers are
+                # spread over both as a round-robin load balancer would.
+                second = environment.start_app(url, run_secrets, name="app2")
+                try:
+                    loadgen.run_scenario("best_available", second.base, matches["warmup"], customers(), 16, 2, 500)
+                    scenarios["sellout_c64_2proc"] = run_loadgen(
+                        "sellout_c64_2proc", "best_available", url, [app, second], matches["sellout_c64_2proc"],
+                        customers(), 64, budget["deadline_s"], budget["max_requests"])
+                finally:
+                    second.stop()
         finally:
             app.stop()
         if "bare" in only:
@@ -203,7 +221,7 @@ def _server_settings():
 def ratios(scenarios):
     out = {}
     pg = [s["tps"] for n, s in scenarios.items() if n in ("pgbench_c16", "pgbench_c64")]
-    sellouts = {n: s for n, s in scenarios.items() if n.startswith("sellout")}
+    sellouts = {n: s for n, s in scenarios.items() if n in ("sellout_c16", "sellout_c64", "sellout_c256")}
     if pg and sellouts:
         best_pg = max(pg)
         best_app = max(s["purchases_per_s"] for s in sellouts.values())
@@ -213,6 +231,9 @@ def ratios(scenarios):
     if "pgbench_app_path_c16" in scenarios and "sellout_c16" in scenarios:
         out["app_over_pgbench_app_path_c16"] = round(
             scenarios["sellout_c16"]["purchases_per_s"] / scenarios["pgbench_app_path_c16"]["tps"], 3)
+    if "sellout_c64_2proc" in scenarios and "sellout_c64" in scenarios:
+        out["two_processes_over_one_c64"] = round(
+            scenarios["sellout_c64_2proc"]["purchases_per_s"] / scenarios["sellout_c64"]["purchases_per_s"], 3)
     if "sellout_c256" in scenarios:
         s = scenarios["sellout_c256"]
         out["sell_out_c256_seconds"] = s.get("last_purchase_at_s")
