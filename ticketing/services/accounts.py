@@ -13,6 +13,7 @@ from ticketing.models import User
 from ticketing.models.user import ROLES
 from ticketing.problems import Conflict, Unauthorized, ValidationFailed, field_error
 from ticketing.services import passwords
+from ticketing.services.stadiums import escape_like
 
 # Deliberately permissive (RFC 5322 allows a lot); the real check is the confirmation mail a
 # production deployment would send.
@@ -84,15 +85,11 @@ def set_role(dbsession, user, role):
     return user
 
 
-def _escape_like(value):
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def list_users(dbsession, *, q=None, role=None, limit=20, offset=0):
     """Staff search: e-mail or name contains ``q``; newest accounts first. Returns (rows, total)."""
     query = select(User)
     if q and q.strip():
-        pattern = f"%{_escape_like(q.strip())}%"
+        pattern = f"%{escape_like(q.strip())}%"
         query = query.where(User.email.ilike(pattern, escape="\\") | User.full_name.ilike(pattern, escape="\\"))
     if role:
         query = query.where(User.role == role)
