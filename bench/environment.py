@@ -12,6 +12,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -210,25 +211,39 @@ class CpuMeter:
 
     ``loadgen`` is this process (the asyncio client) plus reaped children (wrk, pgbench).
     PostgreSQL is the sum over the benchmark database's backends and the server's background
-    processes alive at both ends (backends are pooled, so that is nearly all of it);
+    processes, sampled every half second so that backends that come and go (pgbench's, the
+    autocommit connections) are counted up to their last sample;
     ``machine`` is every core's busy time from /proc/stat and ``other`` what is left of it:
     anything else that ran on the machine meanwhile, so a noisy run shows as one.
     """
 
+    SAMPLE_SECONDS = 0.5
+
     def __init__(self, servers=()):
         self.servers = servers if isinstance(servers, (list, tuple)) else [servers]
+        self.seen = {}  # pid -> latest CPU seconds of a PostgreSQL process
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _postgres_cpu():
+        cpu = {}
+        for process in _postgres_processes():
+            try:
+                t = process.cpu_times()
+                cpu[process.pid] = t.user + t.system
+            except psutil.Error:
+                pass
+        return cpu
+
+    def _sample(self):
+        while not self._stop.wait(self.SAMPLE_SECONDS):
+            self.seen.update(self._postgres_cpu())
 
     def _snapshot(self):
         me = psutil.Process()
         own = me.cpu_times()
         children = os.times()
-        pg = {}
-        for process in _postgres_processes():
-            try:
-                t = process.cpu_times()
-                pg[process.pid] = t.user + t.system
-            except psutil.Error:
-                pass
+        pg = self._postgres_cpu()
         total = psutil.cpu_times()
         idle = total.idle + getattr(total, "iowait", 0.0)
         busy = sum(total) - idle
@@ -243,15 +258,20 @@ class CpuMeter:
 
     def __enter__(self):
         self.start = self._snapshot()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
         return self
 
     def __exit__(self, *exc):
+        self._stop.set()
+        self._sampler.join()
         self.end = self._snapshot()
+        self.seen.update(self.end["pg"])
         return False
 
     def result(self):
         start, end = self.start, self.end
-        pg = sum(end["pg"][pid] - start["pg"].get(pid, 0.0) for pid in end["pg"])
+        pg = sum(last - start["pg"].get(pid, 0.0) for pid, last in self.seen.items())
         wall = end["wall"] - start["wall"]
         return {
             "wall_seconds": round(wall, 3),

@@ -106,7 +106,7 @@ def render(results, baseline=None):
     w("```")
     w("")
     w("Needs `wrk` and `pgbench` (Debian: `apt-get install -y wrk postgresql-client`) and a PostgreSQL: "
-      "`BENCH_DATABASE_SERVER`, else 127.0.0.1:5432, else the embedded cluster. One run takes about five "
+      "`BENCH_DATABASE_SERVER`, else 127.0.0.1:5432, else the embedded cluster. One run takes about eight "
       "minutes and:")
     w("")
     w("1. creates a fresh database `ticketing_bench_<timestamp>`, migrates it with "
@@ -165,7 +165,7 @@ def render(results, baseline=None):
         w("")
     w("| buyers | purchases/s | seats/s | sold | time to sell out | stop | hold p50 / p95 / p99 ms | "
       "checkout p50 / p95 / p99 ms | statuses | server CPU s (ms/purchase) | load gen CPU s | PostgreSQL CPU s | "
-      "machine busy CPU s (of wall × cores) |")
+      "machine busy CPU s (of wall × cores; other processes) |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc"):
         if name not in s:
@@ -181,7 +181,8 @@ def render(results, baseline=None):
           f"{_ms(checkout.get('p50_ms'))} / {_ms(checkout.get('p95_ms'))} / {_ms(checkout.get('p99_ms'))} | "
           f"{statuses} | {x['cpu']['server_cpu_seconds']:g} ({x.get('server_cpu_ms_per_purchase', '–')}) | "
           f"{x['cpu']['loadgen_cpu_seconds']:g} | {x['cpu']['postgres_cpu_seconds']:g} | "
-          f"{x['cpu']['machine_busy_cpu_seconds']:g} of {x['cpu']['wall_seconds'] * x['cpu']['machine_cores']:.0f} |")
+          f"{x['cpu']['machine_busy_cpu_seconds']:g} of {x['cpu']['wall_seconds'] * x['cpu']['machine_cores']:.0f}; "
+          f"{x['cpu'].get('other_cpu_seconds', 0):g} |")
     w("")
     if "two_processes_over_one_c64" in r:
         w(f"Scale-out: a second identical app process on the same database, buyers spread over both as a "
@@ -238,7 +239,7 @@ def render(results, baseline=None):
         w("")
     w("## The ceilings: PostgreSQL alone, and a bare Pyramid view")
     w("")
-    w("Two pgbench scripts, each one purchase of two best-available seats per transaction count, run with "
+    w("Two pgbench scripts, each run of a script being one purchase of two best-available seats, run with "
       "`pgbench -M simple` (psycopg2 sends plain query strings too) on their own fresh 5,000-seat match with a "
       "fixed number of purchases that cannot run out of seats:")
     w("")

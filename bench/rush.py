@@ -6,7 +6,7 @@ checks (a broken invariant stops the run with a non-zero exit). Results go to
 ``bench/results/latest.json`` and ``docs/performance.md`` (with the SVG charts in
 ``docs/perf/``) is rendered from it.
 
-    python -m bench.rush                 # the full run (~5 minutes on 2 cores)
+    python -m bench.rush                 # the full run (~8 minutes on 2 cores)
     python -m bench.rush --smoke         # every scenario, tiny budgets (a minute): checks the harness
     python -m bench.rush --no-report     # keep docs/ untouched (profiling runs)
 """
@@ -45,7 +45,7 @@ def preflight():
 def settings_for(smoke):
     if smoke:
         return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "max_requests": 4000}
-    return {"deadline_s": 90, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "max_requests": 60000}
+    return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "max_requests": 60000}
 
 
 def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests):
