@@ -60,7 +60,11 @@ def _check(request):
 
 def input_guard_tween_factory(handler, registry):
     def input_guard_tween(request):
-        if request.path.startswith("/api/"):
+        try:
+            path = request.path
+        except UnicodeDecodeError:  # e.g. /api/v1/matches/%FF: there is no such resource
+            return problem_response(request, problems.NotFound("Nothing at this address (not valid UTF-8)."))
+        if path.startswith("/api/"):
             problem = _check(request)
             if problem is not None:
                 return problem_response(request, problem)

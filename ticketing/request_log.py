@@ -34,7 +34,7 @@ def request_id_tween_factory(handler, registry):
                         {
                             "request_id": request.request_id,
                             "method": request.method,
-                            "path": request.path,
+                            "path": request.environ.get("PATH_INFO", ""),
                             "status": status,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                             "remote_addr": request.remote_addr,

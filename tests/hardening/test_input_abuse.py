@@ -62,3 +62,29 @@ def test_numbers_out_of_range_in_bodies(staff):
     assert_problem(staff.post(f"/api/v1/stadiums/{stadium['id']}/sections", huge, status=422), 422)
     assert_problem(staff.post("/api/v1/matches", {"stadium_id": 2**70, "home_team": "A", "away_team": "B",
                                                   "starts_at": "2030-01-01T00:00:00Z"}, status=422), 422)
+
+
+@pytest.mark.parametrize(
+    "url, status",
+    [
+        ("/api/v1/matches/%C2%B2", 404),
+        ("/api/v1/stadiums/%C2%B2/seats", 404),
+        ("/api/v1/matches/%FF", 404),
+        ("/api/v1/matches?from=0001-01-01T00:00:00%2B01:00", 422),
+        ("/api/v1/matches?to=9999-12-31T23:59:59-01:00", 422),
+    ],
+)
+def test_unicode_digits_bad_paths_and_extreme_dates(testapp, url, status):
+    assert_problem(testapp.get(url, status=status), status)
+
+
+def test_owned_objects_answer_401_to_anonymous_callers_whether_they_exist_or_not(testapp):
+    for url in ("/api/v1/orders/1", "/api/v1/orders/99999999", "/api/v1/holds/%C2%B2", "/api/v1/tickets/7"):
+        assert_problem(testapp.get(url, status=401), 401)
+
+
+def test_extreme_kick_off_dates_are_422(staff):
+    stadium = staff.post("/api/v1/stadiums", {"name": "Dates", "city": "C"}, status=201).json
+    for starts_at in ("0001-01-01T12:00:00Z", "0001-01-01T12:00:00+01:00", "9999-12-31T23:00:00-01:00"):
+        body = {"stadium_id": stadium["id"], "home_team": "A", "away_team": "B", "starts_at": starts_at}
+        assert_problem(staff.post("/api/v1/matches", body, status=422), 422, "starts_at")

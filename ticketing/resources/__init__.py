@@ -33,8 +33,13 @@ def root_factory(request):
     return Root(request)
 
 
+def is_decimal(text):
+    """ASCII digits only: ``"²".isdigit()`` is true, yet ``int("²")`` raises."""
+    return text.isascii() and text.isdecimal()
+
+
 def parse_id(key):
     """Traversal keys are integer ids; anything else is simply not found."""
-    if not key.isdigit() or len(key) > 18:
+    if not is_decimal(key) or len(key) > 18:
         raise KeyError(key)
     return int(key)

@@ -5,14 +5,13 @@ role. Containers also hide other people's objects: looking up someone else's hol
 ticket is a ``KeyError`` (404), never a 403, so ids cannot be probed for existence.
 """
 from ticketing.models import Hold, Order, Ticket
+from ticketing.problems import Unauthorized
 
 from . import ADMIN, CUSTOMER, STAFF, Allow, Resource, parse_id
 
 
 def _may_see(request, owner_id, staff_may_see):
     identity = request.identity
-    if identity is None:
-        return True  # let the ACL answer 401
     if identity.id == owner_id:
         return True
     return staff_may_see and identity.role in ("staff", "admin")
@@ -28,6 +27,9 @@ class OwnedContainer(Resource):
     staff_may_see = True
 
     def __getitem__(self, key):
+        if self.request.identity is None:
+            # Before any lookup: an anonymous caller learns nothing about which ids exist.
+            raise Unauthorized("A valid bearer access token is required.")
         row = self.request.dbsession.get(self.model, parse_id(key))
         if row is None or not _may_see(self.request, row.user_id, self.staff_may_see):
             raise KeyError(key)

@@ -20,6 +20,7 @@ DEFAULT_REFUND_CUTOFF = timedelta(hours=24)
 MAX_PRICE = 100_000_000  # one million in minor units: nothing a volleyball seat costs
 BLOCK_REASONS = ("press", "vip", "broken", "other")
 PUBLIC_STATUSES = ("on_sale", "closed", "cancelled")
+MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
 def utcnow():
@@ -37,6 +38,11 @@ def _aware(value, field, errors):
             return None
     if value.tzinfo is None:
         errors.append(field_error(field, "must include a timezone offset (e.g. Z or +02:00)"))
+        return None
+    # A match is scheduled this century; the bound also keeps date arithmetic (refund cutoff =
+    # kick-off - 24 h) and time zone shifts away from datetime's year 1 / 9999 edges.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        errors.append(field_error(field, f"must be between the years {MIN_YEAR} and {MAX_YEAR}"))
         return None
     return value.astimezone(timezone.utc)
 
@@ -145,8 +151,10 @@ def update_match(dbsession, match, changes):
 
 def lock_match(dbsession, match_id):
     """Serialise state changes of one match (publish, close, cancel, seating edits)."""
+    # populate_existing: the route already loaded this row into the session; without it the
+    # status we check after waiting for the lock would be the stale one from before the wait.
     return dbsession.execute(
-        select(Match).where(Match.id == match_id).with_for_update()
+        select(Match).where(Match.id == match_id).with_for_update().execution_options(populate_existing=True)
     ).scalar_one()
 
 
@@ -190,6 +198,7 @@ def add_category(dbsession, match, name, price, currency):
     ).first():
         raise Conflict("This match already has a category with that name.",
                        errors=[field_error("name", "is already used for this match", "duplicate")])
+    match.seat_version += 1  # a draft's seat map lists its categories
     category = PriceCategory(match_id=match.id, name=name, price=price, currency=currency)
     insert_unique(dbsession, category, Conflict(
         "This match already has a category with that name.",

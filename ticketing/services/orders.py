@@ -131,10 +131,18 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None):
 
 
 def _void_and_refund(dbsession, order_id, match_id, user_id, total, currency, actor_id, reason, free_seats=True):
-    dbsession.execute(
-        text("UPDATE orders SET status = 'cancelled', cancelled_at = now(), cancelled_by = :a WHERE id = :o"),
+    """Cancel a paid order once. The status change is conditional: when a concurrent
+    cancellation (the fan's own, or a match cancellation) got there first, nothing happens,
+    so no order is ever refunded twice."""
+    cancelled = dbsession.execute(
+        text(
+            "UPDATE orders SET status = 'cancelled', cancelled_at = now(), cancelled_by = :a "
+            "WHERE id = :o AND status = 'paid' RETURNING id"
+        ),
         {"o": order_id, "a": actor_id},
-    )
+    ).first()
+    if cancelled is None:
+        return False
     dbsession.execute(text("UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid'"), {"o": order_id})
     if free_seats:
         dbsession.execute(
@@ -145,6 +153,7 @@ def _void_and_refund(dbsession, order_id, match_id, user_id, total, currency, ac
             {"m": match_id, "o": order_id},
         )
     wallet_service.refund(dbsession, user_id, total, currency, order_id, created_by=actor_id, reason=reason)
+    return True
 
 
 def cancel_match(dbsession, match, actor_id):
@@ -158,10 +167,12 @@ def cancel_match(dbsession, match, actor_id):
         text("SELECT id, user_id, total, currency FROM orders WHERE match_id = :m AND status = 'paid' ORDER BY user_id, id"),
         {"m": match.id},
     ).all()
-    # Wallets in user-id order, the same order any other multi-wallet path would use.
+    # Wallets in user-id order, the same order any other multi-wallet path would use. An order
+    # its fan cancelled meanwhile is skipped by the conditional update inside.
+    refunded = 0
     for order in orders:
-        _void_and_refund(dbsession, order.id, match.id, order.user_id, order.total, order.currency,
-                         actor_id, "match cancelled", free_seats=False)
+        refunded += _void_and_refund(dbsession, order.id, match.id, order.user_id, order.total, order.currency,
+                                     actor_id, "match cancelled", free_seats=False)
     dbsession.execute(text("UPDATE holds SET status = 'cancelled' WHERE match_id = :m AND status = 'active'"), {"m": match.id})
     dbsession.execute(
         text(
@@ -172,7 +183,7 @@ def cancel_match(dbsession, match, actor_id):
     )
     match.seat_version += 1
     dbsession.flush()
-    return match, len(orders)
+    return match, refunded
 
 
 def list_orders(dbsession, *, user_id=None, match_id=None, status=None, email=None, limit=20, offset=0):

@@ -46,8 +46,8 @@ def create_stadium(dbsession, name, city, address=""):
 
 
 def insert_unique(dbsession, row, conflict):
-    """Insert ``row`` in a savepoint; a unique violation (a concurrent twin won the race after
-    our read-side check) becomes ``conflict`` instead of a 500."""
+    """Write ``row`` (new or changed) in a savepoint; a unique violation (a concurrent twin won
+    the race after our read-side check) becomes ``conflict`` instead of a 500."""
     try:
         with dbsession.begin_nested():
             dbsession.add(row)
@@ -84,7 +84,10 @@ def update_stadium(dbsession, stadium, changes):
     for field in ("name", "city", "address"):
         if field in changes:
             setattr(stadium, field, changes[field])
-    dbsession.flush()
+    insert_unique(dbsession, stadium, Conflict(
+        "A stadium with this name already exists.",
+        errors=[field_error("name", "is already used by another stadium", "duplicate")],
+    ))
     return stadium
 
 
@@ -211,6 +214,11 @@ def delete_section(dbsession, stadium, section_id):
         {"s": section.id},
     )
     dbsession.execute(text("DELETE FROM seats WHERE section_id = :s"), {"s": section.id})
+    # Draft seat maps of this stadium are drawn from seats and plans: move their ETags.
+    dbsession.execute(
+        text("UPDATE matches SET seat_version = seat_version + 1 WHERE stadium_id = :st AND status = 'draft'"),
+        {"st": stadium.id},
+    )
     dbsession.delete(section)
     dbsession.flush()
 

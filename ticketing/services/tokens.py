@@ -66,7 +66,8 @@ def decode_access_token(config, token):
         )
     except jwt.PyJWTError:
         return None
-    if not str(claims.get("sub", "")).isdigit():
+    subject = str(claims.get("sub", ""))
+    if not (subject.isascii() and subject.isdecimal()):
         return None
     return claims
 
@@ -146,8 +147,10 @@ def revoke_family(dbsession, family_id, now=None):
 
 def revoke_refresh_token(dbsession, presented):
     """Logout: the presented token's family stops working. Unknown tokens are ignored."""
+    # FOR UPDATE: a refresh racing this logout either finishes first (and its new token is
+    # revoked with the family below) or waits and then finds the token revoked.
     row = dbsession.execute(
-        select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh_token(presented))
+        select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh_token(presented)).with_for_update()
     ).scalar_one_or_none()
     if row is not None:
         revoke_family(dbsession, row.family_id)

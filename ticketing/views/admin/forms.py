@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pyramid.events import BeforeRender, subscriber
 
 from ticketing.problems import ValidationFailed, field_error
+from ticketing.resources import is_decimal
 
 DEFAULT_TIMEZONE = "Europe/Ljubljana"
 PAGE_SIZE = 20
@@ -102,7 +103,7 @@ def datetime_field(params, name, errors, zone, *, required=True):
 
 def id_list(raw):
     """"3, 5 7" -> [3, 5, 7]; anything that is not a number is ignored (it came from our JS)."""
-    return sorted({int(token) for token in re.split(r"[\s,]+", raw or "") if token.isdigit() and len(token) < 19})
+    return sorted({int(token) for token in re.split(r"[\s,]+", raw or "") if is_decimal(token) and len(token) < 19})
 
 
 def row_labels(raw):
@@ -179,13 +180,13 @@ class Pager:
         self.total = total
         self.pages = max(1, math.ceil(total / size))
         raw = request.GET.get("page", "1")
-        self.number = min(int(raw), self.pages) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
+        self.number = min(int(raw), self.pages) if is_decimal(raw) and 0 < len(raw) < 7 and int(raw) > 0 else 1
 
     @classmethod
     def of(cls, request, size=PAGE_SIZE):
         """Limit and offset before the total is known (the query returns it)."""
         raw = request.GET.get("page", "1")
-        number = int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
+        number = int(raw) if is_decimal(raw) and 0 < len(raw) < 7 and int(raw) > 0 else 1
         return size, (number - 1) * size
 
     @property

@@ -13,6 +13,7 @@ from pyramid.view import view_config
 from ticketing.problems import Problem
 from ticketing.resources.admin import AdminMatch, Gate
 from ticketing.services import check_in, matches
+from ticketing.resources import is_decimal
 
 GATE_STATUSES = ("on_sale", "closed")
 SESSION_KEY = "gate_match_id"
@@ -22,7 +23,7 @@ SESSION_KEY = "gate_match_id"
              request_method="GET", renderer="admin/gate/choose.jinja2")
 def choose_match(context, request):
     chosen = request.GET.get("match_id", "")
-    if chosen.isdigit() and len(chosen) < 19:
+    if is_decimal(chosen) and len(chosen) < 19:
         return HTTPSeeOther(request.route_url("admin.match.gate", match_id=chosen))
     # Matches whose gates could be open: from this morning on, on sale or with sales closed.
     since = datetime.now(timezone.utc) - timedelta(hours=12)

@@ -159,8 +159,7 @@ def seat_states(request, match):
     """{seat_id: (category_id, status)} for the picture.
 
     A published match reads the seat map body fans get (live statuses, lapsed holds shown as
-    available). A draft reads its plan directly: the seat map's ETag (and so its cached body)
-    does not change when a draft's plan does.
+    available). A draft reads its plan directly (a plan has no live statuses to share).
     """
     if match.status == "draft":
         return {seat_id: (category_id, "blocked" if reason else "available")

@@ -13,6 +13,7 @@ from ticketing.resources.admin import AdminOrder, Orders
 from ticketing.services import accounts, audit, orders, wallet
 
 from .forms import FormErrors, TemplateHelpers, flash, int_field, paged, rejected, text_field
+from ticketing.resources import is_decimal
 
 ORDER_STATUSES = ("paid", "cancelled")
 
@@ -21,7 +22,7 @@ def parse_search(raw):
     """"#42" or "42" is an order number; anything with an @ an e-mail address."""
     raw = (raw or "").strip()
     number = raw.lstrip("#").strip()
-    if number.isdigit() and len(number) < 19:
+    if is_decimal(number) and len(number) < 19:
         return {"order_id": int(number)}
     if "@" in raw:
         return {"email": raw}

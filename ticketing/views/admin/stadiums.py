@@ -8,6 +8,7 @@ from ticketing.services import audit, stadiums
 
 from .forms import flash, int_field, paged, rejected, require_valid, text_field
 from .pictures import stadium_picture
+from ticketing.resources import is_decimal
 
 STADIUM_FIELDS = ("name", "city", "address")
 SECTION_FIELDS = ("name", "row_count", "seats_per_row", "first_row", "extra_per_row")
@@ -88,7 +89,7 @@ def row_specs(params):
     seats = int_field(params, "seats_per_row", errors, minimum=1, maximum=stadiums.MAX_SEATS_PER_ROW)
     extra = int_field(params, "extra_per_row", errors, required=False, minimum=0, maximum=50) or 0
     first = text_field(params, "first_row", 10) or "1"
-    if first.isdigit():
+    if is_decimal(first):
         labels = [str(int(first) + index) for index in range(row_count or 0)]
     elif len(first) == 1 and first.isalpha() and first.isascii():
         start = ord(first.upper())
@@ -125,7 +126,7 @@ def add_section(context, request):
 def delete_section(context, request):
     stadium = context.stadium
     section_id = request.matchdict["section_id"]
-    if not section_id.isdigit() or len(section_id) > 18:
+    if not is_decimal(section_id) or len(section_id) > 18:
         raise ValidationFailed("No such section.")
     section = next((s for s in stadium.sections if s.id == int(section_id)), None)
     stadiums.delete_section(request.dbsession, stadium, int(section_id))  # 404/409 -> error page

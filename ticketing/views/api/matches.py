@@ -5,6 +5,7 @@ from pyramid.httpexceptions import HTTPNotModified
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ticketing.problems import ValidationFailed, field_error
 from ticketing.resources.catalogue import MatchContainer, MatchResource
 from ticketing.services import audit, matches, seat_map
 
@@ -12,8 +13,13 @@ from .pagination import page, page_params
 from .serializers import category_json, match_json
 
 
-def _utc(moment):
-    return moment.astimezone(timezone.utc) if moment is not None else None
+def _utc(moment, field):
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        raise ValidationFailed("The date is out of range.", errors=[field_error(field, "out of range")]) from None
 
 
 def _is_staff(request):
@@ -31,8 +37,8 @@ def list_matches(context, request):
         limit=limit,
         offset=offset,
         public_only=not _is_staff(request),
-        date_from=_utc(query.get("from")),
-        date_to=_utc(query.get("to")),
+        date_from=_utc(query.get("from"), "from"),
+        date_to=_utc(query.get("to"), "to"),
         team=query.get("team"),
         stadium_id=query.get("stadium_id"),
         status=query.get("status"),
