@@ -1,0 +1,51 @@
+"""Session fixation and CSRF across the whole admin (hardening issue)."""
+from ..functional.catalogue_helpers import published_match
+from .conftest import AdminClient
+
+
+def test_login_rotates_the_session_cookie(wsgi_app, user_factory):
+    staff = user_factory("staff")
+    client = AdminClient(wsgi_app, staff)
+    client.get("/admin/login")  # an anonymous session (the attacker could have planted it)
+    before = client.app.cookies.get("ticketing_session")
+    assert before, "the login page should start a session for its CSRF token"
+    client.login(staff.user["email"])
+    after = client.app.cookies.get("ticketing_session")
+    assert after and after != before
+
+    # Replaying the pre-login cookie does not give access: it never became authenticated.
+    planted = AdminClient(wsgi_app, staff)
+    planted.app.set_cookie("ticketing_session", before)
+    planted.get("/admin/", status=303)
+
+
+def test_every_state_changing_admin_route_refuses_a_request_without_csrf_token(wsgi_app, login_as, user_factory):
+    """Walk every admin view that accepts POST: without the token each answers 400."""
+    introspector = wsgi_app.registry.introspector
+    posting_routes = set()
+    for view in introspector.get_category("views"):
+        intr = view["introspectable"]
+        route = intr["route_name"] or ""
+        methods = intr["request_methods"] or ()
+        methods = (methods,) if isinstance(methods, str) else methods
+        if route.startswith("admin.") and "POST" in methods:
+            posting_routes.add(route)
+    assert len(posting_routes) >= 10, posting_routes
+    admin = login_as("admin")  # may reach every view, so only the CSRF check can refuse
+    fan = user_factory("customer")
+    match, stadium, sections, _ = published_match(admin.api)
+    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    hold = fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201).json
+    order = fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
+    ids = {"{stadium_id}": stadium["id"], "{match_id}": match["id"], "{order_id}": order["id"],
+           "{user_id}": fan.user["id"], "{section_id}": sections[0]["id"]}
+    mapper = wsgi_app.routes_mapper
+    for name in sorted(posting_routes):
+        pattern = mapper.get_route(name).pattern
+        url = pattern
+        for placeholder, value in ids.items():
+            url = url.replace(placeholder, str(value))
+        for placeholder in ("{", "}"):
+            assert placeholder not in url, f"unfilled placeholder in {pattern}"
+        response = admin.app.post(url, {"anything": "1"}, status="*")
+        assert response.status_int == 400 and "This form has expired" in response.text, (name, url, response.status_int)
