@@ -52,12 +52,14 @@ def grouped_bars(title, groups, series, values, y_label, lines=(), value_format=
                        f'fill="#222">{escape(value_format.format(value))}</text>')
         out.append(f'<text x="{x0 + group_w * 0.4:.1f}" y="{TOP + plot_h + 18}" text-anchor="middle">'
                    f'{escape(group)}</text>')
-    for label, y_value, colour in lines:
+    for index, (label, y_value, colour) in enumerate(sorted(lines, key=lambda line: -line[1])):
         y = TOP + plot_h - plot_h * y_value / y_max
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
                    f'stroke-width="2" stroke-dasharray="6 4"/>')
-        out.append(f'<text x="{WIDTH - RIGHT - 4}" y="{y - 5:.1f}" text-anchor="end" fill="{colour}">'
-                   f'{escape(label)}</text>')
+        # Labels alternate right / left so that lines close together stay readable.
+        x, anchor = (WIDTH - RIGHT - 4, "end") if index % 2 == 0 else (LEFT + 4, "start")
+        out.append(f'<text x="{x}" y="{y - 5:.1f}" text-anchor="{anchor}" fill="{colour}" '
+                   f'stroke="white" stroke-width="3" paint-order="stroke">{escape(label)}</text>')
     legend_x = LEFT
     for s, name in enumerate(series):
         y = HEIGHT - 22
