@@ -20,6 +20,7 @@ use = egg:ticketing
 sqlalchemy.url = {url}
 sqlalchemy.pool_size = 8
 sqlalchemy.max_overflow = 8
+sqlalchemy.pool_pre_ping = true
 db.statement_timeout_ms = 5000
 db.lock_timeout_ms = 2000
 tm.manager_hook = pyramid_tm.explicit_manager

@@ -5,6 +5,7 @@
 on any error; pyramid_retry re-runs it on serialization failures and deadlocks.
 """
 import zope.sqlalchemy
+from pyramid.settings import asbool
 from zope.sqlalchemy.datamanager import STATUS_CHANGED
 from sqlalchemy import engine_from_config, event
 from sqlalchemy.orm import configure_mappers, sessionmaker
@@ -43,6 +44,9 @@ def get_engine(settings, prefix="sqlalchemy."):
     """Build the engine with pool and server-side timeouts from the settings."""
     settings = dict(settings)
     settings[prefix + "url"] = resolve_database_url(settings)
+    # Checks a pooled connection before use, so the app recovers by itself after a database
+    # restart (tests/hardening/test_crash_safety.py); engine_from_config leaves it a string.
+    settings[prefix + "pool_pre_ping"] = asbool(settings.get(prefix + "pool_pre_ping", True))
     timeouts = {
         "statement_timeout": int(settings.get("db.statement_timeout_ms", 15000)),
         "lock_timeout": int(settings.get("db.lock_timeout_ms", 5000)),
@@ -55,7 +59,6 @@ def get_engine(settings, prefix="sqlalchemy."):
         settings,
         prefix,
         connect_args={"options": options, "application_name": "ticketing"},
-        pool_pre_ping=True,
         future=True,
     )
     return engine

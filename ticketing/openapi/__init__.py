@@ -9,6 +9,8 @@ import os
 
 import yaml
 
+from .validation import CompiledSpec, openapi_validated
+
 SPEC_PATH = os.path.join(os.path.dirname(__file__), "openapi.yaml")
 
 
@@ -19,3 +21,7 @@ def includeme(config):
     config.pyramid_openapi3_spec(SPEC_PATH, route="/api/v1/openapi.yaml", route_name="api.openapi_yaml")
     with open(SPEC_PATH, encoding="utf-8") as spec_file:
         config.registry["openapi_spec_dict"] = yaml.safe_load(spec_file)
+    # Requests are validated by validators compiled once from the same document (see
+    # validation.py for why); this overrides pyramid_openapi3's per-request openapi-core path.
+    config.registry["compiled_openapi"] = CompiledSpec(config.registry["openapi_spec_dict"])
+    config.add_request_method(openapi_validated, name="openapi_validated", reify=True)
