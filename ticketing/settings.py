@@ -60,7 +60,7 @@ def normalize_settings(settings, environ=None):
         value = settings.get(key)
         settings[key] = default if value in (None, "") else int(value)
     if environ.get("TICKETING_DISABLE_REQUEST_LIMITS", "").lower() in ("1", "true", "yes"):
-        # Load tests send everything from one IP and a few hundred users; see bench/README.
+        # Load tests send everything from one IP and a few hundred users (docs/performance.md).
         for key in REQUEST_LIMITS:
             settings[key] = 0
     settings.setdefault("ticketing.environment", "development")
