@@ -176,10 +176,17 @@ class Server:
         self._log.close()
 
 
-def start_app(database_url, run_secrets, name="app"):
+#: waitress behind nginx on the same host, as deploy/README.md configures production.ini.
+BEHIND_PROXY = ["--server-set", "trusted_proxy=127.0.0.1",
+                "--server-set", "trusted_proxy_headers=x-forwarded-for x-forwarded-proto"]
+
+
+def start_app(database_url, run_secrets, name="app", behind_proxy=False):
     env = {"DATABASE_URL": database_url, **run_secrets}
     # One address sends every fan's requests: per-IP limits off, per-user limits on (serve.py).
     overrides = ["--set", "ratelimit.holds_per_ip=0", "--set", "ratelimit.checkouts_per_ip=0"]
+    if behind_proxy:
+        overrides += BEHIND_PROXY
     return Server(name, [PYTHON, "-m", "bench.serve", str(INI), *overrides], env, "/healthz")
 
 

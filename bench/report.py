@@ -45,11 +45,13 @@ def charts(results):
     files = {}
     if sellouts:
         bars = [s[name]["purchases_per_s"] for name in sellouts]
-        if "sellout_c64_2proc" in s:
-            bars_groups = groups + ["C = 64, 2 app processes"]
-            bars = bars + [s["sellout_c64_2proc"]["purchases_per_s"]]
-        else:
-            bars_groups = groups
+        bars_groups = list(groups)
+        for name, label in (("sellout_c64_2proc", "C = 64, 2 app processes"),
+                            ("sellout_c64_nginx_1proc", "C = 64, nginx, 1 process"),
+                            ("sellout_c64_nginx_2proc", "C = 64, nginx, 2 processes")):
+            if name in s:
+                bars_groups.append(label)
+                bars = bars + [s[name]["purchases_per_s"]]
         files["throughput.svg"] = svg.grouped_bars(
             "Sell-out of 5,000 seats: completed purchases/s by concurrency",
             bars_groups, ["purchases/s (app)"], [bars], "purchases per second", lines=lines)
@@ -104,13 +106,20 @@ def render(results, baseline=None):
     w(f"| app | one waitress process from `production.ini`: {server.get('threads')} threads, "
       f"pool {server.get('sqlalchemy.pool_size')} + {server.get('sqlalchemy.max_overflow')} overflow |")
     w("")
+    for rerun in results.get("partial_reruns", []):
+        w(f"Re-measured later on the same machine, the rest of this page unchanged: "
+          f"{', '.join(rerun['scenarios']) or 'nothing'} at {rerun['generated_at']} by `{rerun['command']}` "
+          f"({rerun['total_seconds']} s)" + (f"; skipped: {'; '.join(rerun['skipped'].values())}"
+                                             if rerun.get("skipped") else "") + ".")
+        w("")
     w("## How to run it")
     w("")
     w("```sh")
     w("make bench     # installs the 'bench' extra (aiohttp, psutil), then python -m bench.rush")
     w("```")
     w("")
-    w("Needs `wrk` and `pgbench` (Debian: `apt-get install -y wrk postgresql-client`) and a PostgreSQL: "
+    w("Needs `wrk` and `pgbench` (Debian: `apt-get install -y wrk postgresql-client`; `nginx` too for the "
+      "scale-out through nginx, which is skipped with a logged reason without it) and a PostgreSQL: "
       "`BENCH_DATABASE_SERVER`, else 127.0.0.1:5432, else the embedded cluster. One run takes about eight "
       "minutes and:")
     w("")
@@ -172,12 +181,16 @@ def render(results, baseline=None):
       "checkout p50 / p95 / p99 ms | statuses | server CPU s (ms/purchase) | load gen CPU s | PostgreSQL CPU s | "
       "machine busy CPU s (of wall × cores; other processes) |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc"):
+    for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc", *NGINX):
         if name not in s:
             continue
         x = s[name]
         hold, checkout = _type(x, "hold"), _type(x, "checkout")
-        buyers = f"{x['concurrency']}" + (" (2 app processes)" if x.get("app_processes", 1) > 1 else "")
+        processes = x.get("app_processes", 1)
+        if x.get("via"):
+            buyers = f"{x['concurrency']} through nginx ({processes} app process{'es' if processes > 1 else ''})"
+        else:
+            buyers = f"{x['concurrency']}" + (f" ({processes} app processes)" if processes > 1 else "")
         statuses = "; ".join(f"{kind}: {_statuses(_type(x, kind).get('statuses', {}))}" for kind in x["by_type"])
         sold_out = x.get("last_purchase_at_s") if x["after"]["sold"] == 5000 else None
         w(f"| {buyers} | {x['purchases_per_s']:g} | {x['seats_per_s']:g} | {x['after']['sold']} | "
@@ -193,6 +206,24 @@ def render(results, baseline=None):
         w(f"Scale-out: a second identical app process on the same database, buyers spread over both as a "
           f"round-robin balancer would, gives **{r['two_processes_over_one_c64']:.2f}×** the purchases/s of one "
           f"process at 64 buyers (on these 2 cores, shared with PostgreSQL and the load generator).")
+        w("")
+    if all(name in s for name in NGINX):
+        one, two = (s[name] for name in NGINX)
+        ratio = r.get("nginx_two_processes_over_one_c64")
+        w(f"Scale-out through nginx (`deploy/nginx.conf`, run by `bench/nginx.py` on a free 127.0.0.1 port with "
+          f"its own prefix; waitress trusting its X-Forwarded-* headers as `deploy/README.md` says): "
+          f"64 buyers, every request through nginx with keep-alive to the upstreams, "
+          f"**{one['purchases_per_s']:g}** purchases/s with 1 app process and **{two['purchases_per_s']:g}** with 2"
+          + (f", **{ratio:.2f}×**" if ratio is not None else "")
+          + f". nginx itself used {one['cpu'].get('proxy_cpu_seconds', 0):g} and "
+          f"{two['cpu'].get('proxy_cpu_seconds', 0):g} CPU s; the app processes {one['cpu']['server_cpu_seconds']:g} "
+          f"and {two['cpu']['server_cpu_seconds']:g}, PostgreSQL {one['cpu']['postgres_cpu_seconds']:g} and "
+          f"{two['cpu']['postgres_cpu_seconds']:g}, all on the same 2 cores. Run only these with "
+          f"`python -m bench.rush --only nginx` (needs `apt-get install -y nginx`; skipped with a logged reason "
+          f"without it).")
+        w("")
+    elif "nginx" in results.get("skipped", {}):
+        w(f"Scale-out through nginx: not measured in this run ({results['skipped']['nginx']}).")
         w("")
     if "latency.svg" in pictures:
         w("![latency percentiles](perf/latency.svg)")
@@ -288,6 +319,9 @@ def render(results, baseline=None):
         w(PROFILE.read_text().rstrip())
         w("")
     DOC.write_text("\n".join(out) + "\n")
+
+
+NGINX = ("sellout_c64_nginx_1proc", "sellout_c64_nginx_2proc")
 
 
 def _per_type_table(w, x):

@@ -9,6 +9,12 @@ checks (a broken invariant stops the run with a non-zero exit). Results go to
     python -m bench.rush                 # the full run (~8 minutes on 2 cores)
     python -m bench.rush --smoke         # every scenario, tiny budgets (a minute): checks the harness
     python -m bench.rush --no-report     # keep docs/ untouched (profiling runs)
+    python -m bench.rush --only nginx    # only the scale-out through nginx (1 and 2 app processes)
+
+``--only`` runs some scenario groups and merges their results into the existing
+``bench/results/latest.json`` (the other scenarios keep their numbers) before rendering.
+The ``nginx`` group needs Debian's nginx (``apt-get install -y nginx``); without it the
+group is skipped with a logged reason, and nothing is installed.
 """
 import argparse
 import json
@@ -19,7 +25,7 @@ from pathlib import Path
 
 import psycopg2
 
-from bench import checks, environment, loadgen, pgbench, prepare, wrk
+from bench import checks, environment, loadgen, nginx, pgbench, prepare, wrk
 from bench.environment import CpuMeter, log
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,15 +54,21 @@ def settings_for(smoke):
     return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "max_requests": 60000}
 
 
-def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests):
+def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests, via=None):
+    """``via``: a proxy (bench/nginx.py) that every request goes through; its CPU is reported apart."""
     servers = server if isinstance(server, list) else [server]
-    log(f"{name}: {kind} at concurrency {concurrency} on {len(servers)} app process(es) "
-        f"(at most {deadline_s}s / {max_requests} requests)")
+    log(f"{name}: {kind} at concurrency {concurrency} on {len(servers)} app process(es)"
+        + (f" through nginx {via.base}" if via else "") + f" (at most {deadline_s}s / {max_requests} requests)")
+    proxy_cpu = via.cpu_seconds() if via else 0.0
     with CpuMeter(servers) as meter:
-        scenario = loadgen.run_scenario(kind, [s.base for s in servers], match_id, customers, concurrency,
-                                        deadline_s, max_requests)
+        bases = via.base if via else [s.base for s in servers]
+        scenario = loadgen.run_scenario(kind, bases, match_id, customers, concurrency, deadline_s, max_requests)
     result = {"scenario": name, "kind": kind, "match_id": match_id, "app_processes": len(servers),
               **scenario.result(), "cpu": meter.result()}
+    if via:
+        proxy_cpu = round(via.cpu_seconds() - proxy_cpu, 2)
+        result["cpu"]["proxy_cpu_seconds"] = proxy_cpu
+        result["cpu"]["other_cpu_seconds"] = round(max(0.0, result["cpu"]["other_cpu_seconds"] - proxy_cpu), 2)
     result["after"] = checks.check(url, match_id, scenario.orders, prepare.SEATS)
     if result["purchases"]:
         result["server_cpu_ms_per_purchase"] = round(1000 * result["cpu"]["server_cpu_seconds"] / result["purchases"], 1)
@@ -87,10 +99,20 @@ def main(argv=None):
     parser.add_argument("--no-report", action="store_true", help="do not write results/latest.json or docs/")
     parser.add_argument("--output", default=None, help="write the results JSON here instead")
     parser.add_argument("--only", default=None,
-                        help="comma-separated scenario groups: pgbench,sellout,chosen,reads,mixed,scale,bare")
+                        help="comma-separated scenario groups: pgbench,sellout,chosen,reads,mixed,scale,nginx,bare")
     args = parser.parse_args(argv)
-    groups = {"pgbench", "sellout", "chosen", "reads", "mixed", "scale", "bare"}
+    groups = {"pgbench", "sellout", "chosen", "reads", "mixed", "scale", "nginx", "bare"}
     only = set(args.only.split(",")) if args.only else groups
+    if only - groups:
+        parser.error(f"unknown scenario group(s): {', '.join(sorted(only - groups))}")
+    skipped = {}
+    if "nginx" in only and nginx.executable() is None:
+        skipped["nginx"] = "nginx is not installed (Debian: apt-get install -y nginx); scale-out through nginx skipped"
+        log(skipped["nginx"])
+        only.discard("nginx")
+        if not only:
+            log("nothing left to run")
+            return None
     budget = settings_for(args.smoke)
     preflight()
     started = time.monotonic()
@@ -100,6 +122,8 @@ def main(argv=None):
         "machine": environment.machine(),
         "scenarios": {},
     }
+    if skipped:
+        results["skipped"] = skipped
 
     run_secrets = environment.generated_secrets()
     with environment.fresh_database(run_secrets) as url:
@@ -114,7 +138,8 @@ def main(argv=None):
             (staff_id,) = prepare.create_users(url, 1, "staff", 0)
             staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
             stadium, sections = prepare.create_stadium(app.base, staff_token)
-            names = ["warmup", *(f"sellout_c{c}" for c in SELL_OUT_CONCURRENCY), "sellout_c64_2proc", "chosen",
+            names = ["warmup", *(f"sellout_c{c}" for c in SELL_OUT_CONCURRENCY), "sellout_c64_2proc",
+                     *NGINX_SCENARIOS, "chosen",
                      "reads", "mixed",
                      "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"]
             matches = {name: prepare.create_match(app.base, staff_token, stadium, sections, name) for name in names}
@@ -181,6 +206,8 @@ def main(argv=None):
                         customers(), 64, budget["deadline_s"], budget["max_requests"])
                 finally:
                     second.stop()
+            if "nginx" in only:
+                scenarios.update(run_nginx(url, run_secrets, matches, customers, budget))
         finally:
             app.stop()
         if "bare" in only:
@@ -190,9 +217,12 @@ def main(argv=None):
             finally:
                 bare.stop()
 
+    elapsed = results["total_seconds"] = round(time.monotonic() - started, 1)
+    if args.only and not args.output and not args.no_report and (RESULTS / "latest.json").exists():
+        # A partial re-run: the other scenarios keep the numbers of the last full run.
+        results = merged(json.loads((RESULTS / "latest.json").read_text()), results, only)
     results["ratios"] = ratios(results["scenarios"])
-    results["total_seconds"] = round(time.monotonic() - started, 1)
-    log(f"done in {results['total_seconds']}s: {json.dumps(results['ratios'])}")
+    log(f"done in {elapsed}s: {json.dumps(results['ratios'])}")
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     elif not args.no_report:
@@ -203,6 +233,56 @@ def main(argv=None):
         report.render(results)
         log("wrote bench/results/latest.json and docs/performance.md")
     return results
+
+
+NGINX_SCENARIOS = ("sellout_c64_nginx_1proc", "sellout_c64_nginx_2proc")
+
+
+def run_nginx(url, run_secrets, matches, customers, budget):
+    """Sell-out at 64 buyers through nginx (deploy/nginx.conf) with 1, then 2 app processes.
+
+    App processes of their own, started as deploy/README.md says (waitress trusting the
+    proxy's X-Forwarded-* headers); nginx is restarted with the new upstream list between
+    the two runs and stopped at the end.
+    """
+    out = {}
+    apps = []
+    try:
+        for count, name in ((1, "sellout_c64_nginx_1proc"), (2, "sellout_c64_nginx_2proc")):
+            while len(apps) < count:
+                apps.append(environment.start_app(url, run_secrets, name=f"app_nginx{len(apps) + 1}",
+                                                  behind_proxy=True))
+            proxy = nginx.Nginx(apps)
+            try:
+                log(f"nginx on {proxy.base} (pid {proxy.process.pid}) in front of "
+                    f"{', '.join(a.base for a in apps)}")
+                # Warm-up through nginx: pools, caches and nginx's keep-alive connections.
+                loadgen.run_scenario("best_available", proxy.base, matches["warmup"], customers(), 16, 2, 500 * count)
+                result = run_loadgen(name, "best_available", url, apps, matches[name], customers(), 64,
+                                     budget["deadline_s"], budget["max_requests"], via=proxy)
+                result["via"] = "nginx (deploy/nginx.conf)"
+                out[name] = result
+            finally:
+                proxy.stop()
+    finally:
+        for app in apps:
+            app.stop()
+    return out
+
+
+def merged(previous, results, only):
+    """The previous full run with the scenarios of the groups just run replaced."""
+    fresh = results["scenarios"]
+    previous = dict(previous)
+    scenarios = dict(previous.get("scenarios", {}))
+    scenarios.update(fresh)
+    previous["scenarios"] = scenarios
+    previous.setdefault("partial_reruns", []).append(
+        {"groups": sorted(only), "generated_at": results["generated_at"], "scenarios": sorted(fresh),
+         "command": f"python -m bench.rush --only {','.join(sorted(only))}",
+         "total_seconds": results["total_seconds"],
+         **({"skipped": results["skipped"]} if "skipped" in results else {})})
+    return previous
 
 
 def _server_settings():
@@ -234,6 +314,10 @@ def ratios(scenarios):
     if "sellout_c64_2proc" in scenarios and "sellout_c64" in scenarios:
         out["two_processes_over_one_c64"] = round(
             scenarios["sellout_c64_2proc"]["purchases_per_s"] / scenarios["sellout_c64"]["purchases_per_s"], 3)
+    if "sellout_c64_nginx_1proc" in scenarios and "sellout_c64_nginx_2proc" in scenarios:
+        out["nginx_two_processes_over_one_c64"] = round(
+            scenarios["sellout_c64_nginx_2proc"]["purchases_per_s"]
+            / scenarios["sellout_c64_nginx_1proc"]["purchases_per_s"], 3)
     if "sellout_c256" in scenarios:
         s = scenarios["sellout_c256"]
         out["sell_out_c256_seconds"] = s.get("last_purchase_at_s")

@@ -8,6 +8,10 @@ connection limit, ...) unchanged to waitress; only ``listen`` becomes 127.0.0.1:
 the per-IP request limits (``ratelimit.*_per_ip``), because all of its thousands of fans
 come from 127.0.0.1, where in a real rush they come from thousands of addresses. The
 per-user limits stay on, so their cost is measured.
+
+``--server-set key=value`` overrides one ``[server:main]`` option: behind nginx the
+benchmark sets waitress's ``trusted_proxy`` and ``trusted_proxy_headers`` as
+deploy/README.md tells an operator to.
 """
 import os
 import argparse
@@ -16,9 +20,10 @@ import plaster
 import waitress
 
 
-def server_options(loader, port):
+def server_options(loader, port, overrides=()):
     options = dict(loader.get_settings("server:main"))
     options.pop("use", None)
+    options.update(item.split("=", 1) for item in overrides)
     options["listen"] = f"127.0.0.1:{port}"
     return options
 
@@ -28,6 +33,7 @@ def main():
     parser.add_argument("ini")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--server-set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     loader = plaster.get_loader(args.ini, protocols=["wsgi"])
     loader.setup_logging()
@@ -40,7 +46,7 @@ def main():
         app = ticketing.main({"__file__": ini, "here": os.path.dirname(ini)}, **settings)
     else:
         app = loader.get_wsgi_app()
-    waitress.serve(app, **server_options(loader, args.port))
+    waitress.serve(app, **server_options(loader, args.port, args.server_set))
 
 
 if __name__ == "__main__":

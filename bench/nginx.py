@@ -1,0 +1,133 @@
+"""Debian's nginx in front of the app processes, run from ``deploy/nginx.conf``.
+
+The benchmark never touches /etc/nginx or port 80: it writes a main ``nginx.conf`` of its
+own under a temporary prefix (pid, error log, temp paths, ``worker_processes auto`` as
+Debian's has) that includes ``deploy/nginx.conf`` with only three things changed: the
+upstream servers become the benchmark's app processes, the listen address becomes
+127.0.0.1:<free port>, and the log files go under the prefix. Everything else (keep-alive
+to the upstreams, proxy headers, timeouts, body limit, gzip) is the deployed file's.
+"""
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from bench.environment import ROOT, TMP, free_port
+
+DEPLOYED = ROOT / "deploy" / "nginx.conf"
+TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def executable():
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+
+
+def site_config(ports, listen_port, log_dir, source=None):
+    """deploy/nginx.conf with the benchmark's upstream servers, listen address and log paths."""
+    text = (source if source is not None else DEPLOYED.read_text())
+    upstream = re.compile(r"^(\s*)server\s+127\.0\.0\.1:\d+([^;]*);[^\n]*$", re.M)
+    first = upstream.search(text)
+    if first is None:
+        raise ValueError("deploy/nginx.conf has no `server 127.0.0.1:<port>` line in its upstream")
+    indent, options = first.group(1), first.group(2)
+    servers = "\n".join(f"{indent}server 127.0.0.1:{port}{options};" for port in ports)
+    text = text[:first.start()] + "\x00" + upstream.sub("", text[first.end():])
+    text = text.replace("\x00", servers)
+    listen = re.compile(r"^(\s*)listen\s+[^;]+;[^\n]*$", re.M)
+    first = listen.search(text)
+    if first is None:
+        raise ValueError("deploy/nginx.conf has no listen directive")
+    text = (text[:first.start()] + f"{first.group(1)}listen 127.0.0.1:{listen_port};"
+            + listen.sub("", text[first.end():]))
+    text = re.sub(r"(?<=\s)/var/log/nginx/", str(log_dir).rstrip("/") + "/", text)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def main_config(prefix, site_path, user=None):
+    paths = "\n".join(f"    {name}_temp_path {prefix}/{name};" for name in TEMP_DIRS)
+    return (
+        (f"user {user};\n" if user else "")
+        + "worker_processes auto;\n"
+        f"pid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/error.log warn;\n"
+        "events {\n    worker_connections 4096;\n}\n"
+        "http {\n"
+        "    sendfile on;\n    tcp_nopush on;\n    types_hash_max_size 2048;\n"
+        "    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
+        f"{paths}\n"
+        f"    include {site_path};\n"
+        "}\n"
+    )
+
+
+class Nginx:
+    """nginx (master and workers) on 127.0.0.1:<free port> in front of ``app_servers``."""
+
+    def __init__(self, app_servers, name="nginx"):
+        self.name = name
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        TMP.mkdir(parents=True, exist_ok=True)
+        self.prefix = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=TMP))
+        user = None
+        if os.geteuid() == 0:  # workers drop to nobody: they must reach their temp dirs
+            user = "nobody nogroup"
+            entry = pwd.getpwnam("nobody")
+            os.chmod(self.prefix, 0o755)
+        for sub in TEMP_DIRS:
+            (self.prefix / sub).mkdir()
+            if user:
+                os.chown(self.prefix / sub, entry.pw_uid, entry.pw_gid)
+        site = self.prefix / "site.conf"
+        site.write_text(site_config([s.port for s in app_servers], self.port, self.prefix))
+        self.conf = self.prefix / "nginx.conf"
+        self.conf.write_text(main_config(self.prefix, site, user))
+        argv = [executable(), "-p", str(self.prefix), "-e", str(self.prefix / "error.log"), "-c", str(self.conf)]
+        check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True)
+        if check.returncode:
+            raise RuntimeError(f"nginx -t refused {self.conf}: {check.stderr.strip()}")
+        self._log = open(self.prefix / "stderr.log", "wb")
+        self.process = subprocess.Popen([*argv, "-g", "daemon off;"], stdout=self._log, stderr=subprocess.STDOUT)
+        self.ps = psutil.Process(self.process.pid)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited at start-up; see {self.prefix}/error.log")
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"nginx did not answer /healthz within {timeout}s; see {self.prefix}/error.log")
+
+    def cpu_seconds(self):
+        total = 0.0
+        try:
+            for process in [self.ps, *self.ps.children(recursive=True)]:
+                times = process.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            pass
+        return total
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: nginx's fast shutdown, workers included
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
