@@ -120,7 +120,7 @@ def render(results, baseline=None):
     w("")
     w("Needs `wrk` and `pgbench` (Debian: `apt-get install -y wrk postgresql-client`; `nginx` too for the "
       "scale-out through nginx, which is skipped with a logged reason without it) and a PostgreSQL: "
-      "`BENCH_DATABASE_SERVER`, else 127.0.0.1:5432, else the embedded cluster. One run takes about eight "
+      "`BENCH_DATABASE_SERVER`, else 127.0.0.1:5432, else the embedded cluster. One run takes about ten "
       "minutes and:")
     w("")
     w("1. creates a fresh database `ticketing_bench_<timestamp>`, migrates it with "
