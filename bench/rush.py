@@ -100,7 +100,11 @@ def main(argv=None):
     parser.add_argument("--output", default=None, help="write the results JSON here instead")
     parser.add_argument("--only", default=None,
                         help="comma-separated scenario groups: pgbench,sellout,chosen,reads,mixed,scale,nginx,bare")
+    parser.add_argument("--sellout-concurrency", default=None,
+                        help="comma-separated buyer counts for the sell-out group (profiling runs; default 16,64,256)")
     args = parser.parse_args(argv)
+    sellout_concurrency = (tuple(int(c) for c in args.sellout_concurrency.split(","))
+                           if args.sellout_concurrency else SELL_OUT_CONCURRENCY)
     groups = {"pgbench", "sellout", "chosen", "reads", "mixed", "scale", "nginx", "bare"}
     only = set(args.only.split(",")) if args.only else groups
     if only - groups:
@@ -138,7 +142,7 @@ def main(argv=None):
             (staff_id,) = prepare.create_users(url, 1, "staff", 0)
             staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
             stadium, sections = prepare.create_stadium(app.base, staff_token)
-            names = ["warmup", *(f"sellout_c{c}" for c in SELL_OUT_CONCURRENCY), "sellout_c64_2proc",
+            names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc",
                      *NGINX_SCENARIOS, "chosen",
                      "reads", "mixed",
                      "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"]
@@ -178,7 +182,7 @@ def main(argv=None):
                         f"invariants: {result['after']['invariants']}")
 
             if "sellout" in only:
-                for concurrency in SELL_OUT_CONCURRENCY:
+                for concurrency in sellout_concurrency:
                     name = f"sellout_c{concurrency}"
                     scenarios[name] = run_loadgen(name, "best_available", url, app, matches[name], customers(),
                                                   concurrency, budget["deadline_s"], budget["max_requests"])

@@ -1,10 +1,9 @@
 """Match endpoints: scheduling, categories, seating, publication, seat map and report."""
 from datetime import timezone
 
-from pyramid.httpexceptions import HTTPNotModified
-from pyramid.response import Response
 from pyramid.view import view_config
 
+from ticketing import seat_map_fast_path as fast_path
 from ticketing.problems import ValidationFailed, field_error
 from ticketing.resources.catalogue import MatchContainer, MatchResource
 from ticketing.services import audit, matches, seat_map
@@ -132,16 +131,12 @@ def seats(context, request):
     query = request.openapi_validated.parameters.query
     filters = {key: query[key] for key in ("section_id", "category_id", "status") if query.get(key) is not None}
     current = seat_map.etag(request.dbsession, match.id, filters)
-    if current in request.if_none_match or request.headers.get("If-None-Match") == current:
-        not_modified = HTTPNotModified()
-        not_modified.headers["ETag"] = current
-        not_modified.headers["Cache-Control"] = "no-cache"
-        return not_modified
+    if fast_path.matches_etag(request, current):
+        fast_path.remember_if_public(request, context, match.id, current)
+        return fast_path.not_modified(current)
     body = seat_map.render(request.dbsession, match, filters, current)
-    response = Response(body=body, content_type="application/json", charset=None)
-    response.headers["ETag"] = current
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    fast_path.remember_if_public(request, context, match.id, current, body)
+    return fast_path.seat_map_response(current, body)
 
 
 @view_config(route_name="api.match.summary", context=MatchResource, permission="match:view",
