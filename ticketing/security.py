@@ -12,6 +12,7 @@ from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.request import RequestLocalCache
 from pyramid.session import SignedCookieSessionFactory
+from sqlalchemy import bindparam, select
 
 from ticketing.models import User
 from ticketing.services import tokens
@@ -28,19 +29,36 @@ def bearer_token(request):
 
 
 class Identity:
-    """The authenticated caller: the user row and how they authenticated."""
+    """The authenticated caller: id, role and how they authenticated.
 
-    def __init__(self, user, method):
-        self.user = user
+    The full user row is loaded only when a view asks for ``user`` (the admin, ``/me``): the
+    buying hot path needs the id and role alone.
+    """
+
+    def __init__(self, dbsession, user_id, role, method):
+        self.dbsession = dbsession
+        self.id = user_id
+        self.role = role
         self.method = method  # "bearer" or "session"
+        self._user = None
 
     @property
-    def id(self):
-        return self.user.id
+    def user(self):
+        if self._user is None:
+            self._user = self.dbsession.get(User, self.id)
+        return self._user
 
-    @property
-    def role(self):
-        return self.user.role
+
+# The one row every authenticated request reads: a Core statement on the request's
+# connection (no ORM object, no identity map), compiled once and cached by SQLAlchemy.
+_ACTIVE_ROLE = select(User.__table__.c.role).where(
+    User.__table__.c.id == bindparam("user_id"), User.__table__.c.is_active.is_(True)
+)
+
+
+def active_role(dbsession, user_id):
+    """The user's role if the account exists and is active, else None."""
+    return dbsession.execute(_ACTIVE_ROLE, {"user_id": user_id}).scalar_one_or_none()
 
 
 class TicketingSecurityPolicy:
@@ -56,20 +74,19 @@ class TicketingSecurityPolicy:
             if claims is None:
                 request.environ["ticketing.invalid_token"] = True
                 return None
-            user = request.dbsession.get(User, int(claims["sub"]))
+            user_id = int(claims["sub"])
+            role = active_role(request.dbsession, user_id)
             # A role change or deactivation invalidates tokens issued before it.
-            if user is None or not user.is_active or user.role != claims.get("role"):
+            if role is None or role != claims.get("role"):
                 request.environ["ticketing.invalid_token"] = True
                 return None
-            return Identity(user, "bearer")
+            return Identity(request.dbsession, user_id, role, "bearer")
         if SESSION_COOKIE_NAME in request.cookies:
             user_id = request.session.get("user_id")
             if user_id is not None:
-                user = request.dbsession.get(User, int(user_id))
-                if user is not None and user.is_active and user.role == request.session.get(
-                    "role"
-                ):
-                    return Identity(user, "session")
+                role = active_role(request.dbsession, int(user_id))
+                if role is not None and role == request.session.get("role"):
+                    return Identity(request.dbsession, int(user_id), role, "session")
         return None
 
     def identity(self, request):

@@ -4,10 +4,8 @@
 ``request.tm`` by zope.sqlalchemy, so a request commits once when the view returns and aborts
 on any error; pyramid_retry re-runs it on serialization failures and deadlocks.
 """
-import zope.sqlalchemy
 from pyramid.settings import asbool
-from zope.sqlalchemy.datamanager import STATUS_CHANGED
-from sqlalchemy import engine_from_config, event
+from sqlalchemy import engine_from_config
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
 from .audit import AuditEntry  # noqa: F401
@@ -15,6 +13,7 @@ from .commerce import IdempotencyRecord, LedgerEntry, Hold, Order, Ticket, Walle
 from .match import Match, MatchSeat, MatchSeatVersion, PriceCategory, SeatAssignment  # noqa: F401
 from .meta import Base, metadata  # noqa: F401
 from .rate_limit import RateLimitCounter  # noqa: F401
+from .request_session import RequestSession
 from .user import RefreshToken, User  # noqa: F401
 from .venue import Seat, Section, Stadium  # noqa: F401
 
@@ -68,17 +67,14 @@ def get_session_factory(engine):
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def get_request_session_factory(engine):
+    return sessionmaker(bind=engine, class_=RequestSession, expire_on_commit=False)
+
+
 def get_tm_session(session_factory, transaction_manager, request=None):
-    """A session joined to ``transaction_manager``: it commits or aborts with the request."""
-    dbsession = session_factory(info={"request": request})
-    # "changed" from the start: the hot paths write with SQL statements (conditional UPDATEs,
-    # INSERT ... SELECT) that zope.sqlalchemy cannot see, and a write must never be dropped
-    # because the ORM did not notice it. Committing a read-only transaction costs the same
-    # as rolling it back.
-    zope.sqlalchemy.register(
-        dbsession, transaction_manager=transaction_manager, initial_state=STATUS_CHANGED
-    )
-    return dbsession
+    """A session joined to ``transaction_manager``: it commits or aborts with the request
+    (``session_factory`` from :func:`get_request_session_factory`; see request_session.py)."""
+    return session_factory(info={"request": request, "tm": transaction_manager})
 
 
 def includeme(config):
@@ -91,7 +87,7 @@ def includeme(config):
     config.include("pyramid_retry")
 
     engine = get_engine(settings)
-    session_factory = get_session_factory(engine)
+    session_factory = get_request_session_factory(engine)
     config.registry["dbsession_factory"] = session_factory
     config.registry["db_engine"] = engine
 

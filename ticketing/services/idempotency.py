@@ -25,8 +25,13 @@ RETENTION = "24 hours"
 STALE_AFTER_SECONDS = 60
 MAX_KEY_LENGTH = 200
 
+# synchronous_commit off for the claim alone: it only matters if the request's effects are
+# durable, and their (synchronous) commit flushes the WAL past the claim's commit record. A
+# claim lost in a crash leaves nothing behind: the key is free and a retry runs afresh. The
+# two statements are one implicit transaction on the autocommit connection, one round trip.
 _CLAIM = text(
     """
+    SET LOCAL synchronous_commit TO off;
     INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
     VALUES (:user_id, :key, :scope, :hash, 'running')
     ON CONFLICT (user_id, key) DO NOTHING

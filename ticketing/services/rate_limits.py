@@ -32,7 +32,9 @@ def hit(engine, key, limit, window_seconds, now=None):
     """Count one attempt for ``key``; raise :class:`RateLimited` when over ``limit``."""
     now = now if now is not None else time.time()
     window_start = int(now // window_seconds) * window_seconds
-    with engine.begin() as conn:
+    # Autocommit: the two statements of _INCREMENT are one implicit transaction, sent in one
+    # round trip (no BEGIN and COMMIT of their own).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         hits = conn.execute(
             _INCREMENT,
             {
