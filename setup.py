@@ -55,6 +55,8 @@ setup(
     },
     entry_points={
         "paste.app_factory": ["main = ticketing:main"],
+        # waitress with a fix for many concurrent connections (ticketing/server.py)
+        "paste.server_runner": ["waitress = ticketing.server:serve_paste"],
         "console_scripts": ["ticketing = ticketing.scripts.cli:main"],
     },
 )

@@ -1,15 +1,15 @@
 """The trivial ceiling: a bare Pyramid JSON view under the same waitress settings.
 
 No database, no security policy, no tweens but Pyramid's defaults: what one waitress
-process on this machine can serve at best. The seat map's 304 path is compared with it.
+process on this machine can serve at best (the same server as the app's, ticketing/server.py). The seat map's 304 path is compared with it.
 """
 import argparse
 
 import plaster
-import waitress
 from pyramid.config import Configurator
 
 from bench.serve import server_options
+from ticketing.server import serve
 
 
 def hello(request):
@@ -29,7 +29,7 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     loader = plaster.get_loader(args.ini, protocols=["wsgi"])
-    waitress.serve(make_app(), **server_options(loader, args.port))
+    serve(make_app(), **server_options(loader, args.port))
 
 
 if __name__ == "__main__":

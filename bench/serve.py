@@ -17,7 +17,8 @@ import os
 import argparse
 
 import plaster
-import waitress
+
+from ticketing.server import serve
 
 
 def server_options(loader, port, overrides=()):
@@ -46,7 +47,7 @@ def main():
         app = ticketing.main({"__file__": ini, "here": os.path.dirname(ini)}, **settings)
     else:
         app = loader.get_wsgi_app()
-    waitress.serve(app, **server_options(loader, args.port, args.server_set))
+    serve(app, **server_options(loader, args.port, args.server_set))
 
 
 if __name__ == "__main__":
