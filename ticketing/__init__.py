@@ -6,6 +6,7 @@ every package says in its own ``includeme`` what it adds.
 from pyramid.config import Configurator
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from ticketing import seat_map_fast_path
 from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
 
@@ -18,15 +19,12 @@ DENY_BY_DEFAULT = "__explicit_permission_required__"
 #: "over the exception view" and their implicit order is an accident of include order:
 #: - the request id/access log sees everything, even a failed commit;
 #: - input no database could store (NUL, lone surrogates, huge bodies) is refused early;
-#: - a seat-map poll the full path answered within the last second is answered from memory,
-#:   before any session or transaction exists (ticketing/seat_map_fast_path.py);
 #: - pyramid_tm wraps pyramid_openapi3's response validation, so a response that breaks the
 #:   contract aborts the transaction instead of committing it (tests/unit/test_settings_and_tweens).
 TWEENS = (
     "ticketing.request_log.request_id_tween_factory",
     "ticketing.security_headers.security_headers_tween_factory",
     "ticketing.input_guard.input_guard_tween_factory",
-    "ticketing.seat_map_fast_path.seat_map_fast_path_tween_factory",
     "pyramid_tm.tm_tween_factory",
     "pyramid_openapi3.tween.response_tween_factory",
     "pyramid.tweens.excview_tween_factory",
@@ -45,7 +43,6 @@ def main(global_config, **settings):
         config.include(".models")
         config.include(".openapi")
         config.include(".request_log")
-        config.include(".seat_map_fast_path")
         config.include(".security")
         config.include(".routes")
         # Ed25519 key for ticket codes; production refuses to start without one.
@@ -58,4 +55,6 @@ def main(global_config, **settings):
             "static/app", "ticketing:static", cache_max_age=3600, permission=NO_PERMISSION_REQUIRED
         )
         config.scan(".views")
-    return config.make_wsgi_app()
+    # A seat-map poll the full path answered within the last second is answered in front of
+    # the router, before any request object, session or transaction exists (decision 0014).
+    return seat_map_fast_path.wrap(config.make_wsgi_app(), settings)

@@ -21,10 +21,35 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SLOW_MS = 1000
 
 
+def request_id(incoming):
+    """The client's ``X-Request-ID`` when it is sane, else a new one."""
+    return incoming if incoming and _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def log_access(request_id, method, path, status, started, remote_addr, user_id=None):
+    """One JSON line: INFO for a fast success, WARNING for a failure or a slow request."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    level = logging.WARNING if status >= 400 or duration_ms >= SLOW_MS else logging.INFO
+    if access_log.isEnabledFor(level):
+        access_log.log(
+            level,
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "remote_addr": remote_addr,
+                    "user_id": user_id,
+                }
+            ),
+        )
+
+
 def request_id_tween_factory(handler, registry):
     def request_id_tween(request):
-        incoming = request.headers.get("X-Request-ID", "")
-        request.request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id(request.headers.get("X-Request-ID", ""))
         started = time.perf_counter()
         status = 500
         try:
@@ -33,23 +58,8 @@ def request_id_tween_factory(handler, registry):
             response.headers["X-Request-ID"] = request.request_id
             return response
         finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            level = logging.WARNING if status >= 400 or duration_ms >= SLOW_MS else logging.INFO
-            if access_log.isEnabledFor(level):
-                access_log.log(
-                    level,
-                    json.dumps(
-                        {
-                            "request_id": request.request_id,
-                            "method": request.method,
-                            "path": request.environ.get("PATH_INFO", ""),
-                            "status": status,
-                            "duration_ms": duration_ms,
-                            "remote_addr": request.remote_addr,
-                            "user_id": request.environ.get("ticketing.user_id"),
-                        }
-                    ),
-                )
+            log_access(request.request_id, request.method, request.environ.get("PATH_INFO", ""), status, started,
+                       request.remote_addr, request.environ.get("ticketing.user_id"))
 
     return request_id_tween
 

@@ -21,19 +21,28 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def security_headers(production):
+    """The headers every response carries, as (name, value) pairs."""
+    headers = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    if production:
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
+
+
 def security_headers_tween_factory(handler, registry):
-    production = registry.settings.get("ticketing.production", False)
+    defaults = security_headers(registry.settings.get("ticketing.production", False))
 
     def security_headers_tween(request):
         response = handler(request)
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if production:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        for name, value in defaults:
+            headers.setdefault(name, value)
         return response
 
     return security_headers_tween

@@ -131,7 +131,7 @@ def seats(context, request):
     query = request.openapi_validated.parameters.query
     filters = {key: query[key] for key in ("section_id", "category_id", "status") if query.get(key) is not None}
     current = seat_map.etag(request.dbsession, match.id, filters)
-    if fast_path.matches_etag(request, current):
+    if fast_path.etag_matches(request.headers.get("If-None-Match"), current):
         fast_path.remember_if_public(request, context, match.id, current)
         return fast_path.not_modified(current)
     body = seat_map.render(request.dbsession, match, filters, current)
