@@ -181,10 +181,13 @@ BEHIND_PROXY = ["--server-set", "trusted_proxy=127.0.0.1",
                 "--server-set", "trusted_proxy_headers=x-forwarded-for x-forwarded-proto"]
 
 
-def start_app(database_url, run_secrets, name="app", behind_proxy=False):
+def start_app(database_url, run_secrets, name="app", behind_proxy=False, settings=()):
+    """``settings``: extra ``key=value`` app settings (the seat map's database path only)."""
     env = {"DATABASE_URL": database_url, **run_secrets}
     # One address sends every fan's requests: per-IP limits off, per-user limits on (serve.py).
     overrides = ["--set", "ratelimit.holds_per_ip=0", "--set", "ratelimit.checkouts_per_ip=0"]
+    for setting in settings:
+        overrides += ["--set", setting]
     if behind_proxy:
         overrides += BEHIND_PROXY
     return Server(name, [PYTHON, "-m", "bench.serve", str(INI), *overrides], env, "/healthz")

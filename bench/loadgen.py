@@ -245,6 +245,51 @@ async def mixed_buyer(scenario, index):
 BUYERS = {"best_available": best_available_buyer, "chosen_seats": chosen_seats_buyer, "mixed": mixed_buyer}
 
 
+# --- 5. paced arrivals: latency at a given share of the peak ----------------------------------
+
+async def _paced(scenario, rate_per_s, max_in_flight):
+    """Open loop: a purchase starts every 1/rate seconds whatever the server's latency, as fans
+    arrive in a rush; a closed loop (a fixed number of buyers) would instead slow its arrivals
+    down to the server's pace and measure queueing it made itself."""
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=max_in_flight, force_close=False)
+    in_flight = set()
+    scenario.late_starts = 0
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        scenario.session = session
+        scenario.started = time.monotonic()
+        scenario.deadline = scenario.started + scenario.deadline_s
+        interval = 1.0 / rate_per_s
+        next_at = scenario.started
+        index = 0
+        while scenario.running():
+            now = time.monotonic()
+            if next_at > now:
+                await asyncio.sleep(next_at - now)
+            elif now - next_at > interval:
+                scenario.late_starts += 1  # the client itself fell behind: reported, not hidden
+            next_at += interval
+            if len(in_flight) >= max_in_flight:
+                scenario.late_starts += 1
+                continue
+            task = asyncio.ensure_future(scenario.purchase({"quantity": 2}, index))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            index += 1
+        if in_flight:
+            await asyncio.gather(*in_flight)
+        scenario.finished = time.monotonic()
+    if scenario.stop_reason is None:
+        scenario.stop_reason = "done"
+
+
+def run_paced(base, match_id, customers, rate_per_s, seconds, max_requests, max_in_flight=512):
+    """Purchases (hold of 2 -> checkout) started at ``rate_per_s`` for ``seconds``."""
+    scenario = Scenario(base, match_id, customers, max_in_flight, seconds, max_requests)
+    asyncio.run(_paced(scenario, rate_per_s, max_in_flight))
+    return scenario
+
+
 def run_scenario(kind, base, match_id, customers, concurrency, deadline_s, max_requests):
     scenario = Scenario(base, match_id, customers, concurrency, deadline_s, max_requests)
     scenario.map_cache = MapCache()

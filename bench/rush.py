@@ -50,8 +50,8 @@ def preflight():
 
 def settings_for(smoke):
     if smoke:
-        return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "max_requests": 4000}
-    return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "max_requests": 60000}
+        return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "paced_s": 3, "max_requests": 4000}
+    return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "paced_s": 15, "max_requests": 60000}
 
 
 def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests, via=None):
@@ -74,6 +74,25 @@ def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadl
         result["server_cpu_ms_per_purchase"] = round(1000 * result["cpu"]["server_cpu_seconds"] / result["purchases"], 1)
     log(f"  {result['purchases']} purchases, {result['purchases_per_s']}/s, stop: {result['stop_reason']}, "
         f"5xx: {result['http_5xx']}, sold {result['after']['sold']}, invariants: {result['after']['invariants']}")
+    return result
+
+
+def run_paced(name, url, server, match_id, customers, peak, share, seconds, max_requests):
+    """Purchases started at ``share`` of the ``peak`` purchases/s (open loop), for latency."""
+    rate = round(share * peak, 1)
+    log(f"{name}: purchases started at {rate}/s ({share:.0%} of the {peak}/s peak) for {seconds}s")
+    with CpuMeter(server) as meter:
+        scenario = loadgen.run_paced(server.base, match_id, customers, rate, seconds, max_requests)
+    result = {"scenario": name, "kind": "paced", "match_id": match_id, "app_processes": 1,
+              "peak_purchases_per_s": peak, "share_of_peak": share, "target_purchases_per_s": rate,
+              "late_starts": scenario.late_starts, **scenario.result(), "cpu": meter.result()}
+    result["after"] = checks.check(url, match_id, scenario.orders, prepare.SEATS)
+    if result["purchases"]:
+        result["server_cpu_ms_per_purchase"] = round(1000 * result["cpu"]["server_cpu_seconds"] / result["purchases"], 1)
+    hold, checkout = result["by_type"].get("hold", {}), result["by_type"].get("checkout", {})
+    log(f"  {result['purchases']} purchases, {result['purchases_per_s']}/s, p99 hold {hold.get('p99_ms')} ms, "
+        f"checkout {checkout.get('p99_ms')} ms, late starts {scenario.late_starts}, 5xx: {result['http_5xx']}, "
+        f"invariants: {result['after']['invariants']}")
     return result
 
 
@@ -142,7 +161,7 @@ def main(argv=None):
             (staff_id,) = prepare.create_users(url, 1, "staff", 0)
             staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
             stadium, sections = prepare.create_stadium(app.base, staff_token)
-            names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc",
+            names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc", "paced_80",
                      *NGINX_SCENARIOS, "chosen",
                      "reads", "mixed",
                      "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"]
@@ -186,6 +205,10 @@ def main(argv=None):
                     name = f"sellout_c{concurrency}"
                     scenarios[name] = run_loadgen(name, "best_available", url, app, matches[name], customers(),
                                                   concurrency, budget["deadline_s"], budget["max_requests"])
+                # Latency at 80 % of the peak just measured, with arrivals at a fixed rate.
+                peak = max(scenarios[f"sellout_c{c}"]["purchases_per_s"] for c in sellout_concurrency)
+                scenarios["paced_80"] = run_paced("paced_80", url, app, matches["paced_80"], customers(), peak, 0.8,
+                                                  budget["paced_s"], budget["max_requests"])
             if "chosen" in only:
                 scenarios["chosen_c64"] = run_loadgen("chosen_c64", "chosen_seats", url, app, matches["chosen"],
                                                       customers(), 64, budget["chosen_s"], budget["max_requests"])
@@ -194,7 +217,16 @@ def main(argv=None):
                 scenarios["seat_map_200"] = run_wrk("seat_map_200", app, path, 64, budget["wrk_s"])
                 scenarios["seat_map_304"] = run_wrk("seat_map_304", app, path, 64, budget["wrk_s"],
                                                     etag=etag_of(app.base, matches["reads"]))
-                for name in ("seat_map_200", "seat_map_304"):
+                # The same polls with the fast path off (seatmap.fresh_seconds = 0, decision
+                # 0014): every poll costs the ETag query, as before the fast path.
+                db_path = environment.start_app(url, run_secrets, name="app_seat_map_db",
+                                                settings=["seatmap.fresh_seconds=0"])
+                try:
+                    scenarios["seat_map_304_db"] = run_wrk("seat_map_304_db", db_path, path, 64, budget["wrk_s"],
+                                                           etag=etag_of(db_path.base, matches["reads"]))
+                finally:
+                    db_path.stop()
+                for name in ("seat_map_200", "seat_map_304", "seat_map_304_db"):
                     scenarios[name]["after"] = checks.check(url, matches["reads"], [], prepare.SEATS)
             if "mixed" in only:
                 scenarios["mixed_c64"] = run_loadgen("mixed_c64", "mixed", url, app, matches["mixed"], customers(),
