@@ -20,7 +20,7 @@ use = egg:ticketing
 sqlalchemy.url = {url}
 sqlalchemy.pool_size = 8
 sqlalchemy.max_overflow = 8
-sqlalchemy.pool_pre_ping = true
+sqlalchemy.pool_pre_ping = false
 db.statement_timeout_ms = 5000
 db.lock_timeout_ms = 2000
 tm.manager_hook = pyramid_tm.explicit_manager
@@ -33,7 +33,7 @@ tickets.signing_key = {ticket_key}
 pyramid_openapi3.enable_response_validation = false
 
 [server:main]
-use = egg:waitress#main
+use = egg:ticketing#waitress
 listen = 127.0.0.1:{port}
 threads = 8
 

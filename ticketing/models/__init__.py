@@ -5,7 +5,8 @@
 on any error; pyramid_retry re-runs it on serialization failures and deadlocks.
 """
 from pyramid.settings import asbool
-from sqlalchemy import engine_from_config
+from pyramid_retry import mark_error_retryable
+from sqlalchemy import engine_from_config, event
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
 from .audit import AuditEntry  # noqa: F401
@@ -39,12 +40,14 @@ def resolve_database_url(settings):
     return embedded_postgres.database_url(pgdata)
 
 
-def get_engine(settings, prefix="sqlalchemy."):
-    """Build the engine with pool and server-side timeouts from the settings."""
+def get_engine(settings, prefix="sqlalchemy.", **overrides):
+    """Build the engine with pool and server-side timeouts from the settings (``overrides``
+    win over them: the autocommit engine's isolation level and pool size)."""
     settings = dict(settings)
     settings[prefix + "url"] = resolve_database_url(settings)
-    # Checks a pooled connection before use, so the app recovers by itself after a database
-    # restart (tests/hardening/test_crash_safety.py); engine_from_config leaves it a string.
+    # A ping per checkout is a round trip per transaction; production.ini turns it off and
+    # relies on retry_on_lost_connection instead (decision 0016). engine_from_config leaves
+    # the setting a string.
     settings[prefix + "pool_pre_ping"] = asbool(settings.get(prefix + "pool_pre_ping", True))
     timeouts = {
         "statement_timeout": int(settings.get("db.statement_timeout_ms", 15000)),
@@ -59,7 +62,46 @@ def get_engine(settings, prefix="sqlalchemy."):
         prefix,
         connect_args={"options": options, "application_name": "ticketing"},
         future=True,
+        **overrides,
     )
+    return engine
+
+
+def get_autocommit_engine(settings):
+    """The engine for the small statements that must commit on their own, outside the
+    request's transaction: rate-limit counters and idempotency claims.
+
+    Its own pool of connections that are autocommit from birth: borrowing a connection of
+    the main pool and switching it to autocommit and back cost psycopg2 two
+    ``SET default_transaction_isolation`` round trips per use (eight per purchase), and every
+    later transaction on it an explicit ``BEGIN ISOLATION LEVEL READ COMMITTED``.
+    """
+    return retry_on_lost_connection(get_engine(
+        settings,
+        isolation_level="AUTOCOMMIT",
+        pool_size=int(settings.get("sqlalchemy.autocommit_pool_size", 6)),
+        max_overflow=int(settings.get("sqlalchemy.autocommit_max_overflow", 4)),
+    ))
+
+
+def retry_on_lost_connection(engine):
+    """Let pyramid_retry run a request again when its transaction found its pooled connection
+    dead (a database restart, a proxy's idle timeout): SQLAlchemy has then invalidated every
+    connection of the pool, so the next attempt gets a fresh one.
+
+    Safe because nothing of the request's transaction can have committed: the error came from
+    a statement (``context.statement``), and a lost connection rolls its transaction back. A
+    connection lost at COMMIT has no statement (its outcome is unknown) and is never retried.
+    On the autocommit engine a statement lost mid-flight may have committed: a rate-limit
+    count then counts twice, and an idempotency claim answers the retry "still running"
+    until it goes stale; neither can do anything twice.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _mark_retryable(context):
+        if context.is_disconnect and context.statement is not None and context.sqlalchemy_exception is not None:
+            mark_error_retryable(context.sqlalchemy_exception)
+
     return engine
 
 
@@ -86,10 +128,11 @@ def includeme(config):
     config.include("pyramid_tm")
     config.include("pyramid_retry")
 
-    engine = get_engine(settings)
+    engine = retry_on_lost_connection(get_engine(settings))
     session_factory = get_request_session_factory(engine)
     config.registry["dbsession_factory"] = session_factory
     config.registry["db_engine"] = engine
+    config.registry["db_autocommit_engine"] = get_autocommit_engine(settings)
 
     def dbsession(request):
         # Tests may hand in a session bound to an outer transaction via the environ.

@@ -13,5 +13,5 @@ def sweep_holds(env, args):
     request = env["request"]
     with request.tm:
         expired, seats = holds.sweep_expired(request.dbsession)
-    purged = idempotency.purge(env["registry"]["db_engine"])
+    purged = idempotency.purge(env["registry"]["db_autocommit_engine"])
     print(f"expired {expired} holds, freed {seats} seats, purged {purged} idempotency keys")

@@ -37,7 +37,7 @@ def safe_next(target):
 
 def _limit_attempts(request, email):
     settings = request.registry.settings
-    engine = request.registry["db_engine"]
+    engine = request.registry["db_autocommit_engine"]
     window = settings["ratelimit.auth_window_seconds"]
     # The same keys as the API's login, so the two doors share one budget.
     rate_limits.hit(engine, f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"], window)

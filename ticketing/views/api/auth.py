@@ -13,7 +13,7 @@ from .serializers import user_json
 def _limit_auth_attempts(request, email):
     """Per client IP and per e-mail: slows password guessing and sign-up floods."""
     settings = request.registry.settings
-    engine = request.registry["db_engine"]
+    engine = request.registry["db_autocommit_engine"]
     window = settings["ratelimit.auth_window_seconds"]
     rate_limits.hit(
         engine, f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"], window

@@ -18,6 +18,7 @@ from pyramid.exceptions import BadCSRFToken, PredicateMismatch
 from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 from pyramid_openapi3.exceptions import RequestValidationError, ResponseValidationError
+from pyramid_retry import is_error_retryable, is_last_attempt
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from ticketing import problems
@@ -173,7 +174,11 @@ def database_unavailable(exc, request):
                 "The box office is very busy; please retry.", headers={"Retry-After": "1"}
             ),
         )
-    log.exception("database error [%s]", request.request_id)
+    if is_error_retryable(request, exc) and not is_last_attempt(request):
+        # A pooled connection had died: pyramid_retry runs the request again (decision 0016).
+        log.info("lost database connection, retrying [%s]: %s", request.request_id, getattr(exc, "orig", exc))
+    else:
+        log.exception("database error [%s]", request.request_id)
     return problem_response(
         request,
         problems.ServiceUnavailable(

@@ -14,7 +14,7 @@ def idempotent(scope):
             key = request.headers.get("Idempotency-Key")
             if key is None or request.authenticated_userid is None:
                 return view(context, request)
-            engine = request.registry["db_engine"]
+            engine = request.registry["db_autocommit_engine"]
             user_id = request.authenticated_userid
             fingerprint = idempotency.request_fingerprint(request.method, request.path, request.body)
             replay = idempotency.begin(engine, user_id, key, scope, fingerprint)

@@ -14,7 +14,7 @@ def rate_limited(scope):
     def decorator(view):
         def rate_limited_view(context, request):
             settings = request.registry.settings
-            engine = request.registry["db_engine"]
+            engine = request.registry["db_autocommit_engine"]
             per_ip = int(settings.get(f"ratelimit.{scope}_per_ip", 0) or 0)
             per_user = int(settings.get(f"ratelimit.{scope}_per_user", 0) or 0)
             if per_ip:
