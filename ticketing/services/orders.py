@@ -10,6 +10,9 @@ valid tickets (match_id, seat_id) is the last line of defence for invariant 1.
 Lock order everywhere: the fan's wallet, then the hold/order, then seat rows (by id), then
 the seat-version shard. The same order in every path means no deadlock cycles.
 """
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import func, select, text
 
 from ticketing.models import Hold, Match, Order, Ticket, User
@@ -34,47 +37,69 @@ _LOCK_HOLD = text(
     """
 )
 
-_INSERT_ORDER = text(
-    """
-    INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
-    VALUES (:u, :m, :h, 'paid', :t, :c)
-    RETURNING id, user_id, match_id, hold_id, status, total, currency, created_at, cancelled_at
-    """
-)
-
-# The conversion is the check: only rows still held by this hold become sold, and a ticket
-# is issued for exactly the rows that did (in seat order). The caller compares the count
-# with the hold's seats and aborts everything on a mismatch.
-_SELL_AND_ISSUE = text(
-    """
-    WITH sold AS (
-        UPDATE match_seats SET status = 'sold', order_id = :o, hold_id = NULL, held_until = NULL
+# Everything a checkout writes, in one statement (one round trip while the fan's wallet and
+# hold are locked): the order; the debit, conditional on the balance (no row when the
+# wallet is short) with its ledger row; the hold's seats flipped from held to sold, only the
+# rows still held by *this* hold, and one ticket per seat that flipped (in seat order); the
+# hold spent; the seat-version bump. The caller checks the two conditions (tickets for every
+# seat of the hold, the debit made) and raises otherwise, which aborts the transaction and
+# with it every write of this statement. Foreign keys to the new order are checked at the
+# end of the statement, when it exists.
+_PAY_AND_ISSUE = text(
+    f"""
+    WITH ordered AS (
+        INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
+        VALUES (:u, :m, :h, 'paid', :t, :c)
+        RETURNING id, created_at
+    ), debited AS (
+        UPDATE wallets SET balance = balance - :t, updated_at = now()
+        WHERE user_id = :u AND balance >= :t AND :t > 0
+        RETURNING balance
+    ), paid AS (
+        INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency, order_id)
+        SELECT :u, 'payment', :t, debited.balance, :c, ordered.id FROM debited, ordered
+        RETURNING balance_after
+    ), sold AS (
+        UPDATE match_seats SET status = 'sold', order_id = (SELECT id FROM ordered), hold_id = NULL, held_until = NULL
         WHERE match_id = :m AND seat_id = ANY(:ids) AND hold_id = :h AND status = 'held'
         RETURNING match_id, seat_id, category_id, price
     ), issued AS (
         INSERT INTO tickets (order_id, user_id, match_id, seat_id, category_id, price, status)
-        SELECT :o, :u, match_id, seat_id, category_id, price, 'valid' FROM sold ORDER BY seat_id
+        SELECT ordered.id, :u, sold.match_id, sold.seat_id, sold.category_id, sold.price, 'valid'
+        FROM sold, ordered ORDER BY sold.seat_id
         RETURNING id, order_id, match_id, seat_id, category_id, price, status, checked_in_at, code_version
+    ), spent AS (
+        UPDATE holds SET status = 'checked_out' WHERE id = :h
+    ), bumped AS (
+        UPDATE match_seat_versions SET version = version + 1
+        WHERE match_id = :m AND shard = :u % {SEAT_VERSION_SHARDS}
     )
-    SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id
+    SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id,
+           (SELECT created_at FROM ordered) AS order_created_at,
+           (SELECT balance_after FROM paid) AS balance_after
     FROM issued JOIN seats s ON s.id = issued.seat_id JOIN sections sec ON sec.id = s.section_id
     ORDER BY s.section_id, s.row_index, s.number
     """
 )
 
-# The hold is spent; the seat-version bump comes last so its shard lock is held only
-# until commit (see matches.bump_seat_version).
-_CLOSE_HOLD = text(
-    f"""
-    WITH spent AS (UPDATE holds SET status = 'checked_out' WHERE id = :h)
-    UPDATE match_seat_versions SET version = version + 1
-    WHERE match_id = :m AND shard = :u % {SEAT_VERSION_SHARDS}
-    """
-)
+
+@dataclass(frozen=True)
+class PaidOrder:
+    """The order a checkout wrote, in the shape ``order_json`` reads."""
+
+    id: int
+    user_id: int
+    match_id: int
+    hold_id: int
+    total: int
+    currency: str
+    created_at: datetime
+    status: str = "paid"
+    cancelled_at: datetime = None
 
 
 def checkout(dbsession, user_id, hold_id, currency):
-    """Pay for a live hold. Returns ``(order, tickets)``: the order row and its ticket rows
+    """Pay for a live hold. Returns ``(order, tickets)``: the order and its ticket rows
     (with seat, row and section), in the shapes ``order_json`` takes."""
     wallet_service.lock_wallet(dbsession, user_id, currency)
     hold = dbsession.execute(_LOCK_HOLD, {"h": hold_id}).one_or_none()
@@ -89,18 +114,17 @@ def checkout(dbsession, user_id, hold_id, currency):
     if hold.match_status != "on_sale":
         raise Conflict(f"This match is not on sale (it is {hold.match_status}).")
 
-    order = dbsession.execute(
-        _INSERT_ORDER, {"u": user_id, "m": hold.match_id, "h": hold.id, "t": hold.total, "c": hold.currency}
-    ).one()
-    wallet_service.debit(dbsession, user_id, hold.total, hold.currency, order.id)
-
     tickets = dbsession.execute(
-        _SELL_AND_ISSUE,
-        {"o": order.id, "u": user_id, "m": hold.match_id, "ids": list(hold.seat_ids), "h": hold.id},
+        _PAY_AND_ISSUE,
+        {"u": user_id, "m": hold.match_id, "h": hold.id, "t": hold.total, "c": hold.currency,
+         "ids": list(hold.seat_ids)},
     ).mappings().all()
     if len(tickets) != len(hold.seat_ids):
         raise HoldExpired("Some seats of this hold were taken after it lapsed; hold the seats again.")
-    dbsession.execute(_CLOSE_HOLD, {"h": hold.id, "m": hold.match_id, "u": user_id})
+    if hold.total > 0 and tickets[0]["balance_after"] is None:
+        wallet_service.raise_short(dbsession, user_id, hold.total, hold.currency)
+    order = PaidOrder(id=tickets[0]["order_id"], user_id=user_id, match_id=hold.match_id, hold_id=hold.id,
+                      total=hold.total, currency=hold.currency, created_at=tickets[0]["order_created_at"])
     return order, tickets
 
 

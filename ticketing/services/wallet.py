@@ -2,8 +2,9 @@
 
 Every movement is one append-only ledger row written in the same transaction as the balance
 change, so ``balance = top-ups - payments + refunds`` holds for every wallet (invariant 4).
-Debits are one conditional ``UPDATE ... WHERE balance >= :amount RETURNING``: two checkouts
-racing for the last euro cannot both succeed, and the CHECK constraint backs it up.
+Debits are one conditional ``UPDATE ... WHERE balance >= :amount RETURNING`` (inside the
+checkout's statement, ticketing/services/orders.py): two checkouts racing for the last euro
+cannot both succeed, and the CHECK constraint backs it up.
 """
 from sqlalchemy import func, select, text
 
@@ -78,37 +79,13 @@ def top_up(dbsession, user_id, amount, currency, reason=None, created_by=None, e
     return _ledger(dbsession, user_id, "top_up", amount, balance, currency, reason=reason, created_by=created_by)
 
 
-# The debit and its ledger row in one statement: the conditional UPDATE is the balance
-# check, and the ledger row exists exactly when the debit happened (invariant 4).
-_DEBIT = text(
-    """
-    WITH debited AS (
-        UPDATE wallets SET balance = balance - :a, updated_at = now()
-        WHERE user_id = :u AND balance >= :a
-        RETURNING balance
+def raise_short(dbsession, user_id, amount, currency):
+    """402: the conditional debit found the balance short of ``amount``."""
+    current = get_wallet(dbsession, user_id, currency)["balance"]
+    raise PaymentRequired(
+        f"The wallet holds {current} and this costs {amount}; top up first.",
+        extra={"balance": current, "amount": amount},
     )
-    INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency, order_id)
-    SELECT :u, 'payment', :a, debited.balance, :c, :o FROM debited
-    RETURNING balance_after
-    """
-)
-
-
-def debit(dbsession, user_id, amount, currency, order_id):
-    """Pay ``amount``; 402 when the balance is short. The statement itself is the check."""
-    if amount == 0:
-        balance = lock_wallet(dbsession, user_id, currency).balance
-        return balance
-    balance = dbsession.execute(
-        _DEBIT, {"a": amount, "u": user_id, "c": currency, "o": order_id}
-    ).scalar_one_or_none()
-    if balance is None:
-        current = get_wallet(dbsession, user_id, currency)["balance"]
-        raise PaymentRequired(
-            f"The wallet holds {current} and this costs {amount}; top up first.",
-            extra={"balance": current, "amount": amount},
-        )
-    return balance
 
 
 def refund(dbsession, user_id, amount, currency, order_id, created_by=None, reason=None):
