@@ -1,7 +1,8 @@
 -- Every statement the app sends for one purchase of two best-available seats, in the app's
 -- two transactions (hold, then checkout with an Idempotency-Key), with the same locks: the
--- per-user rate-limit counters and the key's claim on their own autocommit connections, the
--- pool's pre-ping, the identity and traversal loads. pgbench with this script is what the
+-- per-user rate-limit counters and the key's claim on the autocommit pool (each one implicit
+-- transaction, synchronous_commit off), the identity and traversal loads (decision 0016: no
+-- pool pings). pgbench with this script is what the
 -- database could do if Python cost nothing; app purchases/s / this tps is the Python tier's
 -- efficiency. Keep it in step with ticketing/services/holds.py, orders.py, wallet.py,
 -- idempotency.py, rate_limits.py. Run by bench/pgbench.py like hot_path.sql.
@@ -10,13 +11,13 @@
 \set key random(1, 9000000000000000000)
 
 -- POST /matches/{id}/holds {"quantity": 2} ------------------------------------------------
-SELECT 1;
+-- one round trip, one implicit transaction (pgbench's \; joins the two like the app's string)
+SET LOCAL synchronous_commit TO off \;
 INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ('holds:user:' || :uid, date_trunc('minute', now()), 1)
 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING hits;
-SELECT 1;
 BEGIN;
-SELECT id, email, full_name, password_hash, role, is_active, created_at FROM users WHERE id = :uid;
 SELECT id, stadium_id, status, hold_seconds, max_tickets_per_fan, seat_version, created_at FROM matches WHERE id = :match_id;
+SELECT role FROM users WHERE id = :uid AND is_active IS true;
 SELECT status, now() >= sales_open_at AS opened, now() < sales_close_at AS not_closed,
        CAST(NULL AS bigint) IS NULL OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = :match_id AND c.id = NULL) AS category_known
 FROM matches WHERE id = :match_id;
@@ -76,44 +77,51 @@ WHERE s.id = ANY(ARRAY[:s1, :s2]::bigint[]) ORDER BY s.section_id, s.row_index, 
 END;
 
 -- POST /holds/{id}/checkout with an Idempotency-Key -----------------------------------------
-SELECT 1;
+-- one round trip, one implicit transaction (pgbench's \; joins the two like the app's string)
+SET LOCAL synchronous_commit TO off \;
 INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ('checkouts:user:' || :uid, date_trunc('minute', now()), 1)
 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING hits;
-SELECT 1;
+SET LOCAL synchronous_commit TO off \;
 INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
 VALUES (:uid, 'pgbench-' || :key, 'checkout', sha256(random()::text::bytea), 'running')
 ON CONFLICT (user_id, key) DO NOTHING RETURNING key;
-SELECT 1;
 BEGIN;
-SELECT id, email, full_name, password_hash, role, is_active, created_at FROM users WHERE id = :uid;
 SELECT id, match_id, user_id, seat_ids, total, currency, status, expires_at, created_at FROM holds WHERE id = :hold_id;
+SELECT role FROM users WHERE id = :uid AND is_active IS true;
 SELECT balance, currency FROM wallets WHERE user_id = :uid FOR UPDATE;
 SELECT h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at,
        h.expires_at <= now() AS lapsed, m.status AS match_status
 FROM holds h JOIN matches m ON m.id = h.match_id WHERE h.id = :hold_id FOR UPDATE OF h;
-INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
-VALUES (:uid, :match_id, :hold_id, 'paid', :total, 'EUR')
-RETURNING id AS order_id, user_id, match_id, hold_id, status, total, currency, created_at, cancelled_at \gset
-WITH debited AS (
+WITH ordered AS (
+    INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
+    VALUES (:uid, :match_id, :hold_id, 'paid', :total, 'EUR')
+    RETURNING id, created_at
+), debited AS (
     UPDATE wallets SET balance = balance - :total, updated_at = now()
-    WHERE user_id = :uid AND balance >= :total RETURNING balance
-)
-INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency, order_id)
-SELECT :uid, 'payment', :total, debited.balance, 'EUR', :order_id FROM debited RETURNING balance_after;
-WITH sold AS (
-    UPDATE match_seats SET status = 'sold', order_id = :order_id, hold_id = NULL, held_until = NULL
+    WHERE user_id = :uid AND balance >= :total AND :total > 0
+    RETURNING balance
+), paid AS (
+    INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency, order_id)
+    SELECT :uid, 'payment', :total, debited.balance, 'EUR', ordered.id FROM debited, ordered
+    RETURNING balance_after
+), sold AS (
+    UPDATE match_seats SET status = 'sold', order_id = (SELECT id FROM ordered), hold_id = NULL, held_until = NULL
     WHERE match_id = :match_id AND seat_id = ANY(ARRAY[:s1, :s2]::bigint[]) AND hold_id = :hold_id AND status = 'held'
     RETURNING match_id, seat_id, category_id, price
 ), issued AS (
     INSERT INTO tickets (order_id, user_id, match_id, seat_id, category_id, price, status)
-    SELECT :order_id, :uid, match_id, seat_id, category_id, price, 'valid' FROM sold ORDER BY seat_id
+    SELECT ordered.id, :uid, sold.match_id, sold.seat_id, sold.category_id, sold.price, 'valid'
+    FROM sold, ordered ORDER BY sold.seat_id
     RETURNING id, order_id, match_id, seat_id, category_id, price, status, checked_in_at, code_version
+), spent AS (
+    UPDATE holds SET status = 'checked_out' WHERE id = :hold_id
+), bumped AS (
+    UPDATE match_seat_versions SET version = version + 1 WHERE match_id = :match_id AND shard = :uid % 16
 )
-SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id
+SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id,
+       (SELECT created_at FROM ordered) AS order_created_at, (SELECT balance_after FROM paid) AS balance_after
 FROM issued JOIN seats s ON s.id = issued.seat_id JOIN sections sec ON sec.id = s.section_id
 ORDER BY s.section_id, s.row_index, s.number;
-WITH spent AS (UPDATE holds SET status = 'checked_out' WHERE id = :hold_id)
-UPDATE match_seat_versions SET version = version + 1 WHERE match_id = :match_id AND shard = :uid % 16;
 UPDATE idempotency_keys SET state = 'done', response_status = 201, response_body = '{"id": 1}'::jsonb
 WHERE user_id = :uid AND key = 'pgbench-' || :key;
 END;
