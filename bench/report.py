@@ -375,13 +375,13 @@ def _p99_at_80_percent(s):
 def _before_after(w, before, after):
     w("## Before and after the hot-path work")
     w("")
-    w(f"Same command, same machine: before = the code as it was ({before['generated_at']}, "
-      f"`bench/results/baseline.json`), after = this run.")
+    w(f"Same command, same machine: before = the code at {before.get('code', 'an earlier commit')} "
+      f"(measured {before['generated_at']}, `bench/results/baseline.json`), after = this run.")
     w("")
     w("| measure | before | after |")
     w("| --- | --- | --- |")
     b, a = before["scenarios"], after["scenarios"]
-    for name in ("sellout_c16", "sellout_c64", "sellout_c256"):
+    for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc", *NGINX):
         if name in b and name in a:
             w(f"| {name}: purchases/s | {b[name]['purchases_per_s']:g} | {a[name]['purchases_per_s']:g} |")
             w(f"| {name}: server CPU ms per purchase | {b[name].get('server_cpu_ms_per_purchase', '–')} | "

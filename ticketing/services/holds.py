@@ -142,18 +142,7 @@ _RELEASE = text(
 )
 
 
-_ON_SALE = text(
-    """
-    SELECT status, now() >= sales_open_at AS opened, now() < sales_close_at AS not_closed,
-           CAST(:category_id AS bigint) IS NULL
-           OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = :m AND c.id = :category_id) AS category_known
-    FROM matches WHERE id = :m
-    """
-)
-
-
-def _check_on_sale(dbsession, match, category_id):
-    row = dbsession.execute(_ON_SALE, {"m": match.id, "category_id": category_id}).one()
+def _check_on_sale(row):
     if row.status != "on_sale":
         raise Conflict(f"This match is not on sale (it is {row.status}).")
     if not row.opened:
@@ -257,19 +246,25 @@ def validate_request(body):
     return count
 
 
-# The fan's previous live hold (locked, to be replaced), what the fan already owns for the
-# per-fan limit, and the new hold's id (so the claim can point the seats at it before the
-# hold row is written): one round trip, read after the wallet lock.
-_PREVIOUS_OWNED_NEXT_ID = text(
+# After the wallet lock, in one round trip: whether the match is on sale (and the category is
+# its own), the fan's previous live hold (locked, to be replaced), what the fan already owns
+# for the per-fan limit, and the new hold's id (so the claim can point the seats at it
+# before the hold row is written).
+_ON_SALE_PREVIOUS_OWNED_NEXT_ID = text(
     """
-    SELECT (SELECT id FROM holds WHERE user_id = :u AND match_id = :m AND status = 'active' FOR UPDATE) AS previous,
-           (SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = :m AND status = 'valid') AS owned,
+    SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS not_closed,
+           CAST(:category_id AS bigint) IS NULL
+           OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = m.id AND c.id = :category_id) AS category_known,
+           (SELECT id FROM holds WHERE user_id = :u AND match_id = m.id AND status = 'active' FOR UPDATE) AS previous,
+           (SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = m.id AND status = 'valid') AS owned,
            nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id
+    FROM matches m WHERE m.id = :m
     """
 )
 
 # The hold row, written once with its seats and total, and the seat-version bump (last, so
-# the shard's row lock is held only until commit; see matches.bump_seat_version).
+# the shard's row lock is held only until commit; see matches.bump_seat_version); the seats
+# come back as the response shows them (seats_of), in the same round trip.
 _INSERT_HOLD = text(
     f"""
     WITH hold AS (
@@ -280,7 +275,15 @@ _INSERT_HOLD = text(
         UPDATE match_seat_versions SET version = version + 1
         WHERE match_id = :m AND shard = :u % {SEAT_VERSION_SHARDS}
     )
-    SELECT * FROM hold
+    SELECT hold.*,
+           (SELECT json_agg(json_build_object('id', s.id, 'section_id', s.section_id, 'section', sec.name,
+                                              'row', s.row_label, 'number', s.number,
+                                              'category_id', ms.category_id, 'price', ms.price)
+                            ORDER BY s.section_id, s.row_index, s.number)
+            FROM seats s JOIN sections sec ON sec.id = s.section_id
+            JOIN match_seats ms ON ms.seat_id = s.id AND ms.match_id = :m
+            WHERE s.id = ANY(:ids)) AS seats
+    FROM hold
     """
 )
 
@@ -289,17 +292,19 @@ def create_hold(dbsession, user_id, match, body, currency):
     """Claim seats for a fan; replaces the fan's previous live hold on this match.
 
     Returns the new hold as a row (id, match_id, user_id, seat_ids, total, currency, status,
-    expires_at, created_at).
+    expires_at, created_at, and ``seats`` as the response shows them).
     """
     count = validate_request(body)
-    _check_on_sale(dbsession, match, body.get("category_id"))
 
     # 1. Serialise this fan (not the match): concurrent requests of one fan queue here.
     #    Everything below reads after this lock, so it sees the fan's committed requests.
     wallet_service.lock_wallet(dbsession, user_id, currency)
 
-    # 2. Replace the fan's previous live hold on this match.
-    fan = dbsession.execute(_PREVIOUS_OWNED_NEXT_ID, {"u": user_id, "m": match.id}).one()
+    # 2. The match must be on sale; replace the fan's previous live hold on this match.
+    fan = dbsession.execute(
+        _ON_SALE_PREVIOUS_OWNED_NEXT_ID, {"u": user_id, "m": match.id, "category_id": body.get("category_id")}
+    ).one()
+    _check_on_sale(fan)
     if fan.previous is not None:
         dbsession.execute(_RELEASE, {"match_id": match.id, "hold_id": fan.previous})
         dbsession.execute(text("UPDATE holds SET status = 'replaced' WHERE id = :h"), {"h": fan.previous})

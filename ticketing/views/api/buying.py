@@ -53,9 +53,9 @@ def ledger(context, request):
 
 # --- holds -------------------------------------------------------------------------------
 
-def _hold_body(request, hold):
+def _hold_body(request, hold, seats=None):
     now = datetime.now(timezone.utc)
-    return hold_json(hold, holds.hold_state(hold, now), holds.seats_of(request.dbsession, hold))
+    return hold_json(hold, holds.hold_state(hold, now), seats if seats is not None else holds.seats_of(request.dbsession, hold))
 
 
 @view_config(route_name="api.match.holds", context=MatchResource, permission="match:hold",
@@ -66,7 +66,7 @@ def create_hold(context, request):
     hold = holds.create_hold(request.dbsession, request.identity.id, context.match, body, _currency(request))
     request.response.status = 201
     request.response.location = request.route_path("api.hold", hold_id=hold.id)
-    return _hold_body(request, hold)
+    return _hold_body(request, hold, hold.seats)
 
 
 @view_config(route_name="api.hold", context=HoldResource, permission="hold:view",
