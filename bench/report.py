@@ -121,8 +121,8 @@ def render(results, baseline=None):
     w("")
     w("Needs `wrk` and `pgbench` (Debian: `apt-get install -y wrk postgresql-client`; `nginx` too for the "
       "scale-out through nginx, which is skipped with a logged reason without it) and a PostgreSQL: "
-      "`BENCH_DATABASE_SERVER`, else 127.0.0.1:5432, else the embedded cluster. One run takes about ten "
-      "minutes and:")
+      "`BENCH_DATABASE_SERVER`, else 127.0.0.1:5432, else the embedded cluster. One run takes five to ten "
+      "minutes (by the machine) and:")
     w("")
     w("1. creates a fresh database `ticketing_bench_<timestamp>`, migrates it with "
       "`alembic -c production.ini upgrade head`, and drops it at the end;")

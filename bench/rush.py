@@ -6,7 +6,7 @@ checks (a broken invariant stops the run with a non-zero exit). Results go to
 ``bench/results/latest.json`` and ``docs/performance.md`` (with the SVG charts in
 ``docs/perf/``) is rendered from it.
 
-    python -m bench.rush                 # the full run (~10 minutes on 2 cores)
+    python -m bench.rush                 # the full run (5-10 minutes on 2 cores)
     python -m bench.rush --smoke         # every scenario, tiny budgets (a minute): checks the harness
     python -m bench.rush --no-report     # keep docs/ untouched (profiling runs)
     python -m bench.rush --only nginx    # only the scale-out through nginx (1 and 2 app processes)
