@@ -12,10 +12,10 @@ from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.request import RequestLocalCache
 from pyramid.session import SignedCookieSessionFactory
-from sqlalchemy import bindparam, select
 
 from ticketing.models import User
 from ticketing.services import tokens
+from ticketing.services.prepared import Prepared
 
 SESSION_COOKIE_NAME = "ticketing_session"
 
@@ -49,16 +49,16 @@ class Identity:
         return self._user
 
 
-# The one row every authenticated request reads: a Core statement on the request's
-# connection (no ORM object, no identity map), compiled once and cached by SQLAlchemy.
-_ACTIVE_ROLE = select(User.__table__.c.role).where(
-    User.__table__.c.id == bindparam("user_id"), User.__table__.c.is_active.is_(True)
+# The one row every authenticated request reads: a prepared statement on the request's
+# connection (no ORM object, no identity map, no planning).
+_ACTIVE_ROLE = Prepared(
+    "identity_active_role", "SELECT role FROM users WHERE id = :user_id AND is_active", {"user_id": "bigint"}
 )
 
 
 def active_role(dbsession, user_id):
     """The user's role if the account exists and is active, else None."""
-    return dbsession.execute(_ACTIVE_ROLE, {"user_id": user_id}).scalar_one_or_none()
+    return _ACTIVE_ROLE.execute(dbsession, {"user_id": user_id}).scalar_one_or_none()
 
 
 class TicketingSecurityPolicy:

@@ -56,7 +56,11 @@ def get_engine(settings, prefix="sqlalchemy.", **overrides):
             settings.get("db.idle_in_transaction_session_timeout_ms", 30000)
         ),
     }
-    options = " ".join(f"-c {name}={value}" for name, value in timeouts.items())
+    # The hot path's prepared statements are all key lookups whose best plan does not depend
+    # on the values: plan them once, not per call (ticketing/services/prepared.py, decision
+    # 0017). Only prepared statements are affected; SQLAlchemy's own are sent as text.
+    server_settings = {**timeouts, "plan_cache_mode": "force_generic_plan"}
+    options = " ".join(f"-c {name}={value}" for name, value in server_settings.items())
     engine = engine_from_config(
         settings,
         prefix,

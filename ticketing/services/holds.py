@@ -30,6 +30,7 @@ from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound, ValidationFailed, field_error
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
+from ticketing.services.prepared import Prepared
 
 MAX_SEATS_PER_HOLD = 50
 CANDIDATE_SCAN = 600  # claimable seats read (without locks) to find adjacent blocks
@@ -85,7 +86,12 @@ _CLAIM_BLOCK = text(
     """
 )
 
-_CLAIM_BLOCK_IN_SAVEPOINT = text("SAVEPOINT claim_block;\n" + _CLAIM_BLOCK.text)
+# A savepoint per attempt, sent in the claim's own round trip (see _claim_adjacent).
+_CLAIM_BLOCK_IN_SAVEPOINT = Prepared(
+    "hold_claim_block", _CLAIM_BLOCK.text,
+    {"match_id": "bigint", "seat_ids": "bigint[]", "hold_id": "bigint", "hold_seconds": "integer"},
+    prefix="SAVEPOINT claim_block;\n",
+)
 
 # Best available, anywhere: the first N claimable seats in layout order that no one else is
 # locking. Every locked row is used, so no buyer is ever turned away by another's leftovers.
@@ -179,7 +185,7 @@ def _claim_adjacent(dbsession, params, quantity, category_id):
         # A savepoint per attempt, sent in the claim's own round trip: rolling back to it
         # releases the row locks of a partial block, so nobody else is turned away by our
         # leftovers. A complete block keeps its savepoint until commit (that is harmless).
-        rows = dbsession.execute(_CLAIM_BLOCK_IN_SAVEPOINT, {**params, "seat_ids": block}).all()
+        rows = _CLAIM_BLOCK_IN_SAVEPOINT.execute(dbsession, {**params, "seat_ids": block}).all()
         if len(rows) == quantity:
             return rows
         dbsession.execute(text("ROLLBACK TO SAVEPOINT claim_block"))
@@ -250,7 +256,8 @@ def validate_request(body):
 # its own), the fan's previous live hold (locked, to be replaced), what the fan already owns
 # for the per-fan limit, and the new hold's id (so the claim can point the seats at it
 # before the hold row is written).
-_ON_SALE_PREVIOUS_OWNED_NEXT_ID = text(
+_ON_SALE_PREVIOUS_OWNED_NEXT_ID = Prepared(
+    "hold_on_sale_previous_owned",
     """
     SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS not_closed,
            CAST(:category_id AS bigint) IS NULL
@@ -259,13 +266,15 @@ _ON_SALE_PREVIOUS_OWNED_NEXT_ID = text(
            (SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = m.id AND status = 'valid') AS owned,
            nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id
     FROM matches m WHERE m.id = :m
-    """
+    """,
+    {"u": "bigint", "m": "bigint", "category_id": "bigint"},
 )
 
 # The hold row, written once with its seats and total, and the seat-version bump (last, so
 # the shard's row lock is held only until commit; see matches.bump_seat_version); the seats
 # come back as the response shows them (seats_of), in the same round trip.
-_INSERT_HOLD = text(
+_INSERT_HOLD = Prepared(
+    "hold_insert",
     f"""
     WITH hold AS (
         INSERT INTO holds (id, match_id, user_id, seat_ids, total, currency, status, expires_at)
@@ -284,7 +293,8 @@ _INSERT_HOLD = text(
             JOIN match_seats ms ON ms.seat_id = s.id AND ms.match_id = :m
             WHERE s.id = ANY(:ids)) AS seats
     FROM hold
-    """
+    """,
+    {"h": "bigint", "m": "bigint", "u": "bigint", "ids": "bigint[]", "t": "bigint", "c": "text", "s": "integer"},
 )
 
 
@@ -301,8 +311,8 @@ def create_hold(dbsession, user_id, match, body, currency):
     wallet_service.lock_wallet(dbsession, user_id, currency)
 
     # 2. The match must be on sale; replace the fan's previous live hold on this match.
-    fan = dbsession.execute(
-        _ON_SALE_PREVIOUS_OWNED_NEXT_ID, {"u": user_id, "m": match.id, "category_id": body.get("category_id")}
+    fan = _ON_SALE_PREVIOUS_OWNED_NEXT_ID.execute(
+        dbsession, {"u": user_id, "m": match.id, "category_id": body.get("category_id")}
     ).one()
     _check_on_sale(fan)
     if fan.previous is not None:
@@ -319,8 +329,8 @@ def create_hold(dbsession, user_id, match, body, currency):
     # 4. The claim itself (all-or-nothing: a short claim raises and aborts the transaction),
     #    then the hold row that the claimed seats already point at.
     rows = _claim(dbsession, match, fan.hold_id, body)
-    return dbsession.execute(
-        _INSERT_HOLD,
+    return _INSERT_HOLD.execute(
+        dbsession,
         {"h": fan.hold_id, "m": match.id, "u": user_id, "ids": sorted(row.seat_id for row in rows),
          "t": sum(row.price for row in rows), "c": currency, "s": match.hold_seconds},
     ).one()

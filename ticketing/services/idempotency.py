@@ -18,6 +18,7 @@ import logging
 from sqlalchemy import text
 
 from ticketing.problems import Conflict, ValidationFailed, field_error
+from ticketing.services.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,16 @@ MAX_KEY_LENGTH = 200
 # durable, and their (synchronous) commit flushes the WAL past the claim's commit record. A
 # claim lost in a crash leaves nothing behind: the key is free and a retry runs afresh. The
 # two statements are one implicit transaction on the autocommit connection, one round trip.
-_CLAIM = text(
+_CLAIM = Prepared(
+    "idempotency_claim",
     """
-    SET LOCAL synchronous_commit TO off;
     INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
     VALUES (:user_id, :key, :scope, :hash, 'running')
     ON CONFLICT (user_id, key) DO NOTHING
     RETURNING key
-    """
+    """,
+    {"user_id": "bigint", "key": "text", "scope": "text", "hash": "bytea"},
+    prefix="SET LOCAL synchronous_commit TO off;\n",
 )
 
 _EXISTING = text(
@@ -62,11 +65,13 @@ _TAKE_OVER = text(
 
 _RELEASE = text("DELETE FROM idempotency_keys WHERE user_id = :user_id AND key = :key AND state = 'running'")
 
-_RECORD = text(
+_RECORD = Prepared(
+    "idempotency_record",
     """
     UPDATE idempotency_keys SET state = 'done', response_status = :status, response_body = CAST(:body AS jsonb)
     WHERE user_id = :user_id AND key = :key
-    """
+    """,
+    {"status": "integer", "body": "text", "user_id": "bigint", "key": "text"},
 )
 
 _PURGE = text(f"DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'")
@@ -101,12 +106,12 @@ def begin(engine, user_id, key, scope, request_hash):
     validate_key(key)
     params = {"user_id": user_id, "key": key, "scope": scope, "hash": request_hash, "stale": STALE_AFTER_SECONDS}
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if conn.execute(_CLAIM, params).first() is not None:
+        if _CLAIM.execute(conn, params).first() is not None:
             return None
         existing = conn.execute(_EXISTING, params).one_or_none()
         if existing is None or existing.expired or (existing.state == "running" and existing.stale):
             if existing is None:
-                claimed = conn.execute(_CLAIM, params).first()
+                claimed = _CLAIM.execute(conn, params).first()
             else:
                 claimed = conn.execute(_TAKE_OVER, params).first()
             if claimed is not None:
@@ -125,7 +130,7 @@ def begin(engine, user_id, key, scope, request_hash):
 
 def record(dbsession, user_id, key, status, body):
     """Store the response in the request's own transaction (atomic with its effects)."""
-    dbsession.execute(_RECORD, {"user_id": user_id, "key": key, "status": status, "body": json.dumps(body)})
+    _RECORD.execute(dbsession, {"user_id": user_id, "key": key, "status": status, "body": json.dumps(body)})
 
 
 def release(engine, user_id, key):

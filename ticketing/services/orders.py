@@ -20,6 +20,7 @@ from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
+from ticketing.services.prepared import Prepared
 
 
 class HoldExpired(Gone):
@@ -27,14 +28,16 @@ class HoldExpired(Gone):
 
 
 # The hold, locked, with its match's status (the lock is on the hold row only).
-_LOCK_HOLD = text(
+_LOCK_HOLD = Prepared(
+    "checkout_lock_hold",
     """
     SELECT h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at,
            h.expires_at <= now() AS lapsed, m.status AS match_status
     FROM holds h JOIN matches m ON m.id = h.match_id
     WHERE h.id = :h
     FOR UPDATE OF h
-    """
+    """,
+    {"h": "bigint"},
 )
 
 # Everything a checkout writes, in one statement (one round trip while the fan's wallet and
@@ -45,7 +48,8 @@ _LOCK_HOLD = text(
 # seat of the hold, the debit made) and raises otherwise, which aborts the transaction and
 # with it every write of this statement. Foreign keys to the new order are checked at the
 # end of the statement, when it exists.
-_PAY_AND_ISSUE = text(
+_PAY_AND_ISSUE = Prepared(
+    "checkout_pay_and_issue",
     f"""
     WITH ordered AS (
         INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
@@ -79,7 +83,8 @@ _PAY_AND_ISSUE = text(
            (SELECT balance_after FROM paid) AS balance_after
     FROM issued JOIN seats s ON s.id = issued.seat_id JOIN sections sec ON sec.id = s.section_id
     ORDER BY s.section_id, s.row_index, s.number
-    """
+    """,
+    {"u": "bigint", "m": "bigint", "h": "bigint", "t": "bigint", "c": "text", "ids": "bigint[]"},
 )
 
 
@@ -102,7 +107,7 @@ def checkout(dbsession, user_id, hold_id, currency):
     """Pay for a live hold. Returns ``(order, tickets)``: the order and its ticket rows
     (with seat, row and section), in the shapes ``order_json`` takes."""
     wallet_service.lock_wallet(dbsession, user_id, currency)
-    hold = dbsession.execute(_LOCK_HOLD, {"h": hold_id}).one_or_none()
+    hold = _LOCK_HOLD.execute(dbsession, {"h": hold_id}).one_or_none()
     if hold is None or hold.user_id != user_id:
         raise NotFound("No such hold.")
     if hold.status == "checked_out":
@@ -114,8 +119,8 @@ def checkout(dbsession, user_id, hold_id, currency):
     if hold.match_status != "on_sale":
         raise Conflict(f"This match is not on sale (it is {hold.match_status}).")
 
-    tickets = dbsession.execute(
-        _PAY_AND_ISSUE,
+    tickets = _PAY_AND_ISSUE.execute(
+        dbsession,
         {"u": user_id, "m": hold.match_id, "h": hold.id, "t": hold.total, "c": hold.currency,
          "ids": list(hold.seat_ids)},
     ).mappings().all()

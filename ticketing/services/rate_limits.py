@@ -11,18 +11,21 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 
 from ticketing.problems import RateLimited
+from ticketing.services.prepared import Prepared
 
 # synchronous_commit off for this one transaction: a counter lost in a crash costs nothing,
 # while waiting for the WAL flush would add a disk sync to every hold and checkout.
-_INCREMENT = text(
+_INCREMENT = Prepared(
+    "rate_limit_increment",
     """
-    SET LOCAL synchronous_commit TO off;
     INSERT INTO rate_limit_counters (key, window_start, hits)
     VALUES (:key, :window_start, 1)
     ON CONFLICT (key, window_start)
     DO UPDATE SET hits = rate_limit_counters.hits + 1
     RETURNING hits
-    """
+    """,
+    {"key": "text", "window_start": "timestamptz"},
+    prefix="SET LOCAL synchronous_commit TO off;\n",
 )
 
 _PURGE = text("DELETE FROM rate_limit_counters WHERE window_start < now() - interval '1 day'")
@@ -35,8 +38,8 @@ def hit(engine, key, limit, window_seconds, now=None):
     # Autocommit: the two statements of _INCREMENT are one implicit transaction, sent in one
     # round trip (no BEGIN and COMMIT of their own).
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        hits = conn.execute(
-            _INCREMENT,
+        hits = _INCREMENT.execute(
+            conn,
             {
                 "key": key[:300],
                 "window_start": datetime.fromtimestamp(window_start, timezone.utc),

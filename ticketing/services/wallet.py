@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 
 from ticketing.models import LedgerEntry, Wallet
 from ticketing.problems import PaymentRequired, ValidationFailed, field_error
+from ticketing.services.prepared import Prepared
 
 MAX_TOP_UP = 100_000  # 1,000.00 in minor units per top-up
 MAX_TOP_UP_PER_DAY = 300_000  # 3,000.00 per customer per UTC day
@@ -19,18 +20,19 @@ _ENSURE = text(
     "ON CONFLICT (user_id) DO NOTHING"
 )
 
-_LOCK = text("SELECT balance, currency FROM wallets WHERE user_id = :user_id FOR UPDATE")
+_LOCK = Prepared("wallet_lock", "SELECT balance, currency FROM wallets WHERE user_id = :user_id FOR UPDATE",
+                 {"user_id": "bigint"})
 
 
 def lock_wallet(dbsession, user_id, currency):
     """Create the wallet if needed and lock it: this row lock serialises one fan's purchases."""
     # Nearly every fan who buys has a wallet already: lock it in one round trip, and create
     # it (then lock it) only when it is missing.
-    locked = dbsession.execute(_LOCK, {"user_id": user_id}).one_or_none()
+    locked = _LOCK.execute(dbsession, {"user_id": user_id}).one_or_none()
     if locked is not None:
         return locked
     dbsession.execute(_ENSURE, {"user_id": user_id, "currency": currency})
-    return dbsession.execute(_LOCK, {"user_id": user_id}).one()
+    return _LOCK.execute(dbsession, {"user_id": user_id}).one()
 
 
 def get_wallet(dbsession, user_id, currency):
