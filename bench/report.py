@@ -234,22 +234,33 @@ def render(results, baseline=None):
     if "latency.svg" in pictures:
         w("![latency percentiles](perf/latency.svg)")
         w("")
-    if "paced_80" in s:
-        x = s["paced_80"]
-        w(f"### Latency at {x['share_of_peak']:.0%} of the peak (open loop)")
+    paced = sorted((x for name, x in s.items() if name.startswith("paced_")), key=lambda x: x["share_of_peak"])
+    if paced:
+        w("### Latency against load (open loop)")
         w("")
-        w(f"A closed loop of buyers measures the queue it builds itself (256 buyers at ~120 purchases/s wait "
-          f"~2 s each, by Little's law). Here purchases (hold of 2 → checkout, each by the next customer) "
-          f"*start* at a fixed rate, {x['target_purchases_per_s']:g}/s = {x['share_of_peak']:.0%} of this run's "
-          f"{x['peak_purchases_per_s']:g}/s peak, for {x['wall_seconds']:g} s, whatever the latency, as fans "
-          f"arrive; late starts by the client itself: {x['late_starts']}.")
+        w(f"A closed loop of buyers measures the queue it builds itself (256 buyers at ~150 purchases/s wait "
+          f"~1.7 s each, by Little's law). Here purchases (hold of 2 → checkout, each by the next customer) "
+          f"*start* at a fixed rate, a share of this run's {paced[0]['peak_purchases_per_s']:g}/s closed-loop peak, "
+          f"for {paced[0]['wall_seconds']:.0f} s each, whatever the latency, as fans arrive; each run on a fresh "
+          f"match after an untimed `VACUUM ANALYZE`. Latency is from sending to the last byte; a start the client "
+          f"itself could not make on time is counted as late.")
         w("")
-        _per_type_table(w, x)
+        w("| share of peak | started / achieved purchases/s | late starts | hold p50 / p95 / p99 ms | "
+          "checkout p50 / p95 / p99 ms | 5xx | app / PostgreSQL CPU ms per purchase |")
+        w("| --- | --- | --- | --- | --- | --- | --- |")
+        for x in paced:
+            hold, checkout = _type(x, "hold"), _type(x, "checkout")
+            n = max(1, x["purchases"])
+            w(f"| {x['share_of_peak']:.0%} | {x['target_purchases_per_s']:g} / {x['purchases_per_s']:g} | "
+              f"{x['late_starts']} | {_ms(hold.get('p50_ms'))} / {_ms(hold.get('p95_ms'))} / {_ms(hold.get('p99_ms'))} | "
+              f"{_ms(checkout.get('p50_ms'))} / {_ms(checkout.get('p95_ms'))} / {_ms(checkout.get('p99_ms'))} | "
+              f"{x['http_5xx']} | {1000 * x['cpu']['server_cpu_seconds'] / n:.1f} / "
+              f"{1000 * x['cpu']['postgres_cpu_seconds'] / n:.1f} |")
         w("")
-        w(f"{x['purchases']} purchases ({x['purchases_per_s']:g}/s), {x['http_5xx']} 5xx, invariants "
-          f"{x['after']['invariants']}. CPU: server {x['cpu']['server_cpu_seconds']:g} s "
-          f"({x.get('server_cpu_ms_per_purchase', '–')} ms per purchase), load generator "
-          f"{x['cpu']['loadgen_cpu_seconds']:g} s, PostgreSQL {x['cpu']['postgres_cpu_seconds']:g} s.")
+        w("Open arrivals have no backpressure: near the capacity a hiccup raises the number of requests in "
+          "flight, each on its own connection, and waitress's per-connection work grows with them. The closed "
+          "loop of 16 buyers (16 connections) is the most efficient regime, so its peak is above what open "
+          "arrivals sustain; see the profile notes below.")
         w("")
     if "chosen_c64" in s:
         x = s["chosen_c64"]

@@ -30,6 +30,7 @@ from bench.environment import CpuMeter, log
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SELL_OUT_CONCURRENCY = (16, 64, 256)
+PACED_SHARES = (0.5, 0.7, 0.8)
 CUSTOMERS = 4000
 
 
@@ -51,7 +52,7 @@ def preflight():
 def settings_for(smoke):
     if smoke:
         return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "paced_s": 3, "max_requests": 4000}
-    return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "paced_s": 15, "max_requests": 60000}
+    return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "paced_s": 12, "max_requests": 60000}
 
 
 def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests, via=None):
@@ -60,6 +61,7 @@ def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadl
     log(f"{name}: {kind} at concurrency {concurrency} on {len(servers)} app process(es)"
         + (f" through nginx {via.base}" if via else "") + f" (at most {deadline_s}s / {max_requests} requests)")
     proxy_cpu = via.cpu_seconds() if via else 0.0
+    environment.vacuum(url)
     with CpuMeter(servers) as meter:
         bases = via.base if via else [s.base for s in servers]
         scenario = loadgen.run_scenario(kind, bases, match_id, customers, concurrency, deadline_s, max_requests)
@@ -81,6 +83,7 @@ def run_paced(name, url, server, match_id, customers, peak, share, seconds, max_
     """Purchases started at ``share`` of the ``peak`` purchases/s (open loop), for latency."""
     rate = round(share * peak, 1)
     log(f"{name}: purchases started at {rate}/s ({share:.0%} of the {peak}/s peak) for {seconds}s")
+    environment.vacuum(url)
     with CpuMeter(server) as meter:
         scenario = loadgen.run_paced(server.base, match_id, customers, rate, seconds, max_requests)
     result = {"scenario": name, "kind": "paced", "match_id": match_id, "app_processes": 1,
@@ -97,6 +100,7 @@ def run_paced(name, url, server, match_id, customers, peak, share, seconds, max_
 
 
 def run_wrk(name, server, path, concurrency, seconds, etag=None):
+    # (Reads write nothing: no vacuum needed before them.)
     log(f"{name}: wrk GET {path} at concurrency {concurrency} for {seconds}s" + (" with If-None-Match" if etag else ""))
     with CpuMeter(server) as meter:
         result = wrk.run(server.base, path, concurrency, seconds, etag=etag)
@@ -161,7 +165,8 @@ def main(argv=None):
             (staff_id,) = prepare.create_users(url, 1, "staff", 0)
             staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
             stadium, sections = prepare.create_stadium(app.base, staff_token)
-            names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc", "paced_80",
+            names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc",
+                     *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
                      *NGINX_SCENARIOS, "chosen",
                      "reads", "mixed",
                      "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"]
@@ -205,10 +210,13 @@ def main(argv=None):
                     name = f"sellout_c{concurrency}"
                     scenarios[name] = run_loadgen(name, "best_available", url, app, matches[name], customers(),
                                                   concurrency, budget["deadline_s"], budget["max_requests"])
-                # Latency at 80 % of the peak just measured, with arrivals at a fixed rate.
+                # Latency against load, with arrivals at a fixed rate: 50, 70 and 80 % of the
+                # peak just measured (the target is at 80 %).
                 peak = max(scenarios[f"sellout_c{c}"]["purchases_per_s"] for c in sellout_concurrency)
-                scenarios["paced_80"] = run_paced("paced_80", url, app, matches["paced_80"], customers(), peak, 0.8,
-                                                  budget["paced_s"], budget["max_requests"])
+                for share in PACED_SHARES:
+                    name = f"paced_{round(share * 100)}"
+                    scenarios[name] = run_paced(name, url, app, matches[name], customers(), peak, share,
+                                                budget["paced_s"], budget["max_requests"])
             if "chosen" in only:
                 scenarios["chosen_c64"] = run_loadgen("chosen_c64", "chosen_seats", url, app, matches["chosen"],
                                                       customers(), 64, budget["chosen_s"], budget["max_requests"])
