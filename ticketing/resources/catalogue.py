@@ -5,6 +5,7 @@ match is visible to staff only, which its ``__acl__`` says (computed from the ro
 warehouse does for projects).
 """
 from ticketing.models import Match, Stadium
+from ticketing.services.prepared import Prepared
 
 from . import ADMIN, CUSTOMER, STAFF, Allow, Everyone, Resource, parse_id
 
@@ -35,6 +36,15 @@ class StadiumResource(Resource):
     ]
 
 
+# What every request under /matches/{id} needs (the ACL, buying, the seat map), in one
+# prepared statement; the ORM object is loaded only by the views that need the whole match.
+_MATCH_ROW = Prepared(
+    "traversal_match",
+    "SELECT id, stadium_id, status, hold_seconds, max_tickets_per_fan FROM matches WHERE id = :id",
+    {"id": "bigint"},
+)
+
+
 class MatchContainer(Resource):
     __acl__ = [
         (Allow, Everyone, "match:list"),
@@ -43,16 +53,24 @@ class MatchContainer(Resource):
     ]
 
     def __getitem__(self, key):
-        match = self.request.dbsession.get(Match, parse_id(key))
-        if match is None:
+        row = _MATCH_ROW.execute(self.request.dbsession, {"id": parse_id(key)}).first()
+        if row is None:
             raise KeyError(key)
-        return MatchResource(self.request, match, parent=self)
+        return MatchResource(self.request, row, parent=self)
 
 
 class MatchResource(Resource):
-    def __init__(self, request, match, parent):
-        super().__init__(request, str(match.id), parent)
-        self.match = match
+    def __init__(self, request, row, parent):
+        super().__init__(request, str(row.id), parent)
+        self.row = row  # id, stadium_id, status, hold_seconds, max_tickets_per_fan
+        self._match = None
+
+    @property
+    def match(self):
+        """The ORM object, loaded on first use (views that show or change the whole match)."""
+        if self._match is None:
+            self._match = self.request.dbsession.get(Match, self.row.id)
+        return self._match
 
     @property
     def __acl__(self):
@@ -60,7 +78,7 @@ class MatchResource(Resource):
             (Allow, STAFF, ("match:view", "match:edit", "match:report", "match:check_in")),
             (Allow, ADMIN, ("match:view", "match:edit", "match:report", "match:check_in")),
         ]
-        if self.match.status != "draft":
+        if self.row.status != "draft":
             acl.append((Allow, Everyone, "match:view"))
             acl.append((Allow, CUSTOMER, "match:hold"))
         return acl

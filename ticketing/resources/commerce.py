@@ -6,6 +6,7 @@ ticket is a ``KeyError`` (404), never a 403, so ids cannot be probed for existen
 """
 from ticketing.models import Hold, Order, Ticket
 from ticketing.problems import Unauthorized
+from ticketing.services.prepared import Prepared
 
 from . import ADMIN, CUSTOMER, STAFF, Allow, Resource, parse_id
 
@@ -26,32 +27,54 @@ class OwnedContainer(Resource):
     context_class = None
     staff_may_see = True
 
+    def load(self, object_id):
+        return self.request.dbsession.get(self.model, object_id)
+
     def __getitem__(self, key):
         if self.request.identity is None:
             # Before any lookup: an anonymous caller learns nothing about which ids exist.
             raise Unauthorized("A valid bearer access token is required.")
-        row = self.request.dbsession.get(self.model, parse_id(key))
+        row = self.load(parse_id(key))
         if row is None or not _may_see(self.request, row.user_id, self.staff_may_see):
             raise KeyError(key)
         return self.context_class(self.request, row, parent=self)
 
 
 class HoldResource(Resource):
-    def __init__(self, request, hold, parent):
-        super().__init__(request, str(hold.id), parent)
-        self.hold = hold
+    def __init__(self, request, row, parent):
+        super().__init__(request, str(row.id), parent)
+        self.row = row  # every column of the hold, as a row
+        self._hold = None
+
+    @property
+    def hold(self):
+        """The ORM object, loaded on first use (releasing a hold)."""
+        if self._hold is None:
+            self._hold = self.request.dbsession.get(Hold, self.row.id)
+        return self._hold
 
     @property
     def __acl__(self):
         return [
-            (Allow, f"u:{self.hold.user_id}", ("hold:view", "hold:release", "hold:checkout")),
+            (Allow, f"u:{self.row.user_id}", ("hold:view", "hold:release", "hold:checkout")),
             (Allow, STAFF, "hold:view"),
             (Allow, ADMIN, "hold:view"),
         ]
 
 
+# Viewing and paying for a hold need its row only: one prepared statement, no ORM object.
+_HOLD_ROW = Prepared(
+    "traversal_hold",
+    "SELECT id, match_id, user_id, seat_ids, total, currency, status, expires_at, created_at FROM holds WHERE id = :id",
+    {"id": "bigint"},
+)
+
+
 class HoldContainer(OwnedContainer):
     model, context_class = Hold, HoldResource
+
+    def load(self, object_id):
+        return _HOLD_ROW.execute(self.request.dbsession, {"id": object_id}).first()
 
 
 class OrderResource(Resource):

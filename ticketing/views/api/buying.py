@@ -63,7 +63,7 @@ def _hold_body(request, hold, seats=None):
              decorator=(rate_limited("holds"), idempotent("hold")))
 def create_hold(context, request):
     body = dict(request.openapi_validated.body)
-    hold = holds.create_hold(request.dbsession, request.identity.id, context.match, body, _currency(request))
+    hold = holds.create_hold(request.dbsession, request.identity.id, context.row, body, _currency(request))
     request.response.status = 201
     request.response.location = request.route_path("api.hold", hold_id=hold.id)
     return _hold_body(request, hold, hold.seats)
@@ -72,7 +72,7 @@ def create_hold(context, request):
 @view_config(route_name="api.hold", context=HoldResource, permission="hold:view",
              request_method="GET", renderer="json", openapi=True)
 def get_hold(context, request):
-    return _hold_body(request, context.hold)
+    return _hold_body(request, context.row)
 
 
 @view_config(route_name="api.hold", context=HoldResource, permission="hold:release",
@@ -86,7 +86,7 @@ def release_hold(context, request):
              request_method="POST", renderer="json", openapi=True,
              decorator=(rate_limited("checkouts"), idempotent("checkout")))
 def checkout(context, request):
-    order, tickets = orders.checkout(request.dbsession, request.identity.id, context.hold.id, _currency(request))
+    order, tickets = orders.checkout(request.dbsession, request.identity.id, context.row.id, _currency(request))
     request.response.status = 201
     request.response.location = request.route_path("api.order", order_id=order.id)
     return order_json(order, tickets, _signer(request))

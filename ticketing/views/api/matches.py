@@ -127,7 +127,7 @@ def close(context, request):
              request_method="GET", openapi=True)
 def seats(context, request):
     """The seat map. Conditional: ``If-None-Match`` with the current ETag gets a 304."""
-    match = context.match
+    match = context.row  # id, status, stadium_id: all the map needs
     query = request.openapi_validated.parameters.query
     filters = {key: query[key] for key in ("section_id", "category_id", "status") if query.get(key) is not None}
     current = seat_map.etag(request.dbsession, match.id, filters)
@@ -142,7 +142,7 @@ def seats(context, request):
 @view_config(route_name="api.match.summary", context=MatchResource, permission="match:view",
              request_method="GET", renderer="json", openapi=True)
 def summary(context, request):
-    match = context.match
+    match = context.row
     return {"match_id": match.id, "status": match.status, **seat_map.summaries(request.dbsession, [match.id])[match.id]}
 
 

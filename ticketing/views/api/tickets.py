@@ -62,7 +62,7 @@ def check_in_view(context, request):
     return check_in.check_in(
         request.dbsession,
         request.registry["ticket_signer"].public_key,
-        context.match.id,
+        context.row.id,
         body["code"],
         request.identity.id,
     )
