@@ -47,6 +47,7 @@ def charts(results):
         bars = [s[name]["purchases_per_s"] for name in sellouts]
         bars_groups = list(groups)
         for name, label in (("sellout_c64_2proc", "C = 64, 2 app processes"),
+                            ("sellout_c256_2proc", "C = 256, 2 app processes"),
                             ("sellout_c64_nginx_1proc", "C = 64, nginx, 1 process"),
                             ("sellout_c64_nginx_2proc", "C = 64, nginx, 2 processes")):
             if name in s:
@@ -151,13 +152,18 @@ def render(results, baseline=None):
     w("| --- | --- | --- |")
     if "app_over_pgbench" in r:
         ratio = r["app_over_pgbench"]
-        w(f"| purchases/s ≥ 0.5 × pgbench hot-path tps (stretch) | {r['app_purchases_per_s_best']:g} / "
-          f"{r['pgbench_tps_best']:g} = **{ratio:.2f}** | {'met' if ratio >= 0.5 else 'not met'} |")
-    if "sellout_c256" in s:
-        c256 = s["sellout_c256"]
+        two = (f"; two app processes: **{r['app_2proc_over_pgbench']:.2f}**"
+               if "app_2proc_over_pgbench" in r else "")
+        w(f"| purchases/s ≥ 0.5 × pgbench hot-path tps (stretch) | one app process: {r['app_purchases_per_s_best']:g} / "
+          f"{r['pgbench_tps_best']:g} = **{ratio:.2f}**{two} | "
+          f"{'met' if max(ratio, r.get('app_2proc_over_pgbench', 0)) >= 0.5 else 'not met'} |")
+    for name, processes in (("sellout_c256", "1 app process"), ("sellout_c256_2proc", "2 app processes")):
+        if name not in s:
+            continue
+        c256 = s[name]
         seconds = c256.get("last_purchase_at_s")
         ok = c256["after"]["sold"] == 5000 and seconds is not None and seconds <= 10 and c256["http_5xx"] == 0
-        w(f"| 5,000 seats sold out by 256 buyers in ≤ 10 s, 0 5xx, invariants intact | "
+        w(f"| 5,000 seats sold out by 256 buyers in ≤ 10 s, 0 5xx, invariants intact ({processes}) | "
           f"{c256['after']['sold']} sold in {seconds} s, {c256['http_5xx']} 5xx, invariants "
           f"{c256['after']['invariants']} | {'met' if ok else 'not met'} |")
     p99 = _p99_at_80_percent(s)
@@ -187,7 +193,7 @@ def render(results, baseline=None):
       "checkout p50 / p95 / p99 ms | statuses | server CPU s (ms/purchase) | load gen CPU s | PostgreSQL CPU s | "
       "machine busy CPU s (of wall × cores; other processes) |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc", *NGINX):
+    for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc", "sellout_c256_2proc", *NGINX):
         if name not in s:
             continue
         x = s[name]
@@ -392,7 +398,7 @@ def _before_after(w, before, after):
     w("| measure | before | after |")
     w("| --- | --- | --- |")
     b, a = before["scenarios"], after["scenarios"]
-    for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc", *NGINX):
+    for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc", "sellout_c256_2proc", *NGINX):
         if name in b and name in a:
             w(f"| {name}: purchases/s | {b[name]['purchases_per_s']:g} | {a[name]['purchases_per_s']:g} |")
             w(f"| {name}: server CPU ms per purchase | {b[name].get('server_cpu_ms_per_purchase', '–')} | "

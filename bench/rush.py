@@ -165,7 +165,7 @@ def main(argv=None):
             (staff_id,) = prepare.create_users(url, 1, "staff", 0)
             staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
             stadium, sections = prepare.create_stadium(app.base, staff_token)
-            names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc",
+            names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc", "sellout_c256_2proc",
                      *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
                      *NGINX_SCENARIOS, "chosen",
                      "reads", "mixed",
@@ -245,9 +245,11 @@ def main(argv=None):
                 second = environment.start_app(url, run_secrets, name="app2")
                 try:
                     loadgen.run_scenario("best_available", second.base, matches["warmup"], customers(), 16, 2, 500)
-                    scenarios["sellout_c64_2proc"] = run_loadgen(
-                        "sellout_c64_2proc", "best_available", url, [app, second], matches["sellout_c64_2proc"],
-                        customers(), 64, budget["deadline_s"], budget["max_requests"])
+                    for concurrency in (64, 256):
+                        name = f"sellout_c{concurrency}_2proc"
+                        scenarios[name] = run_loadgen(name, "best_available", url, [app, second], matches[name],
+                                                      customers(), concurrency, budget["deadline_s"],
+                                                      budget["max_requests"])
                 finally:
                     second.stop()
             if "nginx" in only:
@@ -352,6 +354,9 @@ def ratios(scenarios):
         out["app_purchases_per_s_best"] = best_app
         out["pgbench_tps_best"] = best_pg
         out["app_over_pgbench"] = round(best_app / best_pg, 3)
+        two = [s["purchases_per_s"] for n, s in scenarios.items() if n in ("sellout_c64_2proc", "sellout_c256_2proc")]
+        if two:
+            out["app_2proc_over_pgbench"] = round(max(two) / best_pg, 3)
     if "pgbench_app_path_c16" in scenarios and "sellout_c16" in scenarios:
         out["app_over_pgbench_app_path_c16"] = round(
             scenarios["sellout_c16"]["purchases_per_s"] / scenarios["pgbench_app_path_c16"]["tps"], 3)
@@ -367,6 +372,9 @@ def ratios(scenarios):
         out["sell_out_c256_seconds"] = s.get("last_purchase_at_s")
         out["sell_out_c256_sold"] = s["after"]["sold"]
         out["sell_out_c256_5xx"] = s["http_5xx"]
+    if "sellout_c256_2proc" in scenarios:
+        s = scenarios["sellout_c256_2proc"]
+        out["sell_out_c256_2proc_seconds"] = s.get("last_purchase_at_s")
     if "seat_map_304" in scenarios and "bare_view" in scenarios:
         out["seat_map_304_over_bare"] = round(
             scenarios["seat_map_304"]["requests_per_s"] / scenarios["bare_view"]["requests_per_s"], 3)
