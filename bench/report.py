@@ -264,9 +264,9 @@ def render(results, baseline=None):
               f"{1000 * x['cpu']['postgres_cpu_seconds'] / n:.1f} |")
         w("")
         w("Open arrivals have no backpressure: near the capacity a hiccup raises the number of requests in "
-          "flight, each on its own connection, and waitress's per-connection work grows with them. The closed "
-          "loop of 16 buyers (16 connections) is the most efficient regime, so its peak is above what open "
-          "arrivals sustain; see the profile notes below.")
+          "flight, each on its own connection, and waitress's per-connection work grows with them. A closed "
+          "loop (a fixed set of connections, each always busy, PostgreSQL committing them in groups) is the "
+          "most efficient regime, so its peak is above what open arrivals sustain; see the profile notes below.")
         w("")
     if "chosen_c64" in s:
         x = s["chosen_c64"]
