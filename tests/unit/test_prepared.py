@@ -1,7 +1,8 @@
 """Prepared statements (ticketing/services/prepared.py): prepared once per connection, on
 first use, with the service's :named SQL turned into numbered, typed parameters."""
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc, text
+from sqlalchemy.orm import Session
 
 from ticketing.services.prepared import Prepared
 
@@ -17,7 +18,7 @@ def test_named_parameters_become_numbered_in_order_of_first_use():
     assert statement.prepare_sql == (
         "PREPARE test_numbering (text, bigint) AS SELECT $1::text, CAST($2 AS bigint) % 16, $1, 'x::y' WHERE $2 > 0"
     )
-    assert str(statement.statement) == "SET LOCAL synchronous_commit TO off;\nEXECUTE test_numbering (:b, :a)"
+    assert statement.execute_sql == "SET LOCAL synchronous_commit TO off;\nEXECUTE test_numbering (%s, %s)"
 
 
 def test_every_parameter_needs_a_type_and_names_are_plain():
@@ -41,3 +42,73 @@ def test_prepared_once_per_connection_and_again_on_a_new_one(engine):
         conn.rollback()
         assert statement.execute(conn, {"n": 3}).one() == (6, 3)
         assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_once'")).scalar() == 1
+
+
+def test_results_behave_like_sqlalchemys_for_the_methods_services_use(engine):
+    statement = Prepared(
+        "test_rows", "SELECT n, n * 10 AS tens FROM generate_series(1, :count) AS n", {"count": "integer"}
+    )
+    with engine.connect() as conn:
+        three = statement.execute(conn, {"count": 3})
+        assert [(row.n, row.tens) for row in three.all()] == [(1, 10), (2, 20), (3, 30)]
+        assert statement.execute(conn, {"count": 3}).first().tens == 10
+        assert statement.execute(conn, {"count": 2}).mappings().all() == [{"n": 1, "tens": 10}, {"n": 2, "tens": 20}]
+        assert statement.execute(conn, {"count": 1}).scalar_one() == 1
+        assert statement.execute(conn, {"count": 0}).one_or_none() is None
+        assert statement.execute(conn, {"count": 0}).scalar_one_or_none() is None
+        assert statement.execute(conn, {"count": 0}).first() is None
+        with pytest.raises(exc.NoResultFound):
+            statement.execute(conn, {"count": 0}).one()
+        with pytest.raises(exc.MultipleResultsFound):
+            statement.execute(conn, {"count": 2}).one_or_none()
+
+
+def test_runs_in_the_sessions_transaction(engine):
+    insert = Prepared("test_in_transaction", "INSERT INTO rate_limit_counters (key, window_start, hits) "
+                      "VALUES (:key, now(), 1) RETURNING hits", {"key": "text"})
+    with Session(engine) as session:
+        assert insert.execute(session, {"key": "test-prepared-rolled-back"}).scalar_one() == 1
+        seen = session.execute(text("SELECT count(*) FROM rate_limit_counters WHERE key = 'test-prepared-rolled-back'"))
+        assert seen.scalar() == 1
+        session.rollback()
+    with engine.connect() as conn:
+        after = conn.execute(text("SELECT count(*) FROM rate_limit_counters WHERE key = 'test-prepared-rolled-back'"))
+        assert after.scalar() == 0
+
+
+def test_database_errors_come_out_as_sqlalchemys(engine):
+    statement = Prepared("test_errors", "SELECT CAST(:n AS bigint) * 2", {"n": "bigint"})
+    with engine.connect() as conn:
+        with pytest.raises(exc.DataError) as refused:  # out of range: the views answer 422
+            statement.execute(conn, {"n": 2**70})
+        assert refused.value.orig.pgcode == "22003"
+        conn.rollback()
+        assert statement.execute(conn, {"n": 4}).scalar_one() == 8
+
+
+def test_a_lost_connection_is_invalidated_like_any_statements(engine):
+    """The engine's handle_error listeners see it (decision 0016 retries on them) and the pool
+    replaces the connection, whose statements are then prepared again."""
+    statement = Prepared("test_lost", "SELECT :n + 1", {"n": "integer"})
+    seen = []
+    from sqlalchemy import event
+
+    def listener(context):
+        seen.append((context.is_disconnect, context.statement))
+
+    event.listen(engine, "handle_error", listener)
+    try:
+        with engine.connect() as conn:
+            assert statement.execute(conn, {"n": 1}).scalar_one() == 2
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.commit()
+            with engine.connect() as killer:
+                killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(exc.OperationalError) as lost:
+                statement.execute(conn, {"n": 1})
+            assert lost.value.connection_invalidated
+            assert seen == [(True, statement.execute_sql)]
+            conn.rollback()
+            assert statement.execute(conn, {"n": 2}).scalar_one() == 3
+    finally:
+        event.remove(engine, "handle_error", listener)
