@@ -28,6 +28,16 @@ def _tm(session):
 @event.listens_for(RequestSession, "after_begin")
 def _after_begin(session, transaction, connection):
     join_transaction(session, STATUS_CHANGED, _tm(session))
+    # The transaction's connection, for statements run on its DBAPI cursor
+    # (ticketing/services/prepared.py): asking Session.connection() each time walks the
+    # session's state machine, ~6 % of a purchase's app CPU.
+    session.info["connection"] = connection
+
+
+@event.listens_for(RequestSession, "after_transaction_end")
+def _after_transaction_end(session, transaction):
+    if transaction.parent is None:  # the outermost transaction: its connection goes back
+        session.info.pop("connection", None)
 
 
 @event.listens_for(RequestSession, "after_attach")

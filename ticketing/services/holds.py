@@ -30,7 +30,7 @@ from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound, ValidationFailed, field_error
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
-from ticketing.services.prepared import Prepared
+from ticketing.services.prepared import OnCursor, Prepared
 
 MAX_SEATS_PER_HOLD = 50
 CANDIDATE_SCAN = 600  # claimable seats read (without locks) to find adjacent blocks
@@ -116,7 +116,8 @@ _CLAIM_FIRST_FREE = text(
 # Adjacent blocks, planned without locks: the first CANDIDATE_SCAN claimable seats in layout
 # order, cut into runs of consecutive numbers in one row (number - position is constant
 # along a run), and every window of :quantity seats of a run, best (layout order) first.
-_ADJACENT_BLOCKS = text(
+_ADJACENT_BLOCKS = OnCursor(
+    "hold_adjacent_blocks",
     f"""
     WITH candidates AS (
         SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
@@ -163,8 +164,8 @@ def _claim_adjacent(dbsession, params, quantity, category_id):
     # Enough blocks for every attempt below: each failed attempt can rule out at most
     # 2 * quantity - 1 overlapping windows.
     wanted_blocks = 1 + WINDOW_JITTER + WINDOW_ATTEMPTS * (2 * quantity - 1)
-    blocks = dbsession.execute(
-        _ADJACENT_BLOCKS,
+    blocks = _ADJACENT_BLOCKS.execute(
+        dbsession,
         {"match_id": params["match_id"], "category_id": category_id, "scan": CANDIDATE_SCAN,
          "quantity": quantity, "blocks": wanted_blocks},
     ).scalars().all()

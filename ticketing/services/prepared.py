@@ -33,8 +33,64 @@ _BIND = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
+def _connection_of(executor):
+    """The SQLAlchemy connection to run on: a request session's current one (remembered by
+    RequestSession when its transaction began; ``Session.connection()`` costs a walk through
+    the session's state machine), else what ``Session.connection()`` returns, beginning the
+    session's transaction as ``Session.execute`` would; or the Connection itself."""
+    if hasattr(executor, "get_bind"):
+        return executor.info.get("connection") or executor.connection()
+    if not executor.in_transaction():
+        executor.begin()  # as Connection.execute would (a no-op on autocommit connections)
+    return executor
+
+
+def _run(executor, statement, arguments, prepare=None):
+    """Run ``statement`` on the DBAPI cursor; return (rows, column names). ``prepare``: a
+    (name, PREPARE statement) to send first if this database connection has not had it."""
+    connection = _connection_of(executor)
+    pooled = connection.connection  # the pool's proxy of the DBAPI connection
+    cursor = pooled.dbapi_connection.cursor()
+    sent = statement
+    try:
+        if prepare is not None:
+            prepared = pooled.info.setdefault("prepared_statements", set())
+            name, sent = prepare
+            if name not in prepared:
+                cursor.execute(sent)
+                prepared.add(name)
+            sent = statement
+        cursor.execute(sent, arguments)
+        description = cursor.description
+        if description is None:
+            return [], ()
+        return cursor.fetchall(), tuple(column[0] for column in description)
+    except connection.dialect.loaded_dbapi.Error as error:
+        # SQLAlchemy's own translation, as for any statement it runs: the same exception
+        # classes (DataError, OperationalError...), the engine's handle_error listeners
+        # (retry on a lost connection, decision 0016) and invalidation of a dead connection.
+        connection._handle_dbapi_exception(error, sent, arguments, cursor, None)
+    finally:
+        cursor.close()
+
+
+class _RowClasses:
+    """One named-tuple class per distinct column list a statement returns."""
+
+    def __init__(self, name):
+        self.name = name
+        self.classes = {}
+
+    def rows(self, fetched):
+        rows, names = fetched
+        row_class = self.classes.get(names)
+        if row_class is None:
+            row_class = self.classes[names] = namedtuple(f"{self.name}_row", names, rename=True)
+        return Rows([row_class._make(row) for row in rows])
+
+
 class Prepared:
-    """One statement: ``execute(connection_or_session, params)`` returns its :class:`Rows`."""
+    """One statement: ``execute(session_or_connection, params)`` returns its :class:`Rows`."""
 
     def __init__(self, name, sql, types, prefix=""):
         """``types``: each ``:parameter``'s SQL type; ``prefix``: statements sent in the same
@@ -57,48 +113,30 @@ class Prepared:
         self.parameters = tuple(order)
         # psycopg2 formats the EXECUTE with its arguments (hence '%%'); the PREPARE is sent
         # without arguments, so psycopg2 leaves its text alone.
-        self.prepare_sql = f"PREPARE {name} ({', '.join(types[p] for p in order)}) AS {body}"
+        typed = f" ({', '.join(types[p] for p in order)})" if order else ""
+        self.prepare_sql = f"PREPARE {name}{typed} AS {body}"
         placeholders = ", ".join("%s" for _ in order)
         self.execute_sql = prefix.replace("%", "%%") + (f"EXECUTE {name} ({placeholders})" if order else f"EXECUTE {name}")
-        self._row_classes = {}
+        self._row_classes = _RowClasses(name)
 
     def execute(self, executor, params):
         """Run on a Session (in its transaction) or a Connection, preparing first on a
         database connection that has not seen this statement."""
-        if hasattr(executor, "get_bind"):
-            connection = executor.connection()  # begins the session's transaction if need be
-        else:
-            connection = executor
-            if not connection.in_transaction():
-                connection.begin()  # as Connection.execute would (a no-op on autocommit ones)
-        pooled = connection.connection  # the pool's proxy of the DBAPI connection
-        prepared = pooled.info.setdefault("prepared_statements", set())
         arguments = tuple(params[p] for p in self.parameters)
-        cursor = pooled.dbapi_connection.cursor()
-        statement = self.execute_sql
-        try:
-            if self.name not in prepared:
-                statement = self.prepare_sql
-                cursor.execute(statement)
-                prepared.add(self.name)
-                statement = self.execute_sql
-            cursor.execute(statement, arguments)
-            rows = cursor.fetchall() if cursor.description is not None else []
-            names = tuple(column[0] for column in cursor.description or ())
-        except connection.dialect.loaded_dbapi.Error as error:
-            # SQLAlchemy's own translation, as for any statement it runs: the same exception
-            # classes (DataError, OperationalError...), the engine's handle_error listeners
-            # (retry on a lost connection, decision 0016) and invalidation of a dead connection.
-            connection._handle_dbapi_exception(error, statement, arguments, cursor, None)
-        finally:
-            cursor.close()
-        return Rows(rows, self._row_class(names))
+        return self._row_classes.rows(_run(executor, self.execute_sql, arguments, (self.name, self.prepare_sql)))
 
-    def _row_class(self, names):
-        row_class = self._row_classes.get(names)
-        if row_class is None:
-            row_class = self._row_classes[names] = namedtuple(f"{self.name}_row", names, rename=True)
-        return row_class
+
+class OnCursor:
+    """A statement sent as text on the DBAPI cursor, planned on every call: for the hot path's
+    one statement whose best plan depends on its values (decision 0017), without SQLAlchemy's
+    per-statement cost (decision 0018). ``:named`` parameters, as in :class:`Prepared`."""
+
+    def __init__(self, name, sql):
+        self.sql = _BIND.sub(lambda found: f"%({found.group(1)})s", sql.strip().replace("%", "%%"))
+        self._row_classes = _RowClasses(name)
+
+    def execute(self, executor, params):
+        return self._row_classes.rows(_run(executor, self.sql, params))
 
 
 class Rows:
@@ -107,8 +145,8 @@ class Rows:
 
     __slots__ = ("_rows",)
 
-    def __init__(self, rows, row_class=None):
-        self._rows = rows if row_class is None else [row_class._make(row) for row in rows]
+    def __init__(self, rows):
+        self._rows = rows
 
     def all(self):
         return self._rows
@@ -128,6 +166,10 @@ class Rows:
 
     def scalar_one(self):
         return self.one()[0]
+
+    def scalars(self):
+        """The first column of every row."""
+        return Rows([row[0] for row in self._rows])
 
     def scalar_one_or_none(self):
         row = self.one_or_none()
