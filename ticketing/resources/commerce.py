@@ -6,6 +6,7 @@ ticket is a ``KeyError`` (404), never a 403, so ids cannot be probed for existen
 """
 from ticketing.models import Hold, Order, Ticket
 from ticketing.problems import Unauthorized
+from ticketing.security import CALLER_ROLE_COLUMN, claimed_user_id, role_read_along
 from ticketing.services.prepared import Prepared
 
 from . import ADMIN, CUSTOMER, STAFF, Allow, Resource, parse_id
@@ -31,10 +32,14 @@ class OwnedContainer(Resource):
         return self.request.dbsession.get(self.model, object_id)
 
     def __getitem__(self, key):
-        if self.request.identity is None:
-            # Before any lookup: an anonymous caller learns nothing about which ids exist.
+        # Before any lookup: an anonymous caller learns nothing about which ids exist. (An
+        # account that is gone or demoted is found out after the lookup, which may read its
+        # role along; it learns nothing either.)
+        if claimed_user_id(self.request) is None:
             raise Unauthorized("A valid bearer access token is required.")
         row = self.load(parse_id(key))
+        if self.request.identity is None:
+            raise Unauthorized("A valid bearer access token is required.")
         if row is None or not _may_see(self.request, row.user_id, self.staff_may_see):
             raise KeyError(key)
         return self.context_class(self.request, row, parent=self)
@@ -62,11 +67,16 @@ class HoldResource(Resource):
         ]
 
 
-# Viewing and paying for a hold need its row only: one prepared statement, no ORM object.
+# Viewing and paying for a hold need its row only: one prepared statement, no ORM object,
+# with the caller's role for the security policy (one row even when the hold does not exist).
 _HOLD_ROW = Prepared(
     "traversal_hold",
-    "SELECT id, match_id, user_id, seat_ids, total, currency, status, expires_at, created_at FROM holds WHERE id = :id",
-    {"id": "bigint"},
+    f"""
+    SELECT {CALLER_ROLE_COLUMN},
+           h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at, h.created_at
+    FROM (SELECT 1) AS one LEFT JOIN holds h ON h.id = :id
+    """,
+    {"id": "bigint", "caller": "bigint"},
 )
 
 
@@ -74,7 +84,10 @@ class HoldContainer(OwnedContainer):
     model, context_class = Hold, HoldResource
 
     def load(self, object_id):
-        return _HOLD_ROW.execute(self.request.dbsession, {"id": object_id}).first()
+        caller = claimed_user_id(self.request)
+        row = _HOLD_ROW.execute(self.request.dbsession, {"id": object_id, "caller": caller}).one()
+        role_read_along(self.request, caller, row.caller_role)
+        return None if row.id is None else row
 
 
 class OrderResource(Resource):
