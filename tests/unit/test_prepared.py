@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import exc, text
 from sqlalchemy.orm import Session
 
-from ticketing.services.prepared import OnCursor, Prepared
+from ticketing.services.prepared import Prepared
 
 
 def test_named_parameters_become_numbered_in_order_of_first_use():
@@ -112,13 +112,6 @@ def test_a_lost_connection_is_invalidated_like_any_statements(engine):
             assert statement.execute(conn, {"n": 2}).scalar_one() == 3
     finally:
         event.remove(engine, "handle_error", listener)
-
-
-def test_on_cursor_statements_take_named_parameters_and_keep_casts_and_percent_signs(engine):
-    statement = OnCursor("test_on_cursor", "SELECT :n::bigint % 16 AS shard, CAST(:label AS text) || '%' AS label")
-    with engine.connect() as conn:
-        row = statement.execute(conn, {"n": 35, "label": "x"}).one()
-    assert (row.shard, row.label) == (3, "x%")
 
 
 def test_a_request_session_runs_on_its_transactions_connection_and_forgets_it_at_the_end(engine):

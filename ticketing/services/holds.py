@@ -30,7 +30,7 @@ from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound, ValidationFailed, field_error
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
-from ticketing.services.prepared import OnCursor, Prepared
+from ticketing.services.prepared import Prepared
 
 MAX_SEATS_PER_HOLD = 50
 CANDIDATE_SCAN = 600  # claimable seats read (without locks) to find adjacent blocks
@@ -113,32 +113,42 @@ _CLAIM_FIRST_FREE = text(
     """
 )
 
-# Adjacent blocks, planned without locks: the first CANDIDATE_SCAN claimable seats in layout
-# order, cut into runs of consecutive numbers in one row (number - position is constant
-# along a run), and every window of :quantity seats of a run, best (layout order) first.
-_ADJACENT_BLOCKS = OnCursor(
-    "hold_adjacent_blocks",
-    f"""
-    WITH candidates AS (
-        SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
-        WHERE ms.match_id = :match_id AND {CLAIMABLE}
-          AND (CAST(:category_id AS bigint) IS NULL OR ms.category_id = :category_id)
-        ORDER BY ms.section_id, ms.row_index, ms.number
-        LIMIT :scan
-    ), runs AS (
-        SELECT seat_id, section_id, row_index, number,
-               number - row_number() OVER (PARTITION BY section_id, row_index ORDER BY number) AS run
-        FROM candidates
-    ), windows AS (
-        SELECT section_id, row_index, number,
-               array_agg(seat_id) OVER (PARTITION BY section_id, row_index, run ORDER BY number
-                                        ROWS BETWEEN :quantity - 1 PRECEDING AND CURRENT ROW) AS block
-        FROM runs
+# Adjacent blocks, planned without locks: the first :scan claimable seats in layout order,
+# cut into runs of consecutive numbers in one row (number - position is constant along a
+# run), and every window of :quantity seats of a run, best (layout order) first. Two
+# prepared statements, so each has one plan that fits every call: anywhere in the stadium
+# (ix_match_seats_claimable_layout) or in one category (ix_match_seats_claimable); both
+# walk their index in layout order and stop after :scan rows.
+def _adjacent_blocks(name, category_filter, types):
+    return Prepared(
+        name,
+        f"""
+        WITH candidates AS (
+            SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
+            WHERE ms.match_id = :match_id AND {CLAIMABLE} {category_filter}
+            ORDER BY ms.section_id, ms.row_index, ms.number
+            LIMIT :scan
+        ), runs AS (
+            SELECT seat_id, section_id, row_index, number,
+                   number - row_number() OVER (PARTITION BY section_id, row_index ORDER BY number) AS run
+            FROM candidates
+        ), windows AS (
+            SELECT section_id, row_index, number,
+                   array_agg(seat_id) OVER (PARTITION BY section_id, row_index, run ORDER BY number
+                                            ROWS BETWEEN :quantity - 1 PRECEDING AND CURRENT ROW) AS block
+            FROM runs
+        )
+        SELECT block FROM windows WHERE cardinality(block) = :quantity
+        ORDER BY section_id, row_index, number
+        LIMIT :blocks
+        """,
+        {"match_id": "bigint", "scan": "integer", "quantity": "integer", "blocks": "integer", **types},
     )
-    SELECT block FROM windows WHERE cardinality(block) = :quantity
-    ORDER BY section_id, row_index, number
-    LIMIT :blocks
-    """
+
+
+_ADJACENT_BLOCKS_ANYWHERE = _adjacent_blocks("hold_adjacent_blocks", "", {})
+_ADJACENT_BLOCKS_IN_CATEGORY = _adjacent_blocks(
+    "hold_adjacent_blocks_in_category", "AND ms.category_id = :category_id", {"category_id": "bigint"}
 )
 
 _RELEASE = text(
@@ -164,11 +174,18 @@ def _claim_adjacent(dbsession, params, quantity, category_id):
     # Enough blocks for every attempt below: each failed attempt can rule out at most
     # 2 * quantity - 1 overlapping windows.
     wanted_blocks = 1 + WINDOW_JITTER + WINDOW_ATTEMPTS * (2 * quantity - 1)
-    blocks = _ADJACENT_BLOCKS.execute(
-        dbsession,
-        {"match_id": params["match_id"], "category_id": category_id, "scan": CANDIDATE_SCAN,
-         "quantity": quantity, "blocks": wanted_blocks},
-    ).scalars().all()
+    statement = _ADJACENT_BLOCKS_ANYWHERE if category_id is None else _ADJACENT_BLOCKS_IN_CATEGORY
+    plan = {"match_id": params["match_id"], "category_id": category_id, "quantity": quantity,
+            "blocks": wanted_blocks}
+    # A short scan first: on an unfragmented front it already holds the wanted blocks, and
+    # they are exactly the full scan's first ones (a block the short scan misses ends beyond
+    # it, so it sorts after every block it found). Only a fragmented map needs the full scan.
+    # (In one category the generic plan computes every window of the scan: 0.4 ms for the
+    # short scan, 1.5 ms for the full one.)
+    short_scan = min(CANDIDATE_SCAN, 2 * quantity * wanted_blocks)
+    blocks = statement.execute(dbsession, {**plan, "scan": short_scan}).scalars().all()
+    if len(blocks) < wanted_blocks and short_scan < CANDIDATE_SCAN:
+        blocks = statement.execute(dbsession, {**plan, "scan": CANDIDATE_SCAN}).scalars().all()
     if not blocks:
         return None
     # The best block first; if someone else is taking it, the next few in random order so a

@@ -126,19 +126,6 @@ class Prepared:
         return self._row_classes.rows(_run(executor, self.execute_sql, arguments, (self.name, self.prepare_sql)))
 
 
-class OnCursor:
-    """A statement sent as text on the DBAPI cursor, planned on every call: for the hot path's
-    one statement whose best plan depends on its values (decision 0017), without SQLAlchemy's
-    per-statement cost (decision 0018). ``:named`` parameters, as in :class:`Prepared`."""
-
-    def __init__(self, name, sql):
-        self.sql = _BIND.sub(lambda found: f"%({found.group(1)})s", sql.strip().replace("%", "%%"))
-        self._row_classes = _RowClasses(name)
-
-    def execute(self, executor, params):
-        return self._row_classes.rows(_run(executor, self.sql, params))
-
-
 class Rows:
     """A prepared statement's result, fetched at once: rows with attribute access by column
     name, and the subset of SQLAlchemy's ``Result`` methods the services use."""
