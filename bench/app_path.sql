@@ -1,8 +1,8 @@
 -- Every statement the app sends for one purchase of two best-available seats, in the app's
 -- two transactions (hold, then checkout with an Idempotency-Key), with the same locks: the
 -- per-user rate-limit counters and the key's claim on the autocommit pool (each one implicit
--- transaction, synchronous_commit off), the identity and traversal loads (decision 0016: no
--- pool pings). pgbench with this script is what the
+-- transaction, synchronous_commit off), traversal's row with the caller's role (decisions
+-- 0016: no pool pings, 0019: the role read along). pgbench with this script is what the
 -- database could do if Python cost nothing; app purchases/s / this tps is the Python tier's
 -- efficiency. Keep it in step with ticketing/services/holds.py, orders.py, wallet.py,
 -- idempotency.py, rate_limits.py. Run by bench/pgbench.py like hot_path.sql.
@@ -16,20 +16,24 @@ SET LOCAL synchronous_commit TO off \;
 INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ('holds:user:' || :uid, date_trunc('minute', now()), 1)
 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING hits;
 BEGIN;
-SELECT id, stadium_id, status, hold_seconds, max_tickets_per_fan, seat_version, created_at FROM matches WHERE id = :match_id;
-SELECT role FROM users WHERE id = :uid AND is_active IS true;
-SELECT status, now() >= sales_open_at AS opened, now() < sales_close_at AS not_closed,
-       CAST(NULL AS bigint) IS NULL OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = :match_id AND c.id = NULL) AS category_known
-FROM matches WHERE id = :match_id;
+-- traversal's match row with the caller's role (decision 0019)
+SELECT (SELECT role FROM users WHERE id = :uid AND is_active) AS caller_role,
+       m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan
+FROM (SELECT 1) AS one LEFT JOIN matches m ON m.id = :match_id;
 SELECT balance, currency FROM wallets WHERE user_id = :uid FOR UPDATE;
-SELECT (SELECT id FROM holds WHERE user_id = :uid AND match_id = :match_id AND status = 'active' FOR UPDATE) AS previous,
-       (SELECT count(*) FROM tickets WHERE user_id = :uid AND match_id = :match_id AND status = 'valid') AS owned,
-       nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id \gset
+SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS not_closed,
+       CAST(NULL AS bigint) IS NULL
+       OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = m.id AND c.id = NULL) AS category_known,
+       (SELECT id FROM holds WHERE user_id = :uid AND match_id = m.id AND status = 'active' FOR UPDATE) AS previous,
+       (SELECT count(*) FROM tickets WHERE user_id = :uid AND match_id = m.id AND status = 'valid') AS owned,
+       nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id
+FROM matches m WHERE m.id = :match_id \gset
+-- the short scan (2 x quantity x 33 blocks = 132 seats), enough on an unfragmented front
 WITH candidates AS (
     SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
     WHERE ms.match_id = :match_id AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
     ORDER BY ms.section_id, ms.row_index, ms.number
-    LIMIT 600
+    LIMIT 132
 ), runs AS (
     SELECT seat_id, section_id, row_index, number,
            number - row_number() OVER (PARTITION BY section_id, row_index ORDER BY number) AS run
@@ -69,11 +73,15 @@ WITH hold AS (
 ), bump AS (
     UPDATE match_seat_versions SET version = version + 1 WHERE match_id = :match_id AND shard = :uid % 16
 )
-SELECT * FROM hold;
-SELECT s.id, s.section_id, sec.name AS section, s.row_label AS row, s.number, ms.category_id, ms.price
-FROM seats s JOIN sections sec ON sec.id = s.section_id
-JOIN match_seats ms ON ms.seat_id = s.id AND ms.match_id = :match_id
-WHERE s.id = ANY(ARRAY[:s1, :s2]::bigint[]) ORDER BY s.section_id, s.row_index, s.number;
+SELECT hold.*,
+       (SELECT json_agg(json_build_object('id', s.id, 'section_id', s.section_id, 'section', sec.name,
+                                          'row', s.row_label, 'number', s.number,
+                                          'category_id', ms.category_id, 'price', ms.price)
+                        ORDER BY s.section_id, s.row_index, s.number)
+        FROM seats s JOIN sections sec ON sec.id = s.section_id
+        JOIN match_seats ms ON ms.seat_id = s.id AND ms.match_id = :match_id
+        WHERE s.id = ANY(ARRAY[:s1, :s2]::bigint[])) AS seats
+FROM hold;
 END;
 
 -- POST /holds/{id}/checkout with an Idempotency-Key -----------------------------------------
@@ -86,8 +94,10 @@ INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
 VALUES (:uid, 'pgbench-' || :key, 'checkout', sha256(random()::text::bytea), 'running')
 ON CONFLICT (user_id, key) DO NOTHING RETURNING key;
 BEGIN;
-SELECT id, match_id, user_id, seat_ids, total, currency, status, expires_at, created_at FROM holds WHERE id = :hold_id;
-SELECT role FROM users WHERE id = :uid AND is_active IS true;
+-- traversal's hold row with the caller's role (decision 0019)
+SELECT (SELECT role FROM users WHERE id = :uid AND is_active) AS caller_role,
+       h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at, h.created_at
+FROM (SELECT 1) AS one LEFT JOIN holds h ON h.id = :hold_id;
 SELECT balance, currency FROM wallets WHERE user_id = :uid FOR UPDATE;
 SELECT h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at,
        h.expires_at <= now() AS lapsed, m.status AS match_status
