@@ -102,10 +102,13 @@ def validate_key(key):
 
 
 def begin(engine, user_id, key, scope, request_hash):
-    """Claim ``key``; return None when this request should run, or a :class:`Replay`."""
+    """Claim ``key``; return None when this request should run, or a :class:`Replay`.
+
+    ``engine`` here and in :func:`release` and :func:`purge`: the autocommit engine
+    (``registry["db_autocommit_engine"]``), whose connections commit every statement."""
     validate_key(key)
     params = {"user_id": user_id, "key": key, "scope": scope, "hash": request_hash, "stale": STALE_AFTER_SECONDS}
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with engine.connect() as conn:  # the autocommit engine: each statement commits
         if _CLAIM.execute(conn, params).first() is not None:
             return None
         existing = conn.execute(_EXISTING, params).one_or_none()
@@ -136,12 +139,12 @@ def record(dbsession, user_id, key, status, body):
 def release(engine, user_id, key):
     """Forget a claim whose request failed, so the client can retry with the same key."""
     try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with engine.connect() as conn:  # the autocommit engine: each statement commits
             conn.execute(_RELEASE, {"user_id": user_id, "key": key})
     except Exception:  # pragma: no cover - the claim then goes stale and is taken over
         log.exception("could not release idempotency key")
 
 
 def purge(engine):
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with engine.connect() as conn:  # the autocommit engine: each statement commits
         return conn.execute(_PURGE).rowcount

@@ -32,12 +32,15 @@ _PURGE = text("DELETE FROM rate_limit_counters WHERE window_start < now() - inte
 
 
 def hit(engine, key, limit, window_seconds, now=None):
-    """Count one attempt for ``key``; raise :class:`RateLimited` when over ``limit``."""
+    """Count one attempt for ``key``; raise :class:`RateLimited` when over ``limit``.
+
+    ``engine``: the autocommit engine (``registry["db_autocommit_engine"]``, see
+    models.get_autocommit_engine), whose connections commit every statement on its own."""
     now = now if now is not None else time.time()
     window_start = int(now // window_seconds) * window_seconds
     # Autocommit: the two statements of _INCREMENT are one implicit transaction, sent in one
     # round trip (no BEGIN and COMMIT of their own).
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with engine.connect() as conn:  # the autocommit engine: each statement commits
         hits = _INCREMENT.execute(
             conn,
             {
