@@ -24,6 +24,8 @@ requires = [
     # Ed25519 ticket signatures and QR images (tickets issue).
     "cryptography>=42",
     "segno>=1.6,<2",
+    # The JSON renderer (ticketing/renderers.py): a response body in C, not json.dumps.
+    "orjson>=3.9,<4",
 ]
 
 tests_require = [

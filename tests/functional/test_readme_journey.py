@@ -49,6 +49,8 @@ def test_readme_fan_journey_runs_verbatim(tmp_path, database_url, testapp, engin
         app.stop()
     output = result.stdout
     assert result.returncode == 0, result.stderr + output
-    assert '"status": "cancelled"' in output and '"kind": "refund"' in output
-    assert '"result": "admitted"' in output
-    assert "already-admitted" in output.split('"result": "admitted"', 1)[1]
+    # (JSON's whitespace is not part of the contract: the bodies are compact.)
+    assert re.search(r'"status":\s*"cancelled"', output) and re.search(r'"kind":\s*"refund"', output)
+    admitted = re.search(r'"result":\s*"admitted"', output)
+    assert admitted
+    assert "already-admitted" in output[admitted.end():]

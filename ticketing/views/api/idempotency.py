@@ -1,8 +1,7 @@
 """The ``Idempotency-Key`` view decorator (protocol in ticketing.services.idempotency)."""
-import json
-
 from pyramid.response import Response
 
+from ticketing.renderers import dumps
 from ticketing.services import idempotency
 
 
@@ -20,7 +19,7 @@ def idempotent(scope):
             replay = idempotency.begin(engine, user_id, key, scope, fingerprint)
             if replay is not None:
                 response = Response(
-                    body=json.dumps(replay.body).encode("utf-8"),
+                    body=dumps(replay.body),
                     status=replay.status,
                     content_type="application/json",
                     charset=None,
