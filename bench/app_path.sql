@@ -13,8 +13,9 @@
 -- POST /matches/{id}/holds {"quantity": 2} ------------------------------------------------
 -- one round trip, one implicit transaction (pgbench's \; joins the two like the app's string)
 SET LOCAL synchronous_commit TO off \;
-INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ('holds:user:' || :uid, date_trunc('minute', now()), 1)
-ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING hits;
+INSERT INTO rate_limit_counters (key, window_start, hits)
+SELECT key, date_trunc('minute', now()), 1 FROM unnest(ARRAY['holds:user:' || :uid]) AS key
+ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING key, hits;
 BEGIN;
 -- traversal's match row with the caller's role (decision 0019)
 SELECT (SELECT role FROM users WHERE id = :uid AND is_active) AS caller_role,
@@ -87,8 +88,9 @@ END;
 -- POST /holds/{id}/checkout with an Idempotency-Key -----------------------------------------
 -- one round trip, one implicit transaction (pgbench's \; joins the two like the app's string)
 SET LOCAL synchronous_commit TO off \;
-INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ('checkouts:user:' || :uid, date_trunc('minute', now()), 1)
-ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING hits;
+INSERT INTO rate_limit_counters (key, window_start, hits)
+SELECT key, date_trunc('minute', now()), 1 FROM unnest(ARRAY['checkouts:user:' || :uid]) AS key
+ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING key, hits;
 SET LOCAL synchronous_commit TO off \;
 INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
 VALUES (:uid, 'pgbench-' || :key, 'checkout', sha256(random()::text::bytea), 'running')

@@ -40,10 +40,10 @@ def _limit_attempts(request, email):
     engine = request.registry["db_autocommit_engine"]
     window = settings["ratelimit.auth_window_seconds"]
     # The same keys as the API's login, so the two doors share one budget.
-    rate_limits.hit(engine, f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"], window)
+    limits = [(f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"])]
     if email:
-        rate_limits.hit(engine, f"auth:email:{accounts.normalize_email(email)}",
-                        settings["ratelimit.auth_per_email"], window)
+        limits.append((f"auth:email:{accounts.normalize_email(email)}", settings["ratelimit.auth_per_email"]))
+    rate_limits.hit_all(engine, limits, window)
 
 
 @view_config(route_name="admin.login", context=AdminRoot, permission="admin:login",

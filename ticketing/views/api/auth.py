@@ -15,16 +15,10 @@ def _limit_auth_attempts(request, email):
     settings = request.registry.settings
     engine = request.registry["db_autocommit_engine"]
     window = settings["ratelimit.auth_window_seconds"]
-    rate_limits.hit(
-        engine, f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"], window
-    )
+    limits = [(f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"])]
     if email:
-        rate_limits.hit(
-            engine,
-            f"auth:email:{accounts.normalize_email(email)}",
-            settings["ratelimit.auth_per_email"],
-            window,
-        )
+        limits.append((f"auth:email:{accounts.normalize_email(email)}", settings["ratelimit.auth_per_email"]))
+    rate_limits.hit_all(engine, limits, window)
 
 
 @view_config(

@@ -17,10 +17,12 @@ def rate_limited(scope):
             engine = request.registry["db_autocommit_engine"]
             per_ip = int(settings.get(f"ratelimit.{scope}_per_ip", 0) or 0)
             per_user = int(settings.get(f"ratelimit.{scope}_per_user", 0) or 0)
+            limits = []
             if per_ip:
-                rate_limits.hit(engine, f"{scope}:ip:{request.remote_addr}", per_ip, WINDOW_SECONDS)
+                limits.append((f"{scope}:ip:{request.remote_addr}", per_ip))
             if per_user and request.authenticated_userid is not None:
-                rate_limits.hit(engine, f"{scope}:user:{request.authenticated_userid}", per_user, WINDOW_SECONDS)
+                limits.append((f"{scope}:user:{request.authenticated_userid}", per_user))
+            rate_limits.hit_all(engine, limits, WINDOW_SECONDS)  # both counters, one round trip
             return view(context, request)
 
         return rate_limited_view
