@@ -35,12 +35,13 @@ def charts(results):
     sellouts = [name for name in ("sellout_c16", "sellout_c64", "sellout_c256") if name in s]
     groups = [f"C = {s[name]['concurrency']}" for name in sellouts]
     lines = []
-    pg = [s[name]["tps"] for name in ("pgbench_c16", "pgbench_c64") if name in s]
+    ceiling = results.get("ratios", {}).get("pgbench_tps", results.get("ratios", {}).get("pgbench_tps_best"))
+    pg = [ceiling] if ceiling else []
     if "pgbench_app_path_c16" in s:
         tps = s["pgbench_app_path_c16"]["tps"]
         lines.append((f"pgbench app_path.sql, 16 clients: {tps:g}/s", tps, "#3a9a4a"))
     if pg:
-        lines.append((f"pgbench hot_path.sql, best: {max(pg):g}/s", max(pg), "#b8323a"))
+        lines.append((f"pgbench hot_path.sql, 16 clients: {max(pg):g}/s", max(pg), "#b8323a"))
         lines.append((f"target 0.5 x pgbench: {max(pg) / 2:g}/s", max(pg) / 2, "#7a4fa0"))
     files = {}
     if sellouts:
@@ -155,7 +156,7 @@ def render(results, baseline=None):
         two = (f"; two app processes: **{r['app_2proc_over_pgbench']:.2f}**"
                if "app_2proc_over_pgbench" in r else "")
         w(f"| purchases/s ≥ 0.5 × pgbench hot-path tps (stretch) | one app process: {r['app_purchases_per_s_best']:g} / "
-          f"{r['pgbench_tps_best']:g} = **{ratio:.2f}**{two} | "
+          f"{r.get('pgbench_tps', r.get('pgbench_tps_best')):g}{_runs(r)} = **{ratio:.2f}**{two} | "
           f"{'met' if max(ratio, r.get('app_2proc_over_pgbench', 0)) >= 0.5 else 'not met'} |")
     for name, processes in (("sellout_c256", "1 app process"), ("sellout_c256_2proc", "2 app processes")):
         if name not in s:
@@ -325,15 +326,17 @@ def render(results, baseline=None):
     w("- `bench/hot_path.sql`, the ceiling of the headline ratio: the claim-and-sell SQL alone, in one "
       "transaction: the fan's wallet lock, the claim with the same CTE as `holds.py` (first free seats in "
       "layout order, `FOR UPDATE SKIP LOCKED`), the hold row, the order, the debit with its ledger row, the "
-      "tickets, the seats sold, the seat-version bump;")
+      "tickets, the seats sold, the seat-version bump; run at 16 and 64 clients before the app's scenarios and "
+      "at 16 again right after its sell-outs: the headline ratio divides by the mean of the two 16-client runs, "
+      "because this shared machine's speed drifts within minutes;")
     w("- `bench/app_path.sql`: every statement the app sends for the same purchase, in its two transactions "
-      "(hold, then checkout), with the per-user rate-limit counters, the idempotency key, the pool's pre-ping "
-      "and the identity and traversal loads. Its gap to `hot_path.sql` is the price of the app's SQL; the gap "
+      "(hold, then checkout), with the per-user rate-limit counters, the idempotency key and traversal's row "
+      "with the caller's role, sent as text (the app prepares them). Its gap to `hot_path.sql` is the price of the app's SQL; the gap "
       "between it and the app is the price of Python.")
     w("")
     w("| script | clients | purchases/s (tps) | seats/s | avg latency ms | purchases | failed | PostgreSQL CPU s | pgbench CPU s |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name in ("pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"):
+    for name in ("pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_after"):
         if name in s:
             x = s[name]
             w(f"| `{x.get('script', 'bench/hot_path.sql')}` | {x['clients']} | {x['tps']:g} | {x['seats_per_s']:g} | "
@@ -387,6 +390,13 @@ def _p99_at_80_percent(s):
     peak = max(x["purchases_per_s"] for _, x in runs)
     name, x = min(runs, key=lambda item: abs(item[1]["purchases_per_s"] - 0.8 * peak))
     return name, x["purchases_per_s"], peak, _type(x, "hold").get("p99_ms", 0), _type(x, "checkout").get("p99_ms", 0)
+
+
+def _runs(r):
+    runs = r.get("pgbench_tps_runs", [])
+    if len(runs) == 2:
+        return f" (mean of {runs[0]:g} before and {runs[1]:g} after the sell-outs)"
+    return ""
 
 
 def _before_after(w, before, after):

@@ -169,7 +169,7 @@ def main(argv=None):
                      *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
                      *NGINX_SCENARIOS, "chosen",
                      "reads", "mixed",
-                     "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16"]
+                     "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_after"]
             matches = {name: prepare.create_match(app.base, staff_token, stadium, sections, name) for name in names}
             customer_ids = prepare.create_users(url, CUSTOMERS, "customer", prepare.WALLET_BALANCE)
             conn = psycopg2.connect(url)
@@ -193,17 +193,20 @@ def main(argv=None):
             # Warm-up: connection pool, caches, the first seat-map render; not reported.
             loadgen.run_scenario("best_available", app.base, matches["warmup"], customers(), 16, 3, 3000)
 
+            def run_pgbench(name, script, clients):
+                log(f"{name}: pgbench bench/{script}.sql with {clients} clients")
+                with CpuMeter() as meter:
+                    result = pgbench.run(url, matches[name], customer_ids[0], customer_ids[-1], clients, script)
+                result["cpu"] = meter.result()
+                result["after"] = checks.check(url, matches[name], [], prepare.SEATS)
+                scenarios[name] = result
+                log(f"  {result['tps']} purchases/s ({result['seats_per_s']} seats/s), "
+                    f"invariants: {result['after']['invariants']}")
+
             if "pgbench" in only:
                 for name, script, clients in (("pgbench_c16", "hot_path", 16), ("pgbench_c64", "hot_path", 64),
                                               ("pgbench_app_path_c16", "app_path", 16)):
-                    log(f"{name}: pgbench bench/{script}.sql with {clients} clients")
-                    with CpuMeter() as meter:
-                        result = pgbench.run(url, matches[name], customer_ids[0], customer_ids[-1], clients, script)
-                    result["cpu"] = meter.result()
-                    result["after"] = checks.check(url, matches[name], [], prepare.SEATS)
-                    scenarios[name] = result
-                    log(f"  {result['tps']} purchases/s ({result['seats_per_s']} seats/s), "
-                        f"invariants: {result['after']['invariants']}")
+                    run_pgbench(name, script, clients)
 
             if "sellout" in only:
                 for concurrency in sellout_concurrency:
@@ -217,6 +220,11 @@ def main(argv=None):
                     name = f"paced_{round(share * 100)}"
                     scenarios[name] = run_paced(name, url, app, matches[name], customers(), peak, share,
                                                 budget["paced_s"], budget["max_requests"])
+                if "pgbench" in only:
+                    # The database's ceiling again, right after the sell-outs: on a shared
+                    # machine its speed drifts within minutes, so the ratio is taken against the
+                    # mean of the two hot-path runs that bracket the app's (ratios()).
+                    run_pgbench("pgbench_c16_after", "hot_path", 16)
             if "chosen" in only:
                 scenarios["chosen_c64"] = run_loadgen("chosen_c64", "chosen_seats", url, app, matches["chosen"],
                                                       customers(), 64, budget["chosen_s"], budget["max_requests"])
@@ -344,15 +352,27 @@ def _server_settings():
     }
 
 
+def hot_path_tps(scenarios):
+    """The database's ceiling on this run: the hot path at 16 clients (pgbench's best
+    concurrency here), the mean of its runs before and after the sell-outs when both ran;
+    else the best of what ran."""
+    runs = [scenarios[n]["tps"] for n in ("pgbench_c16", "pgbench_c16_after") if n in scenarios]
+    if len(runs) == 2:
+        return round(sum(runs) / 2, 1)
+    best = [s["tps"] for n, s in scenarios.items() if n in ("pgbench_c16", "pgbench_c64")]
+    return max(best) if best else None
+
+
 def ratios(scenarios):
     out = {}
-    pg = [s["tps"] for n, s in scenarios.items() if n in ("pgbench_c16", "pgbench_c64")]
+    pg = hot_path_tps(scenarios)
     sellouts = {n: s for n, s in scenarios.items() if n in ("sellout_c16", "sellout_c64", "sellout_c256")}
     if pg and sellouts:
-        best_pg = max(pg)
+        best_pg = pg
         best_app = max(s["purchases_per_s"] for s in sellouts.values())
         out["app_purchases_per_s_best"] = best_app
-        out["pgbench_tps_best"] = best_pg
+        out["pgbench_tps"] = best_pg
+        out["pgbench_tps_runs"] = [scenarios[n]["tps"] for n in ("pgbench_c16", "pgbench_c16_after") if n in scenarios]
         out["app_over_pgbench"] = round(best_app / best_pg, 3)
         two = [s["purchases_per_s"] for n, s in scenarios.items() if n in ("sellout_c64_2proc", "sellout_c256_2proc")]
         if two:
