@@ -64,7 +64,7 @@ def active_role(dbsession, user_id):
 # The caller's role, read by the request's first statement along with its own row (the match
 # or hold that traversal loads): one round trip fewer on every buying request. Only the
 # database's answer is taken from there; the credentials and the comparison stay here.
-_ROLE_READ_ALONG = "ticketing.role_read_along"
+_ROLE_READ_ALONG = "_ticketing_role_read_along"
 
 #: SQL for a column ``caller_role``: the role of the active user ``:caller`` (NULL for none).
 CALLER_ROLE_COLUMN = "(SELECT role FROM users WHERE id = :caller AND is_active) AS caller_role"
@@ -81,7 +81,9 @@ def role_read_along(request, user_id, role):
     """Hand the security policy what CALLER_ROLE_COLUMN read for ``user_id``, before the
     identity is first asked for; it is used once, for that user only."""
     if user_id is not None:
-        request.environ[_ROLE_READ_ALONG] = (user_id, role)
+        # On the request object, not its environ: pyramid_retry runs a retried request as a
+        # new request over the same environ.
+        request.__dict__[_ROLE_READ_ALONG] = (user_id, role)
 
 
 class Credentials:
@@ -118,7 +120,7 @@ class TicketingSecurityPolicy:
         credentials = self.credentials_cache.get_or_create(request)
         if credentials is None:
             return None
-        read_along = request.environ.pop(_ROLE_READ_ALONG, None)
+        read_along = request.__dict__.pop(_ROLE_READ_ALONG, None)
         if read_along is not None and read_along[0] == credentials.user_id:
             role = read_along[1]
         else:

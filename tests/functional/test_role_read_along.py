@@ -62,12 +62,20 @@ def test_someone_elses_hold_is_not_found_and_a_match_is_visible_to_anonymous_cal
     customer.get("/api/v1/matches/999999999", status=404)
 
 
-def test_a_role_read_for_one_user_is_not_taken_for_another(testapp):
-    class Request:
-        environ = {}
+def test_a_role_read_for_one_user_is_not_taken_for_another(testapp, customer):
+    """The policy takes a role read along only for the user the credentials claim."""
+    from pyramid.request import Request
 
-    request = Request()
-    security.role_read_along(request, 7, "admin")
-    assert request.environ[security._ROLE_READ_ALONG] == (7, "admin")
+    request = Request.blank("/api/v1/me", headers={"Authorization": f"Bearer {customer.token}"})
+    request.registry = testapp.app.registry
+    policy = request.registry["security_policy"]
+    reads = []
+    security.role_read_along(request, customer.user["id"] + 1, "admin")  # someone else's
     security.role_read_along(request, None, None)  # anonymous: nothing handed over
-    assert request.environ[security._ROLE_READ_ALONG] == (7, "admin")
+    original, security.active_role = security.active_role, lambda dbsession, user_id: reads.append(user_id) or "customer"
+    try:
+        request.dbsession = None
+        identity = policy.load_identity(request)
+    finally:
+        security.active_role = original
+    assert reads == [customer.user["id"]] and identity.role == "customer"

@@ -131,3 +131,26 @@ def test_a_request_session_runs_on_its_transactions_connection_and_forgets_it_at
         session = get_tm_session(get_request_session_factory(engine), manager)
         _, second_txid = backend.execute(session, {}).one()
         assert second_txid != first_txid  # a new transaction, begun by the session
+
+
+def test_inside_a_savepoint_statements_run_in_it_and_roll_back_with_it(engine):
+    import transaction
+
+    from ticketing.models import get_request_session_factory, get_tm_session
+
+    insert = Prepared("test_in_savepoint", "INSERT INTO rate_limit_counters (key, window_start, hits) "
+                      "VALUES (:key, now(), 1) RETURNING hits", {"key": "text"})
+    count = Prepared("test_count_savepoint", "SELECT count(*) FROM rate_limit_counters WHERE key = :key",
+                     {"key": "text"})
+    manager = transaction.TransactionManager(explicit=True)
+    manager.begin()
+    session = get_tm_session(get_request_session_factory(engine), manager)
+    insert.execute(session, {"key": "test-outer"})  # the transaction and its connection exist
+    nested = session.begin_nested()
+    insert.execute(session, {"key": "test-in-savepoint"})
+    assert count.execute(session, {"key": "test-in-savepoint"}).scalar_one() == 1
+    nested.rollback()
+    assert count.execute(session, {"key": "test-in-savepoint"}).scalar_one() == 0
+    assert count.execute(session, {"key": "test-outer"}).scalar_one() == 1
+    manager.abort()
+    assert "connection" not in session.info

@@ -28,6 +28,7 @@ import re
 from collections import namedtuple
 
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.util import is_exit_exception
 
 _BIND = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -39,7 +40,13 @@ def _connection_of(executor):
     the session's state machine), else what ``Session.connection()`` returns, beginning the
     session's transaction as ``Session.execute`` would; or the Connection itself."""
     if hasattr(executor, "get_bind"):
-        return executor.info.get("connection") or executor.connection()
+        connection = executor.info.get("connection")
+        # Not the remembered one inside a savepoint (SQLAlchemy sends the SAVEPOINT when the
+        # nested transaction first asks for its connection) or once the transaction has been
+        # rolled back under the session (Session.connection() then raises, as it should).
+        if connection is None or executor.in_nested_transaction() or not connection.in_transaction():
+            connection = executor.connection()
+        return connection
     if not executor.in_transaction():
         executor.begin()  # as Connection.execute would (a no-op on autocommit connections)
     return executor
@@ -50,9 +57,10 @@ def _run(executor, statement, arguments, prepare=None):
     (name, PREPARE statement) to send first if this database connection has not had it."""
     connection = _connection_of(executor)
     pooled = connection.connection  # the pool's proxy of the DBAPI connection
-    cursor = pooled.dbapi_connection.cursor()
+    cursor = None
     sent = statement
     try:
+        cursor = pooled.dbapi_connection.cursor()
         if prepare is not None:
             prepared = pooled.info.setdefault("prepared_statements", set())
             name, sent = prepare
@@ -65,13 +73,17 @@ def _run(executor, statement, arguments, prepare=None):
         if description is None:
             return [], ()
         return cursor.fetchall(), tuple(column[0] for column in description)
-    except connection.dialect.loaded_dbapi.Error as error:
+    except BaseException as error:
         # SQLAlchemy's own translation, as for any statement it runs: the same exception
         # classes (DataError, OperationalError...), the engine's handle_error listeners
-        # (retry on a lost connection, decision 0016) and invalidation of a dead connection.
-        connection._handle_dbapi_exception(error, sent, arguments, cursor, None)
+        # (retry on a lost connection, decision 0016) and invalidation of a dead connection,
+        # or of one interrupted mid-statement (its protocol state is unknown).
+        if isinstance(error, connection.dialect.loaded_dbapi.Error) or is_exit_exception(error):
+            connection._handle_dbapi_exception(error, sent, arguments, cursor, None)
+        raise
     finally:
-        cursor.close()
+        if cursor is not None:
+            cursor.close()
 
 
 class _RowClasses:

@@ -48,10 +48,10 @@ def hit_all(engine, limits, window_seconds, now=None):
     window_start = int(now // window_seconds) * window_seconds
     # Autocommit: the two statements of _INCREMENT are one implicit transaction, sent in one
     # round trip (no BEGIN and COMMIT of their own).
+    # Keys sorted: two requests counting the same keys lock their rows in the same order.
+    params = {"keys": sorted(limit_of), "window_start": datetime.fromtimestamp(window_start, timezone.utc)}
     with engine.connect() as conn:  # the autocommit engine: each statement commits
-        hits = dict(_INCREMENT.execute(
-            conn, {"keys": list(limit_of), "window_start": datetime.fromtimestamp(window_start, timezone.utc)}
-        ).all())
+        hits = dict(_INCREMENT.execute(conn, params).all())
         if random.random() < 0.01:
             conn.execute(_PURGE)
     if any(hits[key] > limit for key, limit in limit_of.items()):

@@ -63,8 +63,9 @@ class VerifiedAccessTokens:
         claims = self._claims.get(token)
         if claims is None:
             return None
-        if not (claims["nbf"] - LEEWAY_SECONDS <= now < claims["exp"] + LEEWAY_SECONDS
-                and claims["iat"] - LEEWAY_SECONDS <= now):
+        # Whole seconds, as PyJWT compares them (it truncates the claims with int()).
+        if not (int(claims["nbf"]) - LEEWAY_SECONDS <= now < int(claims["exp"]) + LEEWAY_SECONDS
+                and int(claims["iat"]) - LEEWAY_SECONDS <= now):
             with self._lock:
                 self._claims.pop(token, None)
             return None
@@ -117,7 +118,7 @@ def decode_access_token(config, token, now=None):
     if not (subject.isascii() and subject.isdecimal()):
         return None
     if not all(isinstance(claims[name], (int, float)) for name in ("exp", "nbf", "iat")):
-        return None  # (PyJWT refuses these too; checked so the time checks below can compare)
+        return None  # stricter than PyJWT (which takes numeric strings): our tokens carry numbers
     config.verified.add(token, claims)
     return config.verified.get(token, now)  # the same time checks as every later use
 
