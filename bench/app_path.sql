@@ -29,12 +29,12 @@ SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS
        (SELECT count(*) FROM tickets WHERE user_id = :uid AND match_id = m.id AND status = 'valid') AS owned,
        nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id
 FROM matches m WHERE m.id = :match_id \gset
--- the short scan (2 x quantity x 33 blocks = 132 seats), enough on an unfragmented front
+-- anywhere in the stadium: the full scan at once (the plan stops after the wanted blocks)
 WITH candidates AS (
     SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
     WHERE ms.match_id = :match_id AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
     ORDER BY ms.section_id, ms.row_index, ms.number
-    LIMIT 132
+    LIMIT 600
 ), runs AS (
     SELECT seat_id, section_id, row_index, number,
            number - row_number() OVER (PARTITION BY section_id, row_index ORDER BY number) AS run
