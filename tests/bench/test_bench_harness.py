@@ -78,7 +78,7 @@ def test_report_renders_tables_and_charts(tmp_path, monkeypatch):
 
 
 def test_the_ceiling_is_the_mean_of_the_hot_path_runs_that_bracket_the_app():
-    from bench.rush import hot_path_tps, ratios
+    from bench.ratios import hot_path_tps, ratios
 
     scenarios = {"pgbench_c16": {"tps": 800.0}, "pgbench_c64": {"tps": 650.0}}
     assert hot_path_tps(scenarios) == 800.0  # only the run before: the best of what ran
