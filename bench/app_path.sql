@@ -2,9 +2,9 @@
 -- two transactions (hold, then checkout with an Idempotency-Key), with the same locks: the
 -- per-user rate-limit counters and the key's claim on the autocommit pool (each one implicit
 -- transaction, synchronous_commit off), traversal's row with the caller's role (decisions
--- 0016: no pool pings, 0019: the role read along). pgbench with this script is what the
--- database could do if Python cost nothing; app purchases/s / this tps is the Python tier's
--- efficiency. Keep it in step with ticketing/services/holds.py, orders.py, wallet.py,
+-- 0016: no pool pings, 0019: the role read along, 0020: fifteen round trips). pgbench with
+-- this script is what the database could do if Python cost nothing; app purchases/s / this
+-- tps is the Python tier's efficiency. Keep it in step with ticketing/services/holds.py, orders.py, wallet.py,
 -- idempotency.py, rate_limits.py. Run by bench/pgbench.py like hot_path.sql.
 
 \set uid :lo + :client_id * :stride + random(0, :stride - 1)
@@ -22,32 +22,34 @@ SELECT (SELECT role FROM users WHERE id = :uid AND is_active) AS caller_role,
        m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan
 FROM (SELECT 1) AS one LEFT JOIN matches m ON m.id = :match_id;
 SELECT balance, currency FROM wallets WHERE user_id = :uid FOR UPDATE;
+-- the on-sale check with the adjacent-block plan riding along (decision 0020); anywhere in
+-- the stadium: the full scan at once (the plan stops after the wanted blocks). The app gets
+-- the blocks as a 2-D array; pgbench flattens them into one list for \gset.
 SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS not_closed,
        CAST(NULL AS bigint) IS NULL
        OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = m.id AND c.id = NULL) AS category_known,
        (SELECT id FROM holds WHERE user_id = :uid AND match_id = m.id AND status = 'active' FOR UPDATE) AS previous,
        (SELECT count(*) FROM tickets WHERE user_id = :uid AND match_id = m.id AND status = 'valid') AS owned,
-       nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id
+       nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id,
+       (WITH candidates AS (
+            SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
+            WHERE ms.match_id = :match_id AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
+            ORDER BY ms.section_id, ms.row_index, ms.number
+            LIMIT 600
+        ), runs AS (
+            SELECT seat_id, section_id, row_index, number,
+                   number - row_number() OVER (PARTITION BY section_id, row_index ORDER BY number) AS run
+            FROM candidates
+        ), windows AS (
+            SELECT section_id, row_index, number,
+                   array_agg(seat_id) OVER (PARTITION BY section_id, row_index, run ORDER BY number
+                                            ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS block
+            FROM runs
+        )
+        SELECT string_agg(DISTINCT seat_id::text, ',')
+        FROM (SELECT block FROM windows WHERE cardinality(block) = 2
+              ORDER BY section_id, row_index, number LIMIT 33) AS blocks, unnest(blocks.block) AS seat_id) AS candidates
 FROM matches m WHERE m.id = :match_id \gset
--- anywhere in the stadium: the full scan at once (the plan stops after the wanted blocks)
-WITH candidates AS (
-    SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
-    WHERE ms.match_id = :match_id AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
-    ORDER BY ms.section_id, ms.row_index, ms.number
-    LIMIT 600
-), runs AS (
-    SELECT seat_id, section_id, row_index, number,
-           number - row_number() OVER (PARTITION BY section_id, row_index ORDER BY number) AS run
-    FROM candidates
-), windows AS (
-    SELECT section_id, row_index, number,
-           array_agg(seat_id) OVER (PARTITION BY section_id, row_index, run ORDER BY number
-                                    ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS block
-    FROM runs
-)
-SELECT string_agg(DISTINCT seat_id::text, ',') AS candidates
-FROM (SELECT block FROM windows WHERE cardinality(block) = 2
-      ORDER BY section_id, row_index, number LIMIT 33) AS blocks, unnest(blocks.block) AS seat_id \gset
 -- the app claims one planned block by primary key (SKIP LOCKED); pgbench cannot loop over
 -- blocks, so it claims the first two free seats among the planned blocks' seats: the same
 -- primary-key lookups and row locks, without the retry loop
@@ -87,23 +89,38 @@ END;
 
 -- POST /holds/{id}/checkout with an Idempotency-Key -----------------------------------------
 -- one round trip, one implicit transaction (pgbench's \; joins the two like the app's string)
+-- the per-user count and the Idempotency-Key's claim: one statement (decision 0020)
 SET LOCAL synchronous_commit TO off \;
-INSERT INTO rate_limit_counters (key, window_start, hits)
-SELECT key, date_trunc('minute', now()), 1 FROM unnest(ARRAY['checkouts:user:' || :uid]) AS key
-ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING key, hits;
-SET LOCAL synchronous_commit TO off \;
-INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
-VALUES (:uid, 'pgbench-' || :key, 'checkout', sha256(random()::text::bytea), 'running')
-ON CONFLICT (user_id, key) DO NOTHING RETURNING key;
+WITH counted AS (
+    INSERT INTO rate_limit_counters (key, window_start, hits)
+    SELECT key, date_trunc('minute', now()), 1 FROM unnest(ARRAY['checkouts:user:' || :uid]) AS key
+    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1
+    RETURNING key, hits
+), over AS (
+    SELECT 1 FROM counted
+    JOIN unnest(ARRAY['checkouts:user:' || :uid], ARRAY[1000000]) AS limits (key, lim) USING (key)
+    WHERE counted.hits > limits.lim
+), claimed AS (
+    INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
+    SELECT :uid, 'pgbench-' || :key, 'checkout', sha256(random()::text::bytea), 'running'
+    WHERE NOT EXISTS (SELECT 1 FROM over)
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING key
+)
+SELECT ARRAY(SELECT key FROM counted) AS keys, ARRAY(SELECT hits FROM counted) AS hits,
+       EXISTS (SELECT 1 FROM claimed) AS claimed;
 BEGIN;
 -- traversal's hold row with the caller's role (decision 0019)
 SELECT (SELECT role FROM users WHERE id = :uid AND is_active) AS caller_role,
        h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at, h.created_at
 FROM (SELECT 1) AS one LEFT JOIN holds h ON h.id = :hold_id;
-SELECT balance, currency FROM wallets WHERE user_id = :uid FOR UPDATE;
+-- the fan's wallet, then the hold, locked in one statement (decision 0020)
 SELECT h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at,
        h.expires_at <= now() AS lapsed, m.status AS match_status
-FROM holds h JOIN matches m ON m.id = h.match_id WHERE h.id = :hold_id FOR UPDATE OF h;
+FROM (SELECT user_id FROM wallets WHERE user_id = :uid FOR UPDATE) AS w
+JOIN holds h ON h.id = :hold_id
+JOIN matches m ON m.id = h.match_id
+FOR UPDATE OF h;
 WITH ordered AS (
     INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
     VALUES (:uid, :match_id, :hold_id, 'paid', :total, 'EUR')

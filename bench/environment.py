@@ -59,8 +59,9 @@ def server_dsn():
 
 
 def _with_database(dsn, name):
-    base, _, tail = dsn.rpartition("/")
-    query = tail.partition("?")[2]
+    # The query may hold a socket directory (?host=/var/run/postgresql): split it off first.
+    address, _, query = dsn.partition("?")
+    base = address.rpartition("/")[0]
     return f"{base}/{name}" + (f"?{query}" if query else "")
 
 

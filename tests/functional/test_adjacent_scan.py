@@ -46,3 +46,39 @@ def test_a_short_scan_with_enough_blocks_gives_the_full_scans_first_blocks(staff
         short = statement.execute(conn, {**plan, "scan": 132}).scalars().all()
         full = statement.execute(conn, {**plan, "scan": holds.CANDIDATE_SCAN}).scalars().all()
     assert len(short) == 33 and short == full
+
+
+@pytest.mark.parametrize("in_category", [False, True])
+def test_the_plan_riding_with_the_on_sale_check_is_the_plan(staff, customer, engine, in_category):
+    """create_hold sends the adjacent-block plan inside the on-sale check's statement: same
+    blocks, in the same order, as the plan on its own."""
+    match, _, sections, (category,) = published_match(staff, seats_per_row=20, rows=16, prices=(4000,))
+    with engine.begin() as conn:  # some fragmentation, pairs between the gaps
+        conn.execute(text("UPDATE match_seats SET status = 'blocked', blocked_reason = 't' "
+                          "WHERE match_id = :m AND number % 7 = 3"), {"m": match["id"]})
+    category_id = category["id"] if in_category else None
+    plan = {"match_id": match["id"], "category_id": category_id, **holds._plan(2, category_id)}
+    check = holds._ON_SALE_WITH_BLOCKS_IN_CATEGORY if in_category else holds._ON_SALE_WITH_BLOCKS_ANYWHERE
+    alone = holds._ADJACENT_BLOCKS_IN_CATEGORY if in_category else holds._ADJACENT_BLOCKS_ANYWHERE
+    with engine.connect() as conn:
+        fan = check.execute(conn, {**plan, "u": customer.user["id"]}).one()
+        blocks = alone.execute(conn, plan).scalars().all()
+        conn.rollback()  # the check locks nothing here, but takes a hold id
+    assert fan.status == "on_sale" and fan.category_known and fan.previous is None
+    assert fan.blocks == blocks and len(blocks) == plan["blocks"]
+
+
+def test_a_fan_replacing_a_hold_can_get_the_same_adjacent_seats_back(staff, customer, engine):
+    """The plan made with the on-sale check predates the release of the fan's previous hold:
+    create_hold plans again after it, so the freed seats count."""
+    match, *_ = published_match(staff, seats_per_row=10, rows=2, prices=(4000,))
+    with engine.begin() as conn:  # only seats 4 and 5 of the first row are on sale
+        conn.execute(text("UPDATE match_seats ms SET status = 'blocked', blocked_reason = 't' FROM seats s "
+                          "WHERE s.id = ms.seat_id AND ms.match_id = :m AND NOT (s.row_index = 1 AND s.number IN (4, 5))"),
+                     {"m": match["id"]})
+    customer.post("/api/v1/wallet/top-ups", {"amount": 100_000}, status=201)
+    url = f"/api/v1/matches/{match['id']}/holds"
+    first = customer.post(url, {"quantity": 2, "adjacent": True}, status=201).json
+    again = customer.post(url, {"quantity": 2, "adjacent": True}, status=201).json
+    assert [s["id"] for s in again["seats"]] == [s["id"] for s in first["seats"]]
+    assert customer.get(f"/api/v1/holds/{first['id']}").json["status"] == "replaced"

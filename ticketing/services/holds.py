@@ -116,13 +116,11 @@ _CLAIM_FIRST_FREE = text(
 # Adjacent blocks, planned without locks: the first :scan claimable seats in layout order,
 # cut into runs of consecutive numbers in one row (number - position is constant along a
 # run), and every window of :quantity seats of a run, best (layout order) first. Two
-# prepared statements, so each has one plan that fits every call: anywhere in the stadium
-# (ix_match_seats_claimable_layout) or in one category (ix_match_seats_claimable); both
-# walk their index in layout order and stop after :scan rows.
-def _adjacent_blocks(name, category_filter, types):
-    return Prepared(
-        name,
-        f"""
+# variants, so each prepared statement has one plan that fits every call: anywhere in the
+# stadium (ix_match_seats_claimable_layout) or in one category (ix_match_seats_claimable);
+# both walk their index in layout order and stop after :scan rows.
+def _adjacent_blocks_sql(category_filter):
+    return f"""
         WITH candidates AS (
             SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
             WHERE ms.match_id = :match_id AND {CLAIMABLE} {category_filter}
@@ -141,14 +139,15 @@ def _adjacent_blocks(name, category_filter, types):
         SELECT block FROM windows WHERE cardinality(block) = :quantity
         ORDER BY section_id, row_index, number
         LIMIT :blocks
-        """,
-        {"match_id": "bigint", "scan": "integer", "quantity": "integer", "blocks": "integer", **types},
-    )
+        """
 
 
-_ADJACENT_BLOCKS_ANYWHERE = _adjacent_blocks("hold_adjacent_blocks", "", {})
-_ADJACENT_BLOCKS_IN_CATEGORY = _adjacent_blocks(
-    "hold_adjacent_blocks_in_category", "AND ms.category_id = :category_id", {"category_id": "bigint"}
+_PLAN_TYPES = {"match_id": "bigint", "scan": "integer", "quantity": "integer", "blocks": "integer"}
+_ANYWHERE, _IN_CATEGORY = "", "AND ms.category_id = :category_id"
+
+_ADJACENT_BLOCKS_ANYWHERE = Prepared("hold_adjacent_blocks", _adjacent_blocks_sql(_ANYWHERE), _PLAN_TYPES)
+_ADJACENT_BLOCKS_IN_CATEGORY = Prepared(
+    "hold_adjacent_blocks_in_category", _adjacent_blocks_sql(_IN_CATEGORY), {**_PLAN_TYPES, "category_id": "bigint"}
 )
 
 _RELEASE = text(
@@ -170,13 +169,11 @@ def _check_on_sale(row):
         raise ValidationFailed("Unknown category.", errors=[field_error("category_id", "no such category for this match")])
 
 
-def _claim_adjacent(dbsession, params, quantity, category_id):
-    # Enough blocks for every attempt below: each failed attempt can rule out at most
-    # 2 * quantity - 1 overlapping windows.
+def _plan(quantity, category_id):
+    """The adjacent-block plan's parameters (scan, quantity, blocks) for one request."""
+    # Enough blocks for every attempt of _claim_adjacent: each failed attempt can rule out
+    # at most 2 * quantity - 1 overlapping windows.
     wanted_blocks = 1 + WINDOW_JITTER + WINDOW_ATTEMPTS * (2 * quantity - 1)
-    statement = _ADJACENT_BLOCKS_ANYWHERE if category_id is None else _ADJACENT_BLOCKS_IN_CATEGORY
-    plan = {"match_id": params["match_id"], "category_id": category_id, "quantity": quantity,
-            "blocks": wanted_blocks}
     # In one category the generic plan computes every window of the scan (0.4 ms for a short
     # scan, 1.5 ms for the full one), so a short scan goes first: on an unfragmented front it
     # already holds the wanted blocks, and they are exactly the full scan's first ones (a
@@ -184,10 +181,21 @@ def _claim_adjacent(dbsession, params, quantity, category_id):
     # Anywhere in the stadium the plan stops after the wanted blocks whatever the scan, and
     # in a sell-out lone seats pile up at the front (the short scan fell back on 40 % of
     # holds), so it scans in full at once.
-    short_scan = CANDIDATE_SCAN if category_id is None else min(CANDIDATE_SCAN, 2 * quantity * wanted_blocks)
-    blocks = statement.execute(dbsession, {**plan, "scan": short_scan}).scalars().all()
-    if len(blocks) < wanted_blocks and short_scan < CANDIDATE_SCAN:
-        blocks = statement.execute(dbsession, {**plan, "scan": CANDIDATE_SCAN}).scalars().all()
+    scan = CANDIDATE_SCAN if category_id is None else min(CANDIDATE_SCAN, 2 * quantity * wanted_blocks)
+    return {"scan": scan, "quantity": quantity, "blocks": wanted_blocks}
+
+
+def _claim_adjacent(dbsession, params, quantity, category_id, planned=None):
+    """Claim the best adjacent block that nobody else is taking; ``planned``: the blocks the
+    on-sale check already planned with :func:`_plan` (None: plan now)."""
+    plan = _plan(quantity, category_id)
+    statement = _ADJACENT_BLOCKS_ANYWHERE if category_id is None else _ADJACENT_BLOCKS_IN_CATEGORY
+    where = {"match_id": params["match_id"], "category_id": category_id}
+    blocks = planned
+    if blocks is None:
+        blocks = statement.execute(dbsession, {**where, **plan}).scalars().all()
+    if len(blocks) < plan["blocks"] and plan["scan"] < CANDIDATE_SCAN:
+        blocks = statement.execute(dbsession, {**where, **plan, "scan": CANDIDATE_SCAN}).scalars().all()
     if not blocks:
         return None
     # The best block first; if someone else is taking it, the next few in random order so a
@@ -213,7 +221,7 @@ def _claim_adjacent(dbsession, params, quantity, category_id):
     return None
 
 
-def _claim(dbsession, match, hold_id, request):
+def _claim(dbsession, match, hold_id, request, planned=None):
     params = {"match_id": match.id, "hold_id": hold_id, "hold_seconds": match.hold_seconds}
     if request.get("seat_ids"):
         wanted = sorted(set(request["seat_ids"]))
@@ -236,7 +244,7 @@ def _claim(dbsession, match, hold_id, request):
     category_id = request.get("category_id")
     rows = None
     if quantity > 1:
-        rows = _claim_adjacent(dbsession, params, quantity, category_id)
+        rows = _claim_adjacent(dbsession, params, quantity, category_id, planned)
     if rows is None:
         if request.get("adjacent") and quantity > 1:
             raise SeatsTaken(f"No {quantity} adjacent seats are available together in one row.",
@@ -275,20 +283,31 @@ def validate_request(body):
 # After the wallet lock, in one round trip: whether the match is on sale (and the category is
 # its own), the fan's previous live hold (locked, to be replaced), what the fan already owns
 # for the per-fan limit, and the new hold's id (so the claim can point the seats at it
-# before the hold row is written).
-_ON_SALE_PREVIOUS_OWNED_NEXT_ID = Prepared(
-    "hold_on_sale_previous_owned",
-    """
-    SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS not_closed,
-           CAST(:category_id AS bigint) IS NULL
-           OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = m.id AND c.id = :category_id) AS category_known,
-           (SELECT id FROM holds WHERE user_id = :u AND match_id = m.id AND status = 'active' FOR UPDATE) AS previous,
-           (SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = m.id AND status = 'valid') AS owned,
-           nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id
-    FROM matches m WHERE m.id = :m
-    """,
-    {"u": "bigint", "m": "bigint", "category_id": "bigint"},
-)
+# before the hold row is written). For best available with quantity > 1, the adjacent-block
+# plan rides along as one more column (a 2-D array, one block per row): it reads without
+# locks, so it may share the statement (the claim re-checks every seat under its lock).
+def _on_sale_previous_owned(name, plan_sql=None, plan_types=None):
+    blocks = f",\n           ARRAY({plan_sql}) AS blocks" if plan_sql else ""
+    return Prepared(
+        name,
+        f"""
+        SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS not_closed,
+               CAST(:category_id AS bigint) IS NULL
+               OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = m.id AND c.id = :category_id) AS category_known,
+               (SELECT id FROM holds WHERE user_id = :u AND match_id = m.id AND status = 'active' FOR UPDATE) AS previous,
+               (SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = m.id AND status = 'valid') AS owned,
+               nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id{blocks}
+        FROM matches m WHERE m.id = :match_id
+        """,
+        {"u": "bigint", "match_id": "bigint", "category_id": "bigint", **(plan_types or {})},
+    )
+
+
+_ON_SALE_PREVIOUS_OWNED_NEXT_ID = _on_sale_previous_owned("hold_on_sale_previous_owned")
+_ON_SALE_WITH_BLOCKS_ANYWHERE = _on_sale_previous_owned(
+    "hold_on_sale_with_blocks", _adjacent_blocks_sql(_ANYWHERE), _PLAN_TYPES)
+_ON_SALE_WITH_BLOCKS_IN_CATEGORY = _on_sale_previous_owned(
+    "hold_on_sale_with_blocks_in_category", _adjacent_blocks_sql(_IN_CATEGORY), _PLAN_TYPES)
 
 # The hold row, written once with its seats and total, and the seat-version bump (last, so
 # the shard's row lock is held only until commit; see matches.bump_seat_version); the seats
@@ -330,14 +349,20 @@ def create_hold(dbsession, user_id, match, body, currency):
     #    Everything below reads after this lock, so it sees the fan's committed requests.
     wallet_service.lock_wallet(dbsession, user_id, currency)
 
-    # 2. The match must be on sale; replace the fan's previous live hold on this match.
-    fan = _ON_SALE_PREVIOUS_OWNED_NEXT_ID.execute(
-        dbsession, {"u": user_id, "m": match.id, "category_id": body.get("category_id")}
-    ).one()
+    # 2. The match must be on sale; replace the fan's previous live hold on this match. Best
+    #    available in adjacent blocks gets its plan in the same round trip.
+    check = {"u": user_id, "match_id": match.id, "category_id": body.get("category_id")}
+    statement = _ON_SALE_PREVIOUS_OWNED_NEXT_ID
+    if not body.get("seat_ids") and body["quantity"] > 1:
+        statement = _ON_SALE_WITH_BLOCKS_ANYWHERE if check["category_id"] is None else _ON_SALE_WITH_BLOCKS_IN_CATEGORY
+        check.update(_plan(body["quantity"], check["category_id"]))
+    fan = statement.execute(dbsession, check).one()
     _check_on_sale(fan)
+    planned = getattr(fan, "blocks", None)
     if fan.previous is not None:
         dbsession.execute(_RELEASE, {"match_id": match.id, "hold_id": fan.previous})
         dbsession.execute(text("UPDATE holds SET status = 'replaced' WHERE id = :h"), {"h": fan.previous})
+        planned = None  # planned before the fan's own seats were freed: plan again
 
     # 3. Per-fan limit: tickets already bought for this match plus this hold.
     if fan.owned + count > match.max_tickets_per_fan:
@@ -348,7 +373,7 @@ def create_hold(dbsession, user_id, match, body, currency):
 
     # 4. The claim itself (all-or-nothing: a short claim raises and aborts the transaction),
     #    then the hold row that the claimed seats already point at.
-    rows = _claim(dbsession, match, fan.hold_id, body)
+    rows = _claim(dbsession, match, fan.hold_id, body, planned)
     return _INSERT_HOLD.execute(
         dbsession,
         {"h": fan.hold_id, "m": match.id, "u": user_id, "ids": sorted(row.seat_id for row in rows),

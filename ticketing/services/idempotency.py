@@ -18,6 +18,7 @@ import logging
 from sqlalchemy import text
 
 from ticketing.problems import Conflict, ValidationFailed, field_error
+from ticketing.services import rate_limits
 from ticketing.services.prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,33 @@ _CLAIM = Prepared(
     RETURNING key
     """,
     {"user_id": "bigint", "key": "text", "scope": "text", "hash": "bytea"},
+    prefix="SET LOCAL synchronous_commit TO off;\n",
+)
+
+# The request's rate-limit count and the claim in one statement, one round trip (a hold or
+# checkout with a key would otherwise pay two, each on its own pooled connection). The claim
+# is only made when no key is over its limit: a refused request leaves the key free, so the
+# client retries it unchanged once the window passes. ``over`` reads the count's RETURNING
+# rows, so the claim is decided after every counter row is written (and locked).
+_COUNT_AND_CLAIM = Prepared(
+    "idempotency_count_and_claim",
+    f"""
+    WITH counted AS ({rate_limits.COUNT}
+    ), over AS (
+        SELECT 1 FROM counted
+        JOIN unnest(CAST(:keys AS text[]), CAST(:limits AS integer[])) AS limits (key, lim) USING (key)
+        WHERE counted.hits > limits.lim
+    ), claimed AS (
+        INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
+        SELECT :user_id, :key, :scope, :hash, 'running' WHERE NOT EXISTS (SELECT 1 FROM over)
+        ON CONFLICT (user_id, key) DO NOTHING
+        RETURNING key
+    )
+    SELECT ARRAY(SELECT key FROM counted) AS keys, ARRAY(SELECT hits FROM counted) AS hits,
+           EXISTS (SELECT 1 FROM claimed) AS claimed
+    """,
+    {"keys": "text[]", "limits": "integer[]", "window_start": "timestamptz",
+     "user_id": "bigint", "key": "text", "scope": "text", "hash": "bytea"},
     prefix="SET LOCAL synchronous_commit TO off;\n",
 )
 
@@ -101,15 +129,28 @@ def validate_key(key):
         )
 
 
-def begin(engine, user_id, key, scope, request_hash):
+def begin(engine, user_id, key, scope, request_hash, count=None):
     """Claim ``key``; return None when this request should run, or a :class:`Replay`.
 
+    ``count``: the request's :class:`~ticketing.services.rate_limits.Count`, counted in the
+    claim's statement; over a limit this raises ``RateLimited`` and claims nothing.
     ``engine`` here and in :func:`release` and :func:`purge`: the autocommit engine
     (``registry["db_autocommit_engine"]``), whose connections commit every statement."""
-    validate_key(key)
+    try:
+        validate_key(key)
+    except ValidationFailed:
+        if count:
+            count.hit(engine)  # an attempt is an attempt, even with a malformed key
+        raise
     params = {"user_id": user_id, "key": key, "scope": scope, "hash": request_hash, "stale": STALE_AFTER_SECONDS}
     with engine.connect() as conn:  # the autocommit engine: each statement commits
-        if _CLAIM.execute(conn, params).first() is not None:
+        if count:
+            counted = _COUNT_AND_CLAIM.execute(conn, {**params, **count.params}).one()
+            count.purge_now_and_then(conn)
+            count.judge(dict(zip(counted.keys, counted.hits)))
+            if counted.claimed:
+                return None
+        elif _CLAIM.execute(conn, params).first() is not None:
             return None
         existing = conn.execute(_EXISTING, params).one_or_none()
         if existing is None or existing.expired or (existing.state == "running" and existing.stale):

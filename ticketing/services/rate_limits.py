@@ -13,50 +13,78 @@ from sqlalchemy import text
 from ticketing.problems import RateLimited
 from ticketing.services.prepared import Prepared
 
-# synchronous_commit off for this one transaction: a counter lost in a crash costs nothing,
-# while waiting for the WAL flush would add a disk sync to every hold and checkout. Every key
-# of a request (per IP, per user or e-mail) is counted in this one statement: one round trip.
-_INCREMENT = Prepared(
-    "rate_limit_increment",
-    """
+# The count of every key of a request, one upsert (also run inside the idempotency claim's
+# statement, ticketing/services/idempotency.py, so a request with a key pays one round trip).
+COUNT = """
     INSERT INTO rate_limit_counters (key, window_start, hits)
     SELECT key, :window_start, 1 FROM unnest(CAST(:keys AS text[])) AS key
     ON CONFLICT (key, window_start)
     DO UPDATE SET hits = rate_limit_counters.hits + 1
     RETURNING key, hits
-    """,
-    {"keys": "text[]", "window_start": "timestamptz"},
+"""
+
+# synchronous_commit off for this one transaction: a counter lost in a crash costs nothing,
+# while waiting for the WAL flush would add a disk sync to every hold and checkout. Every key
+# of a request (per IP, per user or e-mail) is counted in this one statement: one round trip.
+_INCREMENT = Prepared(
+    "rate_limit_increment", COUNT, {"keys": "text[]", "window_start": "timestamptz"},
     prefix="SET LOCAL synchronous_commit TO off;\n",
 )
 
 _PURGE = text("DELETE FROM rate_limit_counters WHERE window_start < now() - interval '1 day'")
 
 
-def hit_all(engine, limits, window_seconds, now=None):
-    """Count one attempt for every ``(key, limit)``; raise :class:`RateLimited` when any key
-    is over its limit (every key is counted either way: an attempt is an attempt).
+class Count:
+    """One request's attempt, to be counted against every ``(key, limit)`` in one statement:
+    :meth:`hit` alone, or inside another statement that takes :attr:`params` and hands the
+    hits back to :meth:`judge`. Every key is counted either way: an attempt is an attempt."""
 
-    ``engine``: the autocommit engine (``registry["db_autocommit_engine"]``, see
-    models.get_autocommit_engine), whose connections commit every statement on its own."""
-    limit_of = {}
-    for key, limit in limits:
-        key = key[:300]
-        limit_of[key] = min(limit, limit_of.get(key, limit))
-    if not limit_of:
-        return {}
-    now = now if now is not None else time.time()
-    window_start = int(now // window_seconds) * window_seconds
-    # Autocommit: the two statements of _INCREMENT are one implicit transaction, sent in one
-    # round trip (no BEGIN and COMMIT of their own).
-    # Keys sorted: two requests counting the same keys lock their rows in the same order.
-    params = {"keys": sorted(limit_of), "window_start": datetime.fromtimestamp(window_start, timezone.utc)}
-    with engine.connect() as conn:  # the autocommit engine: each statement commits
-        hits = dict(_INCREMENT.execute(conn, params).all())
+    def __init__(self, limits, window_seconds, now=None):
+        self.limit_of = {}
+        for key, limit in limits:
+            key = key[:300]
+            self.limit_of[key] = min(limit, self.limit_of.get(key, limit))
+        self.now = now if now is not None else time.time()
+        self.window_seconds = window_seconds
+        self.window_start = int(self.now // window_seconds) * window_seconds
+
+    def __bool__(self):
+        return bool(self.limit_of)
+
+    @property
+    def params(self):
+        # Keys sorted: two requests counting the same keys lock their rows in the same order.
+        keys = sorted(self.limit_of)
+        return {"keys": keys, "limits": [self.limit_of[key] for key in keys],
+                "window_start": datetime.fromtimestamp(self.window_start, timezone.utc)}
+
+    def judge(self, hits):
+        """Raise :class:`RateLimited` when any key is over its limit; else return ``hits``."""
+        if any(hits[key] > limit for key, limit in self.limit_of.items()):
+            raise RateLimited(self.window_start + self.window_seconds - self.now)
+        return hits
+
+    def purge_now_and_then(self, conn):
         if random.random() < 0.01:
             conn.execute(_PURGE)
-    if any(hits[key] > limit for key, limit in limit_of.items()):
-        raise RateLimited(window_start + window_seconds - now)
-    return hits
+
+    def hit(self, engine):
+        """Count on ``engine``: the autocommit engine (``registry["db_autocommit_engine"]``,
+        see models.get_autocommit_engine), whose connections commit every statement."""
+        if not self:
+            return {}
+        # Autocommit: the two statements of _INCREMENT are one implicit transaction, sent in
+        # one round trip (no BEGIN and COMMIT of their own).
+        with engine.connect() as conn:  # the autocommit engine: each statement commits
+            hits = dict(_INCREMENT.execute(conn, self.params).all())
+            self.purge_now_and_then(conn)
+        return self.judge(hits)
+
+
+def hit_all(engine, limits, window_seconds, now=None):
+    """Count one attempt for every ``(key, limit)``; raise :class:`RateLimited` when any key
+    is over its limit (see :class:`Count`)."""
+    return Count(limits, window_seconds, now).hit(engine)
 
 
 def hit(engine, key, limit, window_seconds, now=None):

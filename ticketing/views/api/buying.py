@@ -9,7 +9,6 @@ from ticketing.resources.commerce import HoldResource, OrderContainer, OrderReso
 from ticketing.services import audit, holds, orders, wallet
 
 from .idempotency import idempotent
-from .limits import rate_limited
 from .pagination import page, page_params
 from .serializers import hold_json, ledger_json, match_json, order_json
 
@@ -60,7 +59,7 @@ def _hold_body(request, hold, seats=None):
 
 @view_config(route_name="api.match.holds", context=MatchResource, permission="match:hold",
              request_method="POST", renderer="json", openapi=True,
-             decorator=(rate_limited("holds"), idempotent("hold")))
+             decorator=idempotent("hold", rate_limit="holds"))
 def create_hold(context, request):
     body = dict(request.openapi_validated.body)
     hold = holds.create_hold(request.dbsession, request.identity.id, context.row, body, _currency(request))
@@ -84,7 +83,7 @@ def release_hold(context, request):
 
 @view_config(route_name="api.hold.checkout", context=HoldResource, permission="hold:checkout",
              request_method="POST", renderer="json", openapi=True,
-             decorator=(rate_limited("checkouts"), idempotent("checkout")))
+             decorator=idempotent("checkout", rate_limit="checkouts"))
 def checkout(context, request):
     order, tickets = orders.checkout(request.dbsession, request.identity.id, context.row.id, _currency(request))
     request.response.status = 201

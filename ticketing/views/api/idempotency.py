@@ -4,19 +4,28 @@ from pyramid.response import Response
 from ticketing.renderers import dumps
 from ticketing.services import idempotency
 
+from .limits import request_count
 
-def idempotent(scope):
-    """Decorate a view whose effects must happen once per key (holds, checkout, top-ups)."""
+
+def idempotent(scope, rate_limit=None):
+    """Decorate a view whose effects must happen once per key (holds, checkout, top-ups).
+
+    ``rate_limit``: a scope of limits.request_count to count the request against first,
+    in the same round trip as the key's claim when the request has a key (a request over
+    a limit gets 429 and leaves its key unclaimed)."""
 
     def decorator(view):
         def idempotent_view(context, request):
+            engine = request.registry["db_autocommit_engine"]
+            count = request_count(request, rate_limit) if rate_limit else None
             key = request.headers.get("Idempotency-Key")
             if key is None or request.authenticated_userid is None:
+                if count:
+                    count.hit(engine)
                 return view(context, request)
-            engine = request.registry["db_autocommit_engine"]
             user_id = request.authenticated_userid
             fingerprint = idempotency.request_fingerprint(request.method, request.path, request.body)
-            replay = idempotency.begin(engine, user_id, key, scope, fingerprint)
+            replay = idempotency.begin(engine, user_id, key, scope, fingerprint, count)
             if replay is not None:
                 response = Response(
                     body=dumps(replay.body),
