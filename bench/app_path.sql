@@ -123,29 +123,32 @@ JOIN matches m ON m.id = h.match_id
 FOR UPDATE OF h;
 WITH ordered AS (
     INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
-    VALUES (:uid, :match_id, :hold_id, 'paid', :total, 'EUR')
+    SELECT :uid, :match_id, :hold_id, 'paid', :total, 'EUR' FROM matches WHERE id = :match_id AND status = 'on_sale'
     RETURNING id, created_at
 ), debited AS (
-    UPDATE wallets SET balance = balance - :total, updated_at = now()
-    WHERE user_id = :uid AND balance >= :total AND :total > 0
-    RETURNING balance
+    UPDATE wallets SET balance = wallets.balance - :total, updated_at = now()
+    FROM ordered
+    WHERE wallets.user_id = :uid AND wallets.balance >= :total AND :total > 0
+    RETURNING wallets.balance
 ), paid AS (
     INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency, order_id)
     SELECT :uid, 'payment', :total, debited.balance, 'EUR', ordered.id FROM debited, ordered
     RETURNING balance_after
 ), sold AS (
-    UPDATE match_seats SET status = 'sold', order_id = (SELECT id FROM ordered), hold_id = NULL, held_until = NULL
-    WHERE match_id = :match_id AND seat_id = ANY(ARRAY[:s1, :s2]::bigint[]) AND hold_id = :hold_id AND status = 'held'
-    RETURNING match_id, seat_id, category_id, price
+    UPDATE match_seats ms SET status = 'sold', order_id = ordered.id, hold_id = NULL, held_until = NULL
+    FROM ordered
+    WHERE ms.match_id = :match_id AND ms.seat_id = ANY(ARRAY[:s1, :s2]::bigint[]) AND ms.hold_id = :hold_id AND ms.status = 'held'
+    RETURNING ms.match_id, ms.seat_id, ms.category_id, ms.price
 ), issued AS (
     INSERT INTO tickets (order_id, user_id, match_id, seat_id, category_id, price, status)
     SELECT ordered.id, :uid, sold.match_id, sold.seat_id, sold.category_id, sold.price, 'valid'
     FROM sold, ordered ORDER BY sold.seat_id
     RETURNING id, order_id, match_id, seat_id, category_id, price, status, checked_in_at, code_version
 ), spent AS (
-    UPDATE holds SET status = 'checked_out' WHERE id = :hold_id
+    UPDATE holds SET status = 'checked_out' FROM ordered WHERE holds.id = :hold_id
 ), bumped AS (
-    UPDATE match_seat_versions SET version = version + 1 WHERE match_id = :match_id AND shard = :uid % 16
+    UPDATE match_seat_versions SET version = version + 1 FROM ordered
+    WHERE match_seat_versions.match_id = :match_id AND match_seat_versions.shard = :uid % 16
 )
 SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id,
        (SELECT created_at FROM ordered) AS order_created_at, (SELECT balance_after FROM paid) AS balance_after

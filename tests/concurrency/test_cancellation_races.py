@@ -53,3 +53,44 @@ def test_concurrent_publishes_publish_once(staff, engine):
     assert sorted(r.status_int for r in responses) == [200, 409, 409, 409]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM match_seats WHERE match_id = :m"), {"m": match["id"]}).scalar_one() == 5
+
+
+def _wait_for_a_lock_wait(engine, timeout=10):
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )).scalar_one()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("nobody waited on a lock")
+
+
+def test_sales_closed_while_a_checkout_waits_for_the_fans_wallet_sell_nothing(staff, customers, engine):
+    """The checkout locks the wallet and the hold in one statement, whose snapshot predates
+    the wait; the pay-and-issue statement checks the match is still on sale in its own."""
+    match, *_ = published_match(staff, prices=(1000,))
+    (fan,) = customers(1)
+    hold = fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
+
+    blocker = engine.connect()  # the fan's other request, holding the wallet
+    blocker_tx = blocker.begin()
+    blocker.execute(text("SELECT 1 FROM wallets WHERE user_id = :u FOR UPDATE"), {"u": fan.user["id"]})
+    results = {}
+    worker = threading.Thread(target=lambda: results.update(
+        checkout=fan.post(f"/api/v1/holds/{hold['id']}/checkout", expect_errors=True)))
+    worker.start()
+    _wait_for_a_lock_wait(engine)  # the checkout is waiting on the wallet, its snapshot taken
+    staff.post(f"/api/v1/matches/{match['id']}/close", status=200)
+    blocker_tx.rollback()
+    blocker.close()
+    worker.join(timeout=30)
+
+    assert results["checkout"].status_int == 409
+    assert "not on sale (it is closed)" in results["checkout"].json["detail"]
+    with engine.connect() as conn:
+        sold = conn.execute(text("SELECT count(*) FROM tickets WHERE match_id = :m"), {"m": match["id"]}).scalar_one()
+    assert sold == 0 and fan.get("/api/v1/wallet").json["balance"] == 100_000
+    assert_invariants(engine)

@@ -62,8 +62,8 @@ _COUNT_AND_CLAIM = Prepared(
         ON CONFLICT (user_id, key) DO NOTHING
         RETURNING key
     )
-    SELECT ARRAY(SELECT key FROM counted) AS keys, ARRAY(SELECT hits FROM counted) AS hits,
-           EXISTS (SELECT 1 FROM claimed) AS claimed
+    SELECT hits.keys, hits.hits, EXISTS (SELECT 1 FROM claimed) AS claimed
+    FROM (SELECT array_agg(key) AS keys, array_agg(hits) AS hits FROM counted) AS hits
     """,
     {"keys": "text[]", "limits": "integer[]", "window_start": "timestamptz",
      "user_id": "bigint", "key": "text", "scope": "text", "hash": "bytea"},
@@ -145,8 +145,8 @@ def begin(engine, user_id, key, scope, request_hash, count=None):
     params = {"user_id": user_id, "key": key, "scope": scope, "hash": request_hash, "stale": STALE_AFTER_SECONDS}
     with engine.connect() as conn:  # the autocommit engine: each statement commits
         if count:
+            count.purge_now_and_then(conn)  # before the claim: a failure here leaves no claim behind
             counted = _COUNT_AND_CLAIM.execute(conn, {**params, **count.params}).one()
-            count.purge_now_and_then(conn)
             count.judge(dict(zip(counted.keys, counted.hits)))
             if counted.claimed:
                 return None

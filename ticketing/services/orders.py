@@ -61,42 +61,46 @@ _LOCK_HOLD = Prepared(
 )
 
 # Everything a checkout writes, in one statement (one round trip while the fan's wallet and
-# hold are locked): the order; the debit, conditional on the balance (no row when the
-# wallet is short) with its ledger row; the hold's seats flipped from held to sold, only the
-# rows still held by *this* hold, and one ticket per seat that flipped (in seat order); the
-# hold spent; the seat-version bump. The caller checks the two conditions (tickets for every
-# seat of the hold, the debit made) and raises otherwise, which aborts the transaction and
-# with it every write of this statement. Foreign keys to the new order are checked at the
-# end of the statement, when it exists.
+# hold are locked): the order, only while the match is on sale in this statement's own
+# snapshot (taken after the locks: sales closed while the fan's wallet was awaited count);
+# the debit, conditional on the balance (no row when the wallet is short) with its ledger
+# row; the hold's seats flipped from held to sold, only the rows still held by *this* hold,
+# and one ticket per seat that flipped (in seat order); the hold spent; the seat-version
+# bump. Every write after the order joins it, so no order means no write at all. The caller
+# checks the conditions (tickets for every seat of the hold, the debit made) and raises
+# otherwise, which aborts the transaction and with it every write of this statement.
+# Foreign keys to the new order are checked at the end of the statement, when it exists.
 _PAY_AND_ISSUE = Prepared(
     "checkout_pay_and_issue",
     f"""
     WITH ordered AS (
         INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
-        VALUES (:u, :m, :h, 'paid', :t, :c)
+        SELECT :u, :m, :h, 'paid', :t, :c FROM matches WHERE id = :m AND status = 'on_sale'
         RETURNING id, created_at
     ), debited AS (
-        UPDATE wallets SET balance = balance - :t, updated_at = now()
-        WHERE user_id = :u AND balance >= :t AND :t > 0
-        RETURNING balance
+        UPDATE wallets SET balance = wallets.balance - :t, updated_at = now()
+        FROM ordered
+        WHERE wallets.user_id = :u AND wallets.balance >= :t AND :t > 0
+        RETURNING wallets.balance
     ), paid AS (
         INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency, order_id)
         SELECT :u, 'payment', :t, debited.balance, :c, ordered.id FROM debited, ordered
         RETURNING balance_after
     ), sold AS (
-        UPDATE match_seats SET status = 'sold', order_id = (SELECT id FROM ordered), hold_id = NULL, held_until = NULL
-        WHERE match_id = :m AND seat_id = ANY(:ids) AND hold_id = :h AND status = 'held'
-        RETURNING match_id, seat_id, category_id, price
+        UPDATE match_seats ms SET status = 'sold', order_id = ordered.id, hold_id = NULL, held_until = NULL
+        FROM ordered
+        WHERE ms.match_id = :m AND ms.seat_id = ANY(:ids) AND ms.hold_id = :h AND ms.status = 'held'
+        RETURNING ms.match_id, ms.seat_id, ms.category_id, ms.price
     ), issued AS (
         INSERT INTO tickets (order_id, user_id, match_id, seat_id, category_id, price, status)
         SELECT ordered.id, :u, sold.match_id, sold.seat_id, sold.category_id, sold.price, 'valid'
         FROM sold, ordered ORDER BY sold.seat_id
         RETURNING id, order_id, match_id, seat_id, category_id, price, status, checked_in_at, code_version
     ), spent AS (
-        UPDATE holds SET status = 'checked_out' WHERE id = :h
+        UPDATE holds SET status = 'checked_out' FROM ordered WHERE holds.id = :h
     ), bumped AS (
-        UPDATE match_seat_versions SET version = version + 1
-        WHERE match_id = :m AND shard = :u % {SEAT_VERSION_SHARDS}
+        UPDATE match_seat_versions SET version = version + 1 FROM ordered
+        WHERE match_seat_versions.match_id = :m AND match_seat_versions.shard = :u % {SEAT_VERSION_SHARDS}
     )
     SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id,
            (SELECT created_at FROM ordered) AS order_created_at,
@@ -106,6 +110,8 @@ _PAY_AND_ISSUE = Prepared(
     """,
     {"u": "bigint", "m": "bigint", "h": "bigint", "t": "bigint", "c": "text", "ids": "bigint[]"},
 )
+
+_MATCH_STATUS = text("SELECT status FROM matches WHERE id = :m")
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,10 @@ def checkout(dbsession, user_id, hold_id, currency):
         {"u": user_id, "m": hold.match_id, "h": hold.id, "t": hold.total, "c": hold.currency,
          "ids": list(hold.seat_ids)},
     ).mappings().all()
+    if not tickets:
+        status = dbsession.execute(_MATCH_STATUS, {"m": hold.match_id}).scalar_one()
+        if status != "on_sale":  # sales closed (or the match cancelled) while we waited
+            raise Conflict(f"This match is not on sale (it is {status}).")
     if len(tickets) != len(hold.seat_ids):
         raise HoldExpired("Some seats of this hold were taken after it lapsed; hold the seats again.")
     if hold.total > 0 and tickets[0]["balance_after"] is None:
