@@ -399,14 +399,32 @@ def _runs(r):
     return ""
 
 
+def _hot_path(results):
+    """The run's hot-path tps: the mean of the runs around the sell-outs, or the one run."""
+    ratios = results.get("ratios", {})
+    return ratios.get("pgbench_tps") or ratios.get("pgbench_tps_best")
+
+
 def _before_after(w, before, after):
     w("## Before and after the hot-path work")
     w("")
     w(f"Same command, same machine: before = the code at {before.get('code', 'an earlier commit')} "
       f"(measured {before['generated_at']}, `bench/results/baseline.json`), after = this run.")
     w("")
+    speed_before, speed_after = _hot_path(before), _hot_path(after)
+    if speed_before and speed_after and abs(speed_after / speed_before - 1) > 0.15:
+        # Rates and CPU per purchase move with the machine's own speed; the ratio to the
+        # hot path measured in the same run does not (much).
+        w(f"**The machine itself ran at a different speed:** pgbench's hot path gave {speed_before:g} tps "
+          f"before and {speed_after:g} tps after ({speed_after / speed_before:.2f}×). Rates and CPU per "
+          f"purchase move with it; compare the ratio to the hot path (first row).")
+        w("")
     w("| measure | before | after |")
     w("| --- | --- | --- |")
+    ratio_before = before.get("ratios", {}).get("app_over_pgbench")
+    ratio_after = after.get("ratios", {}).get("app_over_pgbench")
+    if ratio_before is not None and ratio_after is not None:
+        w(f"| best app purchases/s ÷ pgbench hot-path tps (same run) | {ratio_before:g} | {ratio_after:g} |")
     b, a = before["scenarios"], after["scenarios"]
     for name in ("sellout_c16", "sellout_c64", "sellout_c256", "sellout_c64_2proc", "sellout_c256_2proc", *NGINX):
         if name in b and name in a:

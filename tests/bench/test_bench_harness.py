@@ -68,6 +68,15 @@ def test_report_renders_tables_and_charts(tmp_path, monkeypatch):
         "ratios": {"app_purchases_per_s_best": 250, "pgbench_tps": 400, "app_over_pgbench": 0.625,
                    "seat_map_304_over_bare": 1.0},
     }
+    slower = json.loads(json.dumps(results))
+    slower["ratios"].update(pgbench_tps=200, app_over_pgbench=0.6)
+    report.render(json.loads(json.dumps(results)), baseline=slower)
+    text = (tmp_path / "performance.md").read_text()
+    assert "pgbench's hot path gave 200 tps before and 400 tps after (2.00×)" in text
+    assert "| best app purchases/s ÷ pgbench hot-path tps (same run) | 0.6 | 0.625 |" in text
+    report.render(json.loads(json.dumps(results)), baseline=json.loads(json.dumps(results)))
+    text = (tmp_path / "performance.md").read_text()
+    assert "ran at a different speed" not in text  # same machine speed: no caveat
     report.render(json.loads(json.dumps(results)), baseline=None)
     text = (tmp_path / "performance.md").read_text()
     assert "| 256 | 250 | 500 | 5000 | 9.5 s |" in text
