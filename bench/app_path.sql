@@ -123,7 +123,7 @@ JOIN matches m ON m.id = h.match_id
 FOR UPDATE OF h;
 WITH ordered AS (
     INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
-    SELECT :uid, :match_id, :hold_id, 'paid', :total, 'EUR' FROM matches WHERE id = :match_id AND status = 'on_sale'
+    SELECT :uid, :match_id, :hold_id, 'paid', :total, 'EUR' FROM matches WHERE id = :match_id AND status = 'on_sale' FOR KEY SHARE
     RETURNING id, created_at
 ), debited AS (
     UPDATE wallets SET balance = wallets.balance - :total, updated_at = now()

@@ -3,6 +3,10 @@ import threading
 import time
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ticketing.models import Match
+from ticketing.services import matches as match_service
 
 from ..functional.catalogue_helpers import published_match
 from ..invariants import assert_invariants
@@ -93,4 +97,36 @@ def test_sales_closed_while_a_checkout_waits_for_the_fans_wallet_sell_nothing(st
     with engine.connect() as conn:
         sold = conn.execute(text("SELECT count(*) FROM tickets WHERE match_id = :m"), {"m": match["id"]}).scalar_one()
     assert sold == 0 and fan.get("/api/v1/wallet").json["balance"] == 100_000
+    assert_invariants(engine)
+
+
+def test_sales_closed_by_a_transaction_in_flight_when_the_payment_starts_sell_nothing(staff, customers, engine):
+    """The close holds the match FOR UPDATE and has flipped its status, uncommitted, when the
+    checkout's pay-and-issue statement takes its snapshot (which still says on sale). The
+    statement reads the match FOR KEY SHARE, so it waits for the close and re-checks the
+    status in the committed version: nothing is sold. (Without the lock, the order's foreign
+    key check waited for the close instead and then let the sale through.)"""
+    match, *_ = published_match(staff, prices=(1000,))
+    (fan,) = customers(1)
+    hold = fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
+
+    closing = Session(bind=engine)  # staff closing sales, between the flush and the commit
+    match_service.close_sales(closing, closing.get(Match, match["id"]))
+    results = {}
+    worker = threading.Thread(target=lambda: results.update(
+        checkout=fan.post(f"/api/v1/holds/{hold['id']}/checkout", expect_errors=True)))
+    worker.start()
+    try:
+        _wait_for_a_lock_wait(engine)  # the checkout's payment is waiting on the match
+    finally:
+        closing.commit()
+        closing.close()
+    worker.join(timeout=30)
+
+    assert results["checkout"].status_int == 409
+    assert "not on sale (it is closed)" in results["checkout"].json["detail"]
+    with engine.connect() as conn:
+        sold = conn.execute(text("SELECT count(*) FROM tickets WHERE match_id = :m"), {"m": match["id"]}).scalar_one()
+        orders = conn.execute(text("SELECT count(*) FROM orders WHERE match_id = :m"), {"m": match["id"]}).scalar_one()
+    assert sold == 0 and orders == 0 and fan.get("/api/v1/wallet").json["balance"] == 100_000
     assert_invariants(engine)

@@ -61,8 +61,13 @@ _LOCK_HOLD = Prepared(
 )
 
 # Everything a checkout writes, in one statement (one round trip while the fan's wallet and
-# hold are locked): the order, only while the match is on sale in this statement's own
-# snapshot (taken after the locks: sales closed while the fan's wallet was awaited count);
+# hold are locked): the order, only while the match is on sale. The match row is read
+# FOR KEY SHARE: every status change (close, cancel) holds the match FOR UPDATE through
+# lock_match, which conflicts, so a change still uncommitted when this statement starts is
+# waited for and the status re-checked in the row's newest version (READ COMMITTED's
+# re-check of a locked row); a change committed earlier is in this statement's snapshot.
+# KEY SHARE is the mode the foreign-key checks of the new rows take on this hot row anyway,
+# so it adds no wait between checkouts (share locks never conflict with each other).
 # the debit, conditional on the balance (no row when the wallet is short) with its ledger
 # row; the hold's seats flipped from held to sold, only the rows still held by *this* hold,
 # and one ticket per seat that flipped (in seat order); the hold spent; the seat-version
@@ -75,7 +80,7 @@ _PAY_AND_ISSUE = Prepared(
     f"""
     WITH ordered AS (
         INSERT INTO orders (user_id, match_id, hold_id, status, total, currency)
-        SELECT :u, :m, :h, 'paid', :t, :c FROM matches WHERE id = :m AND status = 'on_sale'
+        SELECT :u, :m, :h, 'paid', :t, :c FROM matches WHERE id = :m AND status = 'on_sale' FOR KEY SHARE
         RETURNING id, created_at
     ), debited AS (
         UPDATE wallets SET balance = wallets.balance - :t, updated_at = now()
