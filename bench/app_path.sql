@@ -46,9 +46,15 @@ SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS
                                             ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS block
             FROM runs
         )
-        SELECT string_agg(DISTINCT seat_id::text, ',')
-        FROM (SELECT block FROM windows WHERE cardinality(block) = 2
-              ORDER BY section_id, row_index, number LIMIT 33) AS blocks, unnest(blocks.block) AS seat_id) AS candidates
+        -- no two free seats side by side (the last seats of a sell-out, rows of 25 sold in
+        -- pairs): the first free seats instead, as the app's fallback (_CLAIM_FIRST_FREE)
+        SELECT coalesce(
+            (SELECT string_agg(DISTINCT seat_id::text, ',')
+             FROM (SELECT block FROM windows WHERE cardinality(block) = 2
+                   ORDER BY section_id, row_index, number LIMIT 33) AS blocks, unnest(blocks.block) AS seat_id),
+            (SELECT string_agg(seat_id::text, ',')
+             FROM (SELECT seat_id FROM candidates ORDER BY section_id, row_index, number LIMIT 8) AS first_free))
+       ) AS candidates
 FROM matches m WHERE m.id = :match_id \gset
 -- the app claims one planned block by primary key (SKIP LOCKED); pgbench cannot loop over
 -- blocks, so it claims the first two free seats among the planned blocks' seats: the same

@@ -170,7 +170,7 @@ def main(argv=None):
                      *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
                      *NGINX_SCENARIOS, "chosen",
                      "reads", "mixed",
-                     "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_after"]
+                     "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_prepared", "pgbench_c16_after"]
             matches = {name: prepare.create_match(app.base, staff_token, stadium, sections, name) for name in names}
             customer_ids = prepare.create_users(url, CUSTOMERS, "customer", prepare.WALLET_BALANCE)
             conn = psycopg2.connect(url)
@@ -194,10 +194,11 @@ def main(argv=None):
             # Warm-up: connection pool, caches, the first seat-map render; not reported.
             loadgen.run_scenario("best_available", app.base, matches["warmup"], customers(), 16, 3, 3000)
 
-            def run_pgbench(name, script, clients):
-                log(f"{name}: pgbench bench/{script}.sql with {clients} clients")
+            def run_pgbench(name, script, clients, mode="simple"):
+                log(f"{name}: pgbench -M {mode} bench/{script}.sql with {clients} clients")
                 with CpuMeter() as meter:
-                    result = pgbench.run(url, matches[name], customer_ids[0], customer_ids[-1], clients, script)
+                    result = pgbench.run(url, matches[name], customer_ids[0], customer_ids[-1], clients, script,
+                                         mode=mode)
                 result["cpu"] = meter.result()
                 result["after"] = checks.check(url, matches[name], [], prepare.SEATS)
                 scenarios[name] = result
@@ -205,9 +206,11 @@ def main(argv=None):
                     f"invariants: {result['after']['invariants']}")
 
             if "pgbench" in only:
-                for name, script, clients in (("pgbench_c16", "hot_path", 16), ("pgbench_c64", "hot_path", 64),
-                                              ("pgbench_app_path_c16", "app_path", 16)):
-                    run_pgbench(name, script, clients)
+                for name, script, clients, mode in (
+                        ("pgbench_c16", "hot_path", 16, "simple"), ("pgbench_c64", "hot_path", 64, "simple"),
+                        ("pgbench_app_path_c16", "app_path", 16, "simple"),
+                        ("pgbench_c16_prepared", "hot_path", 16, "prepared")):
+                    run_pgbench(name, script, clients, mode)
 
             if "sellout" in only:
                 for concurrency in sellout_concurrency:
