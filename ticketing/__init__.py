@@ -7,6 +7,7 @@ from pyramid.config import Configurator
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from ticketing import seat_map_fast_path
+from ticketing.request_class import freeze_request_extensions
 from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
 
@@ -55,6 +56,9 @@ def main(global_config, **settings):
             "static/app", "ticketing:static", cache_max_age=3600, permission=NO_PERMISSION_REQUIRED
         )
         config.scan(".views")
+    # Every request extension is committed now: put the reified properties on one request
+    # class instead of a new class per request (ticketing/request_class.py).
+    freeze_request_extensions(config.registry)
     # A seat-map poll the full path answered within the last second is answered in front of
     # the router, before any request object, session or transaction exists (decision 0014).
     return seat_map_fast_path.wrap(config.make_wsgi_app(), settings)
