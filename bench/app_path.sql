@@ -55,7 +55,7 @@ SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS
             (SELECT string_agg(seat_id::text, ',')
              FROM (SELECT seat_id FROM candidates ORDER BY section_id, row_index, number LIMIT 8) AS first_free))
        ) AS candidates
-FROM matches m WHERE m.id = :match_id \gset
+FROM matches m WHERE m.id = :match_id FOR KEY SHARE OF m \gset
 -- the app claims one planned block by primary key (SKIP LOCKED); pgbench cannot loop over
 -- blocks, so it claims the first two free seats among the planned blocks' seats: the same
 -- primary-key lookups and row locks, without the retry loop
@@ -111,10 +111,11 @@ WITH counted AS (
     SELECT :uid, 'pgbench-' || :key, 'checkout', sha256(random()::text::bytea), 'running'
     WHERE NOT EXISTS (SELECT 1 FROM over)
     ON CONFLICT (user_id, key) DO NOTHING
-    RETURNING key
+    RETURNING created_at
 )
-SELECT ARRAY(SELECT key FROM counted) AS keys, ARRAY(SELECT hits FROM counted) AS hits,
-       EXISTS (SELECT 1 FROM claimed) AS claimed;
+-- the claim's created_at is its identity (recorded below); pgbench carries it as microseconds
+SELECT hits.keys, hits.hits, (SELECT (extract(epoch FROM created_at) * 1000000)::bigint FROM claimed) AS claimed_us
+FROM (SELECT array_agg(key) AS keys, array_agg(hits) AS hits FROM counted) AS hits \gset
 BEGIN;
 -- traversal's hold row with the caller's role (decision 0019)
 SELECT (SELECT role FROM users WHERE id = :uid AND is_active) AS caller_role,
@@ -161,5 +162,7 @@ SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id
 FROM issued JOIN seats s ON s.id = issued.seat_id JOIN sections sec ON sec.id = s.section_id
 ORDER BY s.section_id, s.row_index, s.number;
 UPDATE idempotency_keys SET state = 'done', response_status = 201, response_body = '{"id": 1}'::jsonb
-WHERE user_id = :uid AND key = 'pgbench-' || :key;
+WHERE user_id = :uid AND key = 'pgbench-' || :key AND state = 'running'
+  AND created_at = timestamptz 'epoch' + :claimed_us * interval '1 microsecond'
+RETURNING 1;
 END;

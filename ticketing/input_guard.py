@@ -50,8 +50,8 @@ def _check(request):
     if b"\\u" in body or b"\x00" in body:
         try:
             document = json.loads(body)
-        except ValueError:
-            return None  # malformed JSON is reported by request validation
+        except (ValueError, RecursionError):
+            return None  # malformed (or absurdly nested) JSON is reported by request validation
         if _unstorable(document):
             return problems.ValidationFailed("A value contains characters that cannot be stored (NUL or a lone surrogate).",
                                              errors=[problems.field_error("body", "invalid characters")])

@@ -1,5 +1,6 @@
 """Helpers for races: many funded customers at once, and a starting gun for threads."""
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -62,3 +63,18 @@ def race(functions, workers=32):
         futures = [pool.submit(run, function) for function in functions]
         start.set()
         return [future.result() for future in futures]
+
+
+def wait_for_a_lock_wait(engine, timeout=10):
+    """Return once some session of the test database waits on a lock (the request under
+    test has reached the row another transaction of the test holds)."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )).scalar_one()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("nobody waited on a lock")

@@ -10,7 +10,7 @@ from ticketing.services import matches as match_service
 
 from ..functional.catalogue_helpers import published_match
 from ..invariants import assert_invariants
-from .conftest import race
+from .conftest import race, wait_for_a_lock_wait
 
 
 def test_match_cancellation_racing_a_fans_own_cancellation_refunds_once(staff, customers, engine):
@@ -59,19 +59,6 @@ def test_concurrent_publishes_publish_once(staff, engine):
         assert conn.execute(text("SELECT count(*) FROM match_seats WHERE match_id = :m"), {"m": match["id"]}).scalar_one() == 5
 
 
-def _wait_for_a_lock_wait(engine, timeout=10):
-    deadline = time.monotonic() + timeout
-    with engine.connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )).scalar_one()
-            if waiting:
-                return
-            time.sleep(0.02)
-    raise AssertionError("nobody waited on a lock")
-
-
 def test_sales_closed_while_a_checkout_waits_for_the_fans_wallet_sell_nothing(staff, customers, engine):
     """The checkout locks the wallet and the hold in one statement, whose snapshot predates
     the wait; the pay-and-issue statement checks the match is still on sale in its own."""
@@ -86,7 +73,7 @@ def test_sales_closed_while_a_checkout_waits_for_the_fans_wallet_sell_nothing(st
     worker = threading.Thread(target=lambda: results.update(
         checkout=fan.post(f"/api/v1/holds/{hold['id']}/checkout", expect_errors=True)))
     worker.start()
-    _wait_for_a_lock_wait(engine)  # the checkout is waiting on the wallet, its snapshot taken
+    wait_for_a_lock_wait(engine)  # the checkout is waiting on the wallet, its snapshot taken
     staff.post(f"/api/v1/matches/{match['id']}/close", status=200)
     blocker_tx.rollback()
     blocker.close()
@@ -117,7 +104,7 @@ def test_sales_closed_by_a_transaction_in_flight_when_the_payment_starts_sell_no
         checkout=fan.post(f"/api/v1/holds/{hold['id']}/checkout", expect_errors=True)))
     worker.start()
     try:
-        _wait_for_a_lock_wait(engine)  # the checkout's payment is waiting on the match
+        wait_for_a_lock_wait(engine)  # the checkout's payment is waiting on the match
     finally:
         closing.commit()
         closing.close()
@@ -129,4 +116,33 @@ def test_sales_closed_by_a_transaction_in_flight_when_the_payment_starts_sell_no
         sold = conn.execute(text("SELECT count(*) FROM tickets WHERE match_id = :m"), {"m": match["id"]}).scalar_one()
         orders = conn.execute(text("SELECT count(*) FROM orders WHERE match_id = :m"), {"m": match["id"]}).scalar_one()
     assert sold == 0 and orders == 0 and fan.get("/api/v1/wallet").json["balance"] == 100_000
+    assert_invariants(engine)
+
+
+def test_a_hold_made_while_sales_are_closing_waits_and_holds_nothing(staff, customers, engine):
+    """The hold's on-sale check reads the match FOR KEY SHARE: with a close flipped but not
+    committed, the hold waits for it and then sees the match closed. (Without the lock the
+    check passed, the hold's foreign key waited for the close, and the fan got a 201 and
+    held seats on a closed match.)"""
+    match, *_ = published_match(staff, prices=(1000,))
+    (fan,) = customers(1)
+    closing = Session(bind=engine)
+    match_service.close_sales(closing, closing.get(Match, match["id"]))
+    results = {}
+    worker = threading.Thread(target=lambda: results.update(
+        hold=fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, expect_errors=True)))
+    worker.start()
+    try:
+        wait_for_a_lock_wait(engine)  # the hold is waiting on the match
+    finally:
+        closing.commit()
+        closing.close()
+    worker.join(timeout=30)
+
+    assert results["hold"].status_int == 409
+    with engine.connect() as conn:
+        held = conn.execute(text("SELECT count(*) FROM match_seats WHERE match_id = :m AND status = 'held'"),
+                            {"m": match["id"]}).scalar_one()
+        holds = conn.execute(text("SELECT count(*) FROM holds WHERE match_id = :m"), {"m": match["id"]}).scalar_one()
+    assert held == 0 and holds == 0
     assert_invariants(engine)

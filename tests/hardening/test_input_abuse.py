@@ -88,3 +88,17 @@ def test_extreme_kick_off_dates_are_422(staff):
     for starts_at in ("0001-01-01T12:00:00Z", "0001-01-01T12:00:00+01:00", "9999-12-31T23:00:00-01:00"):
         body = {"stadium_id": stadium["id"], "home_team": "A", "away_team": "B", "starts_at": starts_at}
         assert_problem(staff.post("/api/v1/matches", body, status=422), 422, "starts_at")
+
+
+def test_json_nested_past_pythons_recursion_limit_is_a_4xx_problem(customer):
+    """json.loads raises RecursionError (not ValueError) on deep nesting: the Idempotency-Key
+    fingerprint and the NUL/surrogate guard must treat it as the malformed body it is."""
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    with_escape = b'{"amount": "\\u0041", "x": ' + deep + b"}"
+    for body, headers in ((deep, {"Idempotency-Key": "deep-1"}), (with_escape, {}),
+                          (with_escape, {"Idempotency-Key": "deep-2"})):
+        response = customer.app.post("/api/v1/wallet/top-ups", body, headers=customer._headers(headers),
+                                     content_type="application/json", expect_errors=True)
+        assert 400 <= response.status_int < 500, (response.status_int, response.body[:200])
+        assert_problem(response, response.status_int)
+    assert customer.get("/api/v1/wallet").json["balance"] == 0

@@ -59,7 +59,7 @@ def test_a_count_made_with_an_idempotency_claim_refuses_without_claiming(autocom
         return idempotency.begin(autocommit_engine, fan_id, key, "checkout", fingerprint,
                                  rate_limits.Count([(user, 2)], 60, now=at))
 
-    assert begin("k1", now) is None and _claimed(engine, fan_id, "k1") == "running"
+    assert isinstance(begin("k1", now), idempotency.Claim) and _claimed(engine, fan_id, "k1") == "running"
     with engine.begin() as conn:  # the request ran and recorded its response
         conn.execute(text("UPDATE idempotency_keys SET state = 'done', response_status = 201, "
                           "response_body = '{\"id\": 7}' WHERE user_id = :u AND key = 'k1'"), {"u": fan_id})
@@ -70,7 +70,7 @@ def test_a_count_made_with_an_idempotency_claim_refuses_without_claiming(autocom
     assert _claimed(engine, fan_id, "k2") is None
     with pytest.raises(ValidationFailed):  # the next window: counted, then refused for its key
         begin("bad\nkey", now + 60)
-    assert begin("k2", now + 61) is None and _claimed(engine, fan_id, "k2") == "running"
+    assert isinstance(begin("k2", now + 61), idempotency.Claim) and _claimed(engine, fan_id, "k2") == "running"
     with engine.connect() as conn:
         hits = conn.execute(text("SELECT hits FROM rate_limit_counters WHERE key = :k ORDER BY window_start"),
                             {"k": user}).scalars().all()

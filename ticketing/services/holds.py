@@ -286,6 +286,12 @@ def validate_request(body):
 # before the hold row is written). For best available with quantity > 1, the adjacent-block
 # plan rides along as one more column (a 2-D array, one block per row): it reads without
 # locks, so it may share the statement (the claim re-checks every seat under its lock).
+# The match row is read FOR KEY SHARE, as the payment reads it (decision 0021): a close,
+# cancellation or seat blocking holds the match FOR UPDATE (lock_match) until it commits, so
+# a hold waits for it and then sees the status it committed, instead of claiming seats on a
+# match that is closing. It is also what the hold's foreign key takes on this row anyway, only
+# earlier: before the seats are locked, so that staff locking the match and then its seats
+# cannot meet a hold that locked seats and then waits for the match (a deadlock).
 def _on_sale_previous_owned(name, plan_sql=None, plan_types=None):
     blocks = f",\n           ARRAY({plan_sql}) AS blocks" if plan_sql else ""
     return Prepared(
@@ -298,6 +304,7 @@ def _on_sale_previous_owned(name, plan_sql=None, plan_types=None):
                (SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = m.id AND status = 'valid') AS owned,
                nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id{blocks}
         FROM matches m WHERE m.id = :match_id
+        FOR KEY SHARE OF m
         """,
         {"u": "bigint", "match_id": "bigint", "category_id": "bigint", **(plan_types or {})},
     )

@@ -8,6 +8,9 @@ Protocol (per user and key, kept 24 hours):
 3. If the request fails or its transaction aborts, the claim is deleted so the client may
    retry the same key. A claim left by a crashed process is taken over after
    ``STALE_AFTER_SECONDS``.
+4. A claim is known by its ``created_at``: recording and releasing both name it. A request so
+   slow that a retry took its key over can then neither overwrite the retry's response nor
+   delete its claim; its record fails, and that aborts its transaction, effects and all.
 A replay returns the stored status and body with ``Idempotent-Replayed: true``; the same key
 with a different body (or on another endpoint) is a 422.
 """
@@ -37,7 +40,7 @@ _CLAIM = Prepared(
     INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
     VALUES (:user_id, :key, :scope, :hash, 'running')
     ON CONFLICT (user_id, key) DO NOTHING
-    RETURNING key
+    RETURNING created_at
     """,
     {"user_id": "bigint", "key": "text", "scope": "text", "hash": "bytea"},
     prefix="SET LOCAL synchronous_commit TO off;\n",
@@ -60,9 +63,9 @@ _COUNT_AND_CLAIM = Prepared(
         INSERT INTO idempotency_keys (user_id, key, scope, request_hash, state)
         SELECT :user_id, :key, :scope, :hash, 'running' WHERE NOT EXISTS (SELECT 1 FROM over)
         ON CONFLICT (user_id, key) DO NOTHING
-        RETURNING key
+        RETURNING created_at
     )
-    SELECT hits.keys, hits.hits, EXISTS (SELECT 1 FROM claimed) AS claimed
+    SELECT hits.keys, hits.hits, (SELECT created_at FROM claimed) AS claimed_at
     FROM (SELECT array_agg(key) AS keys, array_agg(hits) AS hits FROM counted) AS hits
     """,
     {"keys": "text[]", "limits": "integer[]", "window_start": "timestamptz",
@@ -79,6 +82,9 @@ _EXISTING = text(
     """
 )
 
+# A claim's identity is its created_at, the claiming transaction's start: a take-over sets it
+# to its own now(), at least STALE_AFTER_SECONDS after the claim it replaces, and a new claim
+# after a release starts after that release committed, so no two claims of a key share one.
 _TAKE_OVER = text(
     """
     UPDATE idempotency_keys
@@ -87,19 +93,23 @@ _TAKE_OVER = text(
      WHERE user_id = :user_id AND key = :key
        AND (created_at < now() - interval '24 hours' OR (state = 'running'
             AND created_at < now() - make_interval(secs => :stale)))
-    RETURNING key
+    RETURNING created_at
     """
 )
 
-_RELEASE = text("DELETE FROM idempotency_keys WHERE user_id = :user_id AND key = :key AND state = 'running'")
+_RELEASE = text(
+    "DELETE FROM idempotency_keys "
+    "WHERE user_id = :user_id AND key = :key AND state = 'running' AND created_at = :claimed_at"
+)
 
 _RECORD = Prepared(
     "idempotency_record",
     """
     UPDATE idempotency_keys SET state = 'done', response_status = :status, response_body = CAST(:body AS jsonb)
-    WHERE user_id = :user_id AND key = :key
+    WHERE user_id = :user_id AND key = :key AND state = 'running' AND created_at = :claimed_at
+    RETURNING 1
     """,
-    {"status": "integer", "body": "text", "user_id": "bigint", "key": "text"},
+    {"status": "integer", "body": "text", "user_id": "bigint", "key": "text", "claimed_at": "timestamptz"},
 )
 
 _PURGE = text(f"DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'")
@@ -113,10 +123,21 @@ class Replay:
         self.body = body
 
 
+class Claim:
+    """This request holds the key: run it, then ``record`` or ``release`` with ``claimed_at``."""
+
+    def __init__(self, claimed_at):
+        self.claimed_at = claimed_at
+
+
+class ClaimTakenOver(Conflict):
+    slug, title = "idempotency-key-taken-over", "The request took too long"
+
+
 def request_fingerprint(method, path, body_bytes):
     try:
         canonical = json.dumps(json.loads(body_bytes or b"null"), sort_keys=True, separators=(",", ":"))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or nested past Python's limit): the bytes as sent
         canonical = body_bytes.decode("utf-8", "replace")
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode("utf-8")).digest()
 
@@ -130,7 +151,7 @@ def validate_key(key):
 
 
 def begin(engine, user_id, key, scope, request_hash, count=None):
-    """Claim ``key``; return None when this request should run, or a :class:`Replay`.
+    """Claim ``key``: a :class:`Claim` when this request should run, or a :class:`Replay`.
 
     ``count``: the request's :class:`~ticketing.services.rate_limits.Count`, counted in the
     claim's statement; over a limit this raises ``RateLimited`` and claims nothing.
@@ -148,10 +169,12 @@ def begin(engine, user_id, key, scope, request_hash, count=None):
             count.purge_now_and_then(conn)  # before the claim: a failure here leaves no claim behind
             counted = _COUNT_AND_CLAIM.execute(conn, {**params, **count.params}).one()
             count.judge(dict(zip(counted.keys, counted.hits)))
-            if counted.claimed:
-                return None
-        elif _CLAIM.execute(conn, params).first() is not None:
-            return None
+            if counted.claimed_at is not None:
+                return Claim(counted.claimed_at)
+        else:
+            claimed = _CLAIM.execute(conn, params).first()
+            if claimed is not None:
+                return Claim(claimed.created_at)
         existing = conn.execute(_EXISTING, params).one_or_none()
         if existing is None or existing.expired or (existing.state == "running" and existing.stale):
             if existing is None:
@@ -159,7 +182,7 @@ def begin(engine, user_id, key, scope, request_hash, count=None):
             else:
                 claimed = conn.execute(_TAKE_OVER, params).first()
             if claimed is not None:
-                return None
+                return Claim(claimed.created_at)
             existing = conn.execute(_EXISTING, params).one()
     if bytes(existing.request_hash) != request_hash:
         raise ValidationFailed(
@@ -172,16 +195,27 @@ def begin(engine, user_id, key, scope, request_hash, count=None):
     return Replay(existing.response_status, existing.response_body)
 
 
-def record(dbsession, user_id, key, status, body):
-    """Store the response in the request's own transaction (atomic with its effects)."""
-    _RECORD.execute(dbsession, {"user_id": user_id, "key": key, "status": status, "body": json.dumps(body)})
+def record(dbsession, user_id, key, claim, status, body):
+    """Store the response in the request's own transaction (atomic with its effects).
+
+    Raises :class:`ClaimTakenOver` when the claim is no longer this request's (a retry took
+    the key over while it ran): raising aborts the transaction, so the key's effects happen
+    once, the retry's."""
+    recorded = _RECORD.execute(dbsession, {"user_id": user_id, "key": key, "claimed_at": claim.claimed_at,
+                                           "status": status, "body": json.dumps(body)}).first()
+    if recorded is None:
+        raise ClaimTakenOver(
+            "This request ran so long that a retry with the same Idempotency-Key took over; "
+            "nothing of this one was kept. Send the key again to get the retry's response.",
+            headers={"Retry-After": "1"})
 
 
-def release(engine, user_id, key):
-    """Forget a claim whose request failed, so the client can retry with the same key."""
+def release(engine, user_id, key, claim):
+    """Forget a claim whose request failed, so the client can retry with the same key (only
+    this claim: a retry's claim of the same key stays)."""
     try:
         with engine.connect() as conn:  # the autocommit engine: each statement commits
-            conn.execute(_RELEASE, {"user_id": user_id, "key": key})
+            conn.execute(_RELEASE, {"user_id": user_id, "key": key, "claimed_at": claim.claimed_at})
     except Exception:  # pragma: no cover - the claim then goes stale and is taken over
         log.exception("could not release idempotency key")
 

@@ -118,6 +118,10 @@ _PAY_AND_ISSUE = Prepared(
 
 _MATCH_STATUS = text("SELECT status FROM matches WHERE id = :m")
 
+_LOCK_AND_COUNT_ADMITTED = text(
+    "SELECT count(checked_in_at) FROM (SELECT checked_in_at FROM tickets WHERE order_id = :o FOR UPDATE) AS t"
+)
+
 
 @dataclass(frozen=True)
 class PaidOrder:
@@ -184,9 +188,11 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None):
         raise Conflict("This order has already been cancelled.")
     if not actor_is_staff and not row.refundable:
         raise Conflict("The refund window for this match has closed.")
-    admitted = dbsession.execute(
-        text("SELECT count(*) FROM tickets WHERE order_id = :o AND checked_in_at IS NOT NULL"), {"o": order.id}
-    ).scalar_one()
+    # The order's tickets locked before they are counted: a gate scan committed meanwhile is
+    # seen (a locked row is read in its newest version), and a scan that comes later waits
+    # for this cancellation and then finds the ticket void. Without the lock a scan could
+    # commit between this count and the void below: admitted and refunded.
+    admitted = dbsession.execute(_LOCK_AND_COUNT_ADMITTED, {"o": order.id}).scalar_one()
     if admitted and not actor_is_staff:
         raise Conflict("A ticket of this order has already been used at the gate.")
     _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,

@@ -189,11 +189,21 @@ def rotate_refresh_token(dbsession, config, presented):
 
 
 def revoke_family(dbsession, family_id, now=None):
-    dbsession.execute(
+    """Revoke every live token of the family, including one a refresh is creating right now.
+
+    A refresh in flight holds its presented token FOR UPDATE and has inserted its successor,
+    uncommitted. An UPDATE waits for that lock, but the successor is not in its snapshot.
+    So the UPDATE runs again until it changes nothing: after every wait, the next statement
+    takes a new snapshot that holds whatever the refresh committed. It ends because a
+    refresh of a token already revoked is refused."""
+    now = now or utcnow()
+    revoke = (
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
+        .values(revoked_at=now)
     )
+    while dbsession.execute(revoke).rowcount:
+        pass
 
 
 def revoke_refresh_token(dbsession, presented):

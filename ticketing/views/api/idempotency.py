@@ -25,8 +25,9 @@ def idempotent(scope, rate_limit=None):
                 return view(context, request)
             user_id = request.authenticated_userid
             fingerprint = idempotency.request_fingerprint(request.method, request.path, request.body)
-            replay = idempotency.begin(engine, user_id, key, scope, fingerprint, count)
-            if replay is not None:
+            claim = idempotency.begin(engine, user_id, key, scope, fingerprint, count)
+            if isinstance(claim, idempotency.Replay):
+                replay = claim
                 response = Response(
                     body=dumps(replay.body),
                     status=replay.status,
@@ -37,14 +38,14 @@ def idempotent(scope, rate_limit=None):
                 return response
 
             def release(*_):
-                idempotency.release(engine, user_id, key)
+                idempotency.release(engine, user_id, key, claim)
 
             transaction = request.tm.get()
             transaction.addAfterAbortHook(release)
             transaction.addAfterCommitHook(lambda committed: None if committed else release())
             response = view(context, request)
             if 200 <= response.status_code < 300:
-                idempotency.record(request.dbsession, user_id, key, response.status_code, response.json_body)
+                idempotency.record(request.dbsession, user_id, key, claim, response.status_code, response.json_body)
             else:
                 transaction.addAfterCommitHook(lambda committed: release())
             return response
