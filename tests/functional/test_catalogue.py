@@ -221,3 +221,29 @@ def test_concurrent_twins_get_409_not_500(staff):
 
     responses = race([lambda: staff.post("/api/v1/stadiums", {"name": "Twin", "city": "X"}, expect_errors=True)] * 6, workers=6)
     assert sorted(r.status_int for r in responses) == [201] + [409] * 5
+
+
+def test_a_close_committed_while_the_seat_map_is_read_is_not_cached_under_the_wrong_status(
+        staff, anonymous, engine, monkeypatch):
+    """Traversal reads the match, then sales close (committed), then the map's ETag is read:
+    the body shows the status the ETag was computed from, so what is cached under the closed
+    ETag says closed. (Rendering from traversal's row cached "on_sale" under it.)"""
+    from ticketing.services import seat_map
+    from ticketing.views.api import matches as views
+
+    match, *_ = published_match(staff)
+    url = f"/api/v1/matches/{match['id']}/seats"
+    original = seat_map.version
+
+    def close_first(dbsession, match_id, filters):
+        with engine.begin() as conn:  # staff close sales between traversal and the ETag
+            conn.execute(text("UPDATE matches SET status = 'closed', seat_version = seat_version + 1 WHERE id = :m"),
+                         {"m": match_id})
+        return original(dbsession, match_id, filters)
+
+    monkeypatch.setattr(views.seat_map, "version", close_first)
+    raced = anonymous.get(url, status=200)
+    monkeypatch.setattr(views.seat_map, "version", original)
+    assert raced.json["status"] == "closed"
+    again = anonymous.get(url, status=200)  # the same ETag: from the cache
+    assert again.headers["ETag"] == raced.headers["ETag"] and again.json["status"] == "closed"

@@ -90,14 +90,20 @@ class _BodyCache:
 body_cache = _BodyCache()
 
 
-def etag(dbsession, match_id, filters):
+def version(dbsession, match_id, filters):
+    """The map's ETag and the match status it was computed from, read in one statement.
+
+    The body must be rendered from this status, not from an earlier read of the match, such as
+    traversal's. Otherwise a close, cancellation or publish that commits between the two reads
+    would cache a body showing the old status under the new ETag. That body would then be
+    served, and answered 304, until the next seat change."""
     row = dbsession.execute(_ETAG_QUERY, {"match_id": match_id}).one()
     filter_key = json.dumps(filters, sort_keys=True)
     digest = hashlib.sha1(
         f"{match_id}|{row.created_at.timestamp()}|{row.status}|{row.seat_version}|{row.changes}|"
         f"{row.lapsed}|{filter_key}".encode()
     ).hexdigest()[:20]
-    return f'W/"sm-{match_id}-{digest}"'
+    return f'W/"sm-{match_id}-{digest}"', row.status
 
 
 def _filter_sql(filters, draft):
@@ -120,13 +126,14 @@ def _filter_sql(filters, draft):
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-def render(dbsession, match, filters, current_etag):
-    """The seat map body as JSON bytes (from the cache when the ETag is unchanged)."""
+def render(dbsession, match, filters, current_etag, status):
+    """The seat map body as JSON bytes (from the cache when the ETag is unchanged).
+    ``current_etag`` and ``status``: what :func:`version` returned."""
     key = (match.id, current_etag)
     cached = body_cache.get(key)
     if cached is not None:
         return cached
-    draft = match.status == "draft"
+    draft = status == "draft"
     filter_sql, params = _filter_sql(filters, draft)
     seats_sql = (_DRAFT_SEATS if draft else _PUBLISHED_SEATS).format(filters=filter_sql)
     seats = dbsession.execute(text(_SEATS_JSON.format(seats=seats_sql)), {"match_id": match.id, **params}).one()
@@ -140,7 +147,7 @@ def render(dbsession, match, filters, current_etag):
     ).all()
     body = {
         "match_id": match.id,
-        "status": match.status,
+        "status": status,
         "etag": current_etag,
         "sections": [{"id": s.id, "name": s.name} for s in sections],
         "categories": [
@@ -227,7 +234,7 @@ def report(dbsession, match, currency):
     ).one()
     return {
         "match_id": match.id,
-        "status": match.status,
+        "status": status,
         "currency": currency,
         "totals": totals,
         "per_category": per_category,

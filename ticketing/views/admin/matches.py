@@ -164,8 +164,8 @@ def seat_states(request, match):
     if match.status == "draft":
         return {seat_id: (category_id, "blocked" if reason else "available")
                 for seat_id, category_id, reason in matches.seating_plan(request.dbsession, match.id)}
-    current = seat_map.etag(request.dbsession, match.id, {})
-    body = json.loads(seat_map.render(request.dbsession, match, {}, current))
+    current, status = seat_map.version(request.dbsession, match.id, {})
+    body = json.loads(seat_map.render(request.dbsession, match, {}, current, status))
     at = {name: body["columns"].index(name) for name in ("id", "category_id", "status")}
     return {row[at["id"]]: (row[at["category_id"]], row[at["status"]]) for row in body["seats"]}
 

@@ -127,14 +127,14 @@ def close(context, request):
              request_method="GET", openapi=True)
 def seats(context, request):
     """The seat map. Conditional: ``If-None-Match`` with the current ETag gets a 304."""
-    match = context.row  # id, status, stadium_id: all the map needs
+    match = context.row  # id and stadium_id; the status comes with the ETag (seat_map.version)
     query = request.openapi_validated.parameters.query
     filters = {key: query[key] for key in ("section_id", "category_id", "status") if query.get(key) is not None}
-    current = seat_map.etag(request.dbsession, match.id, filters)
+    current, status = seat_map.version(request.dbsession, match.id, filters)
     if fast_path.etag_matches(request.headers.get("If-None-Match"), current):
         fast_path.remember_if_public(request, context, match.id, current)
         return fast_path.not_modified(current)
-    body = seat_map.render(request.dbsession, match, filters, current)
+    body = seat_map.render(request.dbsession, match, filters, current, status)
     fast_path.remember_if_public(request, context, match.id, current, body)
     return fast_path.seat_map_response(current, body)
 
