@@ -8,8 +8,10 @@ validation), so polls alone could eat the core that sells seats. Here a repeat p
 less than a bare Pyramid view.
 
 What it guarantees:
-- **Bounded staleness.** An answer from here is the answer the full path gave at most
-  ``seatmap.fresh_seconds`` ago (1 s in production; 0 turns the fast path off). The map is
+- **Bounded staleness.** An answer from here is what the database said at most
+  ``seatmap.fresh_seconds`` ago (1 s in production; 0 turns the fast path off): the window
+  counts from the full path's ETag read, not from when its response was ready, and a slow
+  request's older read never replaces a newer one. The map is
   advisory anyway: the claim decides, and a seat someone took in the last second is a 409
   naming it, never a double sale.
 - **No new permissions.** Only maps whose resource ``__acl__`` lets ``Everyone`` view them
@@ -42,22 +44,28 @@ class FreshSeatMaps:
     def __init__(self, fresh_seconds, clock=time.monotonic):
         self.fresh_seconds = fresh_seconds
         self.clock = clock
-        self.entries = {}  # match id -> (etag, body or None, valid until)
+        self.entries = {}  # match id -> (etag, body or None, valid until, read at)
         self.lock = threading.Lock()
 
     @property
     def enabled(self):
         return self.fresh_seconds > 0
 
-    def remember(self, match_id, etag, body=None):
-        """The full path just served ``etag`` (a 304 carries no body: keep the one we have)."""
+    def remember(self, match_id, etag, body=None, read_at=None):
+        """The full path served ``etag``, read from the database at ``read_at`` (this memory's
+        clock, taken before the read; default now). A 304 carries no body: keep the one we
+        have for that ETag."""
         if not self.enabled:
             return
+        read_at = self.clock() if read_at is None else read_at
         with self.lock:
-            previous = self.entries.pop(match_id, None)
+            previous = self.entries.get(match_id)
+            if previous is not None and previous[3] > read_at:
+                return  # a request that read later has already answered: it is the newer map
+            self.entries.pop(match_id, None)
             if body is None and previous is not None and previous[0] == etag:
                 body = previous[1]
-            self.entries[match_id] = (etag, body, self.clock() + self.fresh_seconds)
+            self.entries[match_id] = (etag, body, read_at + self.fresh_seconds, read_at)
             while len(self.entries) > MAX_ENTRIES:
                 del self.entries[next(iter(self.entries))]
 
@@ -79,13 +87,20 @@ class FreshSeatMaps:
 _acl = ACLHelper()
 
 
-def remember_if_public(request, context, match_id, etag, body=None):
-    """Called by the full seat-map view after it answered an unfiltered request."""
+def read_started(request):
+    """The fast path's clock, read by the full view just before it reads the ETag."""
+    fresh = request.registry.get("fresh_seat_maps")
+    return fresh.clock() if fresh is not None else None
+
+
+def remember_if_public(request, context, match_id, etag, body=None, read_at=None):
+    """Called by the full seat-map view after it answered an unfiltered request; ``read_at``:
+    :func:`read_started` from before its ETag read."""
     fresh = request.registry.get("fresh_seat_maps")
     if fresh is None or not fresh.enabled or request.query_string:
         return
     if _acl.permits(context, [Everyone], "match:view"):
-        fresh.remember(match_id, etag, body)
+        fresh.remember(match_id, etag, body, read_at)
 
 
 def etag_matches(if_none_match, etag):

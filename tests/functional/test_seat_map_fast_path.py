@@ -132,6 +132,23 @@ def test_fresh_seat_maps_keep_the_body_across_304s_and_stay_bounded():
     assert off.entries == {} and not off.enabled
 
 
+def test_fresh_seat_maps_count_from_the_read_and_never_step_back():
+    """A slow request that read its ETag earlier and finishes later neither replaces the
+    newer map nor stretches the window: it is fresh for fresh_seconds from its read."""
+    clock = FakeClock()
+    fresh = FreshSeatMaps(1.0, clock)
+    slow_read = clock.now
+    clock.now += 0.3
+    fresh.remember(1, "e-new", b"new", read_at=clock.now)  # a quick request read later
+    clock.now += 0.5
+    fresh.remember(1, "e-old", b"old", read_at=slow_read)  # the slow one finishes last
+    assert fresh.fresh(1) == ("e-new", b"new")
+    fresh.forget(1)
+    fresh.remember(1, "e-old", b"old", read_at=slow_read)
+    clock.now = slow_read + 1.01  # past a second from its read, though remembered 0.8 s ago
+    assert fresh.fresh(1) is None
+
+
 def test_if_none_match_uses_weak_comparison_over_a_list():
     etag = 'W/"sm-1-abc"'
     assert etag_matches('W/"sm-1-abc"', etag)

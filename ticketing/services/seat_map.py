@@ -234,7 +234,7 @@ def report(dbsession, match, currency):
     ).one()
     return {
         "match_id": match.id,
-        "status": status,
+        "status": match.status,
         "currency": currency,
         "totals": totals,
         "per_category": per_category,

@@ -130,12 +130,13 @@ def seats(context, request):
     match = context.row  # id and stadium_id; the status comes with the ETag (seat_map.version)
     query = request.openapi_validated.parameters.query
     filters = {key: query[key] for key in ("section_id", "category_id", "status") if query.get(key) is not None}
+    read_at = fast_path.read_started(request)
     current, status = seat_map.version(request.dbsession, match.id, filters)
     if fast_path.etag_matches(request.headers.get("If-None-Match"), current):
-        fast_path.remember_if_public(request, context, match.id, current)
+        fast_path.remember_if_public(request, context, match.id, current, read_at=read_at)
         return fast_path.not_modified(current)
     body = seat_map.render(request.dbsession, match, filters, current, status)
-    fast_path.remember_if_public(request, context, match.id, current, body)
+    fast_path.remember_if_public(request, context, match.id, current, body, read_at)
     return fast_path.seat_map_response(current, body)
 
 
