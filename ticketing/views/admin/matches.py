@@ -226,6 +226,9 @@ def change_seating(context, request):
     values = {name: text_field(params, name, 200)
               for name in ("section_id", "rows", "category_id", "row", "from", "to", "reason")}
     try:
+        # The plan is read, changed and saved whole: lock the match before the read, so that a
+        # concurrent edit is read here rather than overwritten.
+        match = matches.lock_match(request.dbsession, match.id)
         plan = Plan(matches.seating_plan(request.dbsession, match.id))
         assignments, blocked = plan.assignments(), plan.blocked()
         errors = []

@@ -71,6 +71,10 @@ def toggle_blocks(context, request):
     values = {name: text_field(request.POST, name, 2000) for name in BLOCK_FIELDS}
     try:
         seat_ids = _chosen_seats(request, match)
+        # Locked before the plan is read and before the status decides the branch: a draft's
+        # plan is read, changed and saved whole, so a concurrent edit must come before the
+        # read, not between the read and the save (it would be overwritten).
+        match = matches.lock_match(request.dbsession, match.id)
         if match.status == "on_sale":
             changed = matches.set_blocked(request.dbsession, match, seat_ids, blocking,
                                           reason if blocking else None, actor_id=request.identity.id)
