@@ -157,6 +157,27 @@ def test_refund_window_applies_to_fans_not_staff(staff, customer, engine):
     assert_invariants(engine)
 
 
+def test_staff_rights_used_on_their_own_order_are_audited(staff, customer, engine, testapp):
+    """A fan promoted to staff may still cancel their own order past the refund window, as
+    staff may any order; the cancellation is audited like any other made with staff rights."""
+    from ..conftest import TEST_PASSWORD, ApiClient
+
+    match, *_ = published_match(staff, prices=(1000,))
+    _fund(customer)
+    hold = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201).json
+    order = customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE matches SET refund_cutoff_at = now() - interval '1 minute' WHERE id = :m"), {"m": match["id"]})
+        conn.execute(text("UPDATE users SET role = 'staff' WHERE id = :u"), {"u": customer.user["id"]})
+    login = testapp.post_json("/api/v1/auth/login", {"email": customer.user["email"], "password": TEST_PASSWORD}).json
+    promoted = ApiClient(testapp, login["access_token"], customer.user)
+    promoted.post(f"/api/v1/orders/{order['id']}/cancel", status=200)
+    with engine.connect() as conn:
+        audited = conn.execute(text("SELECT actor_id FROM audit_log WHERE action = 'order.refund' AND target_id = :o"),
+                               {"o": order["id"]}).scalars().all()
+    assert audited == [customer.user["id"]]
+
+
 def test_orders_are_private_and_staff_can_search(staff, customer, user_factory):
     match, *_ = published_match(staff, prices=(1000,))
     _fund(customer)
