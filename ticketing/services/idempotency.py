@@ -196,13 +196,14 @@ def begin(engine, user_id, key, scope, request_hash, count=None):
 
 
 def record(dbsession, user_id, key, claim, status, body):
-    """Store the response in the request's own transaction (atomic with its effects).
+    """Store the response (``body``: its JSON text) in the request's own transaction, atomic
+    with its effects.
 
     Raises :class:`ClaimTakenOver` when the claim is no longer this request's (a retry took
     the key over while it ran): raising aborts the transaction, so the key's effects happen
     once, the retry's."""
     recorded = _RECORD.execute(dbsession, {"user_id": user_id, "key": key, "claimed_at": claim.claimed_at,
-                                           "status": status, "body": json.dumps(body)}).first()
+                                           "status": status, "body": body}).first()
     if recorded is None:
         raise ClaimTakenOver(
             "This request ran so long that a retry with the same Idempotency-Key took over; "

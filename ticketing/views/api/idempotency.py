@@ -45,7 +45,9 @@ def idempotent(scope, rate_limit=None):
             transaction.addAfterCommitHook(lambda committed: None if committed else release())
             response = view(context, request)
             if 200 <= response.status_code < 300:
-                idempotency.record(request.dbsession, user_id, key, claim, response.status_code, response.json_body)
+                # The body as rendered (JSON text): stored as jsonb without parsing it back here.
+                idempotency.record(request.dbsession, user_id, key, claim, response.status_code,
+                                   response.body.decode("utf-8"))
             else:
                 transaction.addAfterCommitHook(lambda committed: release())
             return response
