@@ -53,20 +53,33 @@ SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS
              FROM (SELECT block FROM windows WHERE cardinality(block) = 2
                    ORDER BY section_id, row_index, number LIMIT 33) AS blocks, unnest(blocks.block) AS seat_id),
             (SELECT string_agg(seat_id::text, ',')
-             FROM (SELECT seat_id FROM candidates ORDER BY section_id, row_index, number LIMIT 8) AS first_free))
+             FROM (SELECT seat_id FROM candidates ORDER BY section_id, row_index, number LIMIT 8) AS first_free),
+            '0')
        ) AS candidates
 FROM matches m WHERE m.id = :match_id FOR KEY SHARE OF m \gset
 -- the app claims one planned block by primary key (SKIP LOCKED); pgbench cannot loop over
 -- blocks, so it claims the first two free seats among the planned blocks' seats: the same
--- primary-key lookups and row locks, without the retry loop
+-- primary-key lookups and row locks, without the retry loop. When other clients took or are
+-- taking every planned seat (the plan reads without locks), the first free seats in layout
+-- order make up the pair, as the app's fallback does (_CLAIM_FIRST_FREE); without it the end
+-- of a run could claim nothing and abort the script.
 SAVEPOINT claim_block;
-WITH free AS (
+WITH planned AS (
     SELECT ms.seat_id FROM match_seats ms
     WHERE ms.match_id = :match_id AND ms.seat_id = ANY(ARRAY[:candidates]::bigint[])
       AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
     ORDER BY ms.seat_id
     LIMIT 2
     FOR UPDATE SKIP LOCKED
+), first_free AS (
+    SELECT ms.seat_id FROM match_seats ms
+    WHERE ms.match_id = :match_id AND ms.seat_id <> ALL(ARRAY(SELECT seat_id FROM planned))
+      AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
+    ORDER BY ms.section_id, ms.row_index, ms.number
+    LIMIT 2 - (SELECT count(*) FROM planned)
+    FOR UPDATE SKIP LOCKED
+), free AS (
+    SELECT seat_id FROM planned UNION ALL SELECT seat_id FROM first_free
 ), claimed AS (
     UPDATE match_seats ms
        SET status = 'held', hold_id = :hold_id, held_until = now() + make_interval(secs => :hold_seconds)
