@@ -5,9 +5,17 @@ cookie. It is computed once per request (``RequestLocalCache``) and re-checked a
 database, so a deleted, deactivated or demoted user's token stops working at once.
 Permissions are never decided here: ``ACLHelper`` reads them from the context's ``__acl__``.
 
+Admin sessions live in a signed cookie, which the server cannot delete. So each session
+records when it was opened and the user's ``session_generation`` at that moment. A session
+older than ``SESSION_MAX_AGE_SECONDS`` is refused, however often it was used. Logout and
+role changes move the generation on, which refuses every session opened before, including
+a copy of the cookie made before logout.
+
 CSRF: cookie-authenticated requests must carry the CSRF token; bearer requests are exempt
 (a browser never attaches a bearer header on its own).
 """
+import time
+
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.request import RequestLocalCache
@@ -18,6 +26,8 @@ from ticketing.services import tokens
 from ticketing.services.prepared import Prepared
 
 SESSION_COOKIE_NAME = "ticketing_session"
+SESSION_MAX_AGE_SECONDS = 12 * 3600  # from login, whatever the activity
+SESSION_IDLE_SECONDS = 4 * 3600
 
 
 def bearer_token(request):
@@ -61,6 +71,25 @@ def active_role(dbsession, user_id):
     return _ACTIVE_ROLE.execute(dbsession, {"user_id": user_id}).scalar_one_or_none()
 
 
+# What an admin session is checked against: the role, and the generation of sessions.
+_SESSION_STATE = Prepared(
+    "identity_session_state",
+    "SELECT role, session_generation FROM users WHERE id = :user_id AND is_active",
+    {"user_id": "bigint"},
+)
+
+_END_SESSIONS = Prepared(
+    "identity_end_sessions",
+    "UPDATE users SET session_generation = session_generation + 1 WHERE id = :user_id",
+    {"user_id": "bigint"},
+)
+
+
+def end_sessions(dbsession, user_id):
+    """Refuse every admin session of ``user_id`` opened so far (logout, role changes)."""
+    _END_SESSIONS.execute(dbsession, {"user_id": user_id})
+
+
 # The caller's role, read by the request's first statement along with its own row (the match
 # or hold that traversal loads): one round trip fewer on every buying request. Only the
 # database's answer is taken from there; the credentials and the comparison stay here.
@@ -89,10 +118,10 @@ def role_read_along(request, user_id, role):
 class Credentials:
     """Who the request's credentials say the caller is, before the account is checked."""
 
-    __slots__ = ("user_id", "role", "method")
+    __slots__ = ("user_id", "role", "method", "generation")
 
-    def __init__(self, user_id, role, method):
-        self.user_id, self.role, self.method = user_id, role, method
+    def __init__(self, user_id, role, method, generation=None):
+        self.user_id, self.role, self.method, self.generation = user_id, role, method, generation
 
 
 class TicketingSecurityPolicy:
@@ -111,9 +140,10 @@ class TicketingSecurityPolicy:
                 return None
             return Credentials(int(claims["sub"]), claims.get("role"), "bearer")
         if SESSION_COOKIE_NAME in request.cookies:
-            user_id = request.session.get("user_id")
-            if user_id is not None:
-                return Credentials(int(user_id), request.session.get("role"), "session")
+            session = request.session
+            user_id, opened_at = session.get("user_id"), session.get("opened_at")
+            if user_id is not None and opened_at is not None and time.time() - opened_at < SESSION_MAX_AGE_SECONDS:
+                return Credentials(int(user_id), session.get("role"), "session", session.get("generation"))
         return None
 
     def load_identity(self, request):
@@ -121,7 +151,12 @@ class TicketingSecurityPolicy:
         if credentials is None:
             return None
         read_along = request.__dict__.pop(_ROLE_READ_ALONG, None)
-        if read_along is not None and read_along[0] == credentials.user_id:
+        if credentials.method == "session":
+            state = _SESSION_STATE.execute(request.dbsession, {"user_id": credentials.user_id}).first()
+            if state is None or state.session_generation != credentials.generation:
+                return None  # logged out, or the role changed, since this session was opened
+            role = state.role
+        elif read_along is not None and read_along[0] == credentials.user_id:
             role = read_along[1]
         else:
             role = active_role(request.dbsession, credentials.user_id)
@@ -160,11 +195,17 @@ class TicketingSecurityPolicy:
         request.session.invalidate()
         request.session["user_id"] = user.id
         request.session["role"] = user.role
+        request.session["generation"] = user.session_generation
+        request.session["opened_at"] = time.time()
         self.identity_cache.clear(request)
         self.credentials_cache.clear(request)
         return []
 
     def forget(self, request, **kw):
+        """Admin logout: this session, and every other one of the user opened before it."""
+        credentials = self.credentials_cache.get_or_create(request)
+        if credentials is not None and credentials.method == "session":
+            end_sessions(request.dbsession, credentials.user_id)
         request.session.invalidate()
         self.identity_cache.clear(request)
         self.credentials_cache.clear(request)
@@ -189,8 +230,8 @@ def includeme(config):
             httponly=True,
             samesite="Lax",
             secure=settings["auth.cookie_secure"],
-            max_age=12 * 3600,
-            timeout=4 * 3600,
+            max_age=SESSION_MAX_AGE_SECONDS,
+            timeout=SESSION_IDLE_SECONDS,
             reissue_time=300,
         )
     )

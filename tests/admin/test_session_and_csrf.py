@@ -49,3 +49,38 @@ def test_every_state_changing_admin_route_refuses_a_request_without_csrf_token(w
             assert placeholder not in url, f"unfilled placeholder in {pattern}"
         response = admin.app.post(url, {"anything": "1"}, status="*")
         assert response.status_int == 400 and "This form has expired" in response.text, (name, url, response.status_int)
+
+
+def _copy_of(wsgi_app, client):
+    """Another browser holding a copy of ``client``'s session cookie (a stolen cookie)."""
+    copy = AdminClient(wsgi_app, client.api)
+    copy.app.set_cookie("ticketing_session", client.app.cookies.get("ticketing_session"))
+    return copy
+
+
+def test_logout_ends_the_session_for_every_copy_of_its_cookie(wsgi_app, login_as):
+    staff = login_as("staff")
+    stolen = _copy_of(wsgi_app, staff)
+    stolen.get("/admin/", status=200)  # the copy works while the session is open
+    staff.post("/admin/logout")
+    stolen.get("/admin/", status=303)  # signed and unexpired, but ended on the server
+    staff.login(staff.user["email"])  # a new login opens a new session
+    staff.get("/admin/", status=200)
+
+
+def test_a_role_change_ends_sessions_even_when_the_role_comes_back(wsgi_app, login_as):
+    staff, admin = login_as("staff"), login_as("admin")
+    user_id = staff.user["id"]
+    for role in ("customer", "staff"):  # demoted, then promoted back
+        admin.post(f"/admin/users/{user_id}/role", {"role": role})
+    staff.get("/admin/", status=303)  # the session opened before the changes is over
+
+
+def test_a_session_ends_twelve_hours_after_login_however_busy(wsgi_app, login_as, monkeypatch):
+    from ticketing import security
+
+    staff = login_as("staff")
+    staff.get("/admin/", status=200)
+    later = security.time.time() + security.SESSION_MAX_AGE_SECONDS + 1
+    monkeypatch.setattr(security.time, "time", lambda: later)  # the session's own clock is not moved
+    staff.get("/admin/", status=303)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Uuid,
@@ -42,6 +43,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(100), nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False, server_default="customer")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    # Admin sessions carry the generation they were opened in; logout and role changes move it
+    # on, which ends every session opened before (a signed cookie cannot be revoked itself).
+    session_generation: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

@@ -80,7 +80,10 @@ def set_role(dbsession, user, role):
         raise ValidationFailed(
             "Unknown role.", errors=[field_error("role", f"must be one of {', '.join(ROLES)}")]
         )
-    user.role = role
+    if user.role != role:
+        user.role = role
+        # Every admin session opened under the old role ends, even if the role comes back.
+        user.session_generation = User.session_generation + 1
     dbsession.flush()
     return user
 
