@@ -27,15 +27,25 @@ def _clean(value):
     return (value or "").strip()
 
 
-def create_stadium(dbsession, name, city, address=""):
-    name, city, address = _clean(name), _clean(city), _clean(address)
+#: The longest value each stadium field stores (the columns' lengths): longer is a 422 here,
+#: for every caller (the API's schema says the same; the admin's forms rely on this).
+STADIUM_FIELD_LENGTHS = {"name": 200, "city": 120, "address": 300}
+
+
+def _check_stadium_fields(values):
     errors = []
-    if not name:
-        errors.append(field_error("name", "must not be empty"))
-    if not city:
-        errors.append(field_error("city", "must not be empty"))
+    for field, value in values.items():
+        if not value and field != "address":
+            errors.append(field_error(field, "must not be empty"))
+        elif len(value) > STADIUM_FIELD_LENGTHS[field]:
+            errors.append(field_error(field, f"at most {STADIUM_FIELD_LENGTHS[field]} characters"))
     if errors:
         raise ValidationFailed("Some fields are not valid.", errors=errors)
+
+
+def create_stadium(dbsession, name, city, address=""):
+    name, city, address = _clean(name), _clean(city), _clean(address)
+    _check_stadium_fields({"name": name, "city": city, "address": address})
     _ensure_unique_name(dbsession, name)
     stadium = Stadium(name=name, city=city, address=address)
     insert_unique(dbsession, stadium, Conflict(
@@ -45,12 +55,16 @@ def create_stadium(dbsession, name, city, address=""):
     return stadium
 
 
-def insert_unique(dbsession, row, conflict):
-    """Write ``row`` (new or changed) in a savepoint; a unique violation (a concurrent twin won
-    the race after our read-side check) becomes ``conflict`` instead of a 500."""
+def insert_unique(dbsession, row, conflict, changes=None):
+    """Write ``row`` (new, or with ``changes`` applied) in a savepoint; a unique violation (a
+    concurrent twin won the race after our read-side check) becomes ``conflict`` instead of a
+    500. The changes are applied inside the savepoint: set before it, they would be flushed
+    when it begins, outside it, and a violation would then abort the whole transaction."""
     try:
         with dbsession.begin_nested():
             dbsession.add(row)
+            for field, value in (changes or {}).items():
+                setattr(row, field, value)
             dbsession.flush()
     except IntegrityError as exc:
         if getattr(exc.orig, "pgcode", None) == "23505":
@@ -70,24 +84,14 @@ def _ensure_unique_name(dbsession, name, exclude_id=None):
 
 
 def update_stadium(dbsession, stadium, changes):
-    errors = []
-    for field in ("name", "city", "address"):
-        if field in changes:
-            value = _clean(changes[field])
-            if not value and field != "address":
-                errors.append(field_error(field, "must not be empty"))
-            changes[field] = value
-    if errors:
-        raise ValidationFailed("Some fields are not valid.", errors=errors)
+    changes = {field: _clean(changes[field]) for field in ("name", "city", "address") if field in changes}
+    _check_stadium_fields(changes)
     if "name" in changes and changes["name"].lower() != stadium.name.lower():
         _ensure_unique_name(dbsession, changes["name"], exclude_id=stadium.id)
-    for field in ("name", "city", "address"):
-        if field in changes:
-            setattr(stadium, field, changes[field])
     insert_unique(dbsession, stadium, Conflict(
         "A stadium with this name already exists.",
         errors=[field_error("name", "is already used by another stadium", "duplicate")],
-    ))
+    ), changes)
     return stadium
 
 

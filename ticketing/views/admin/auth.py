@@ -32,6 +32,10 @@ def safe_next(target):
         return None
     if "\\" in target or any(ord(char) < 32 for char in target):
         return None
+    # ASCII only (a Location header carries no other characters: waitress fails the whole
+    # response), and no dot segments, which would lead out of /admin/ on the same host.
+    if not target.isascii() or any(segment in (".", "..") for segment in parts.path.split("/")):
+        return None
     return target
 
 
@@ -142,6 +146,10 @@ def http_error(exc, request):
 @exception_view_config(Exception, path_info=ADMIN_PATH, renderer="admin/error.jinja2")
 def unexpected_error(exc, request):
     log.exception("admin error [%s] %s %s", getattr(request, "request_id", "-"), request.method, request.path)
+    # The page's layout reads the signed-in user from the request's session; after a failed
+    # statement that session refuses every query until it is rolled back (the request's
+    # transaction is aborted anyway), and the error page itself would fail.
+    request.dbsession.rollback()
     request.response.status = 500
     return {
         "title": "Something went wrong",

@@ -78,7 +78,11 @@ def money_field(params, name, errors, *, required=True):
     except InvalidOperation:
         errors.append(field_error(name, "must be an amount such as 25.00"))
         return None
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")) or abs(amount) > 10**10:
+    # Size first: quantizing a huge amount (1e30) to cents overflows Decimal's precision.
+    if not amount.is_finite() or abs(amount) > 10**10:
+        errors.append(field_error(name, "must be an amount of at most 10,000,000,000.00"))
+        return None
+    if amount != amount.quantize(Decimal("0.01")):
         errors.append(field_error(name, "must be an amount with at most two decimals"))
         return None
     return int(amount * 100)
