@@ -47,3 +47,13 @@ def test_login_next_must_be_a_plain_admin_path(anonymous_admin, user_factory):
         response = anonymous_admin.login(staff.user["email"], next_url=target)
         assert response.location.endswith("/admin/"), (target, response.location)
         anonymous_admin.post("/admin/logout")
+
+
+def test_a_signed_in_fan_cannot_tell_which_admin_ids_exist(login_as, staff_admin):
+    fan = login_as("customer")
+    match_id = create_match(staff_admin, create_stadium(staff_admin))
+    for path in (f"/admin/matches/{match_id}", "/admin/matches/999999", f"/admin/users/{fan.user['id']}",
+                 "/admin/users/999999", "/admin/orders/999999", "/admin/nowhere"):
+        page = fan.get(path, status=403)
+        assert "not a staff account" in page.text
+    staff_admin.get("/admin/matches/999999", status=404)  # staff still get a plain 404

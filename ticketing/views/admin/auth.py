@@ -114,6 +114,9 @@ def forbidden(exc, request):
 def not_found(exc, request):
     if request.identity is None:
         return _to_login(request)  # anonymous visitors learn nothing about what exists
+    if not request.identity.user.is_staff:
+        # Nor do signed-in fans: an id that does not exist looks like one they may not see.
+        return forbidden(exc, request)
     request.response.status = 404
     return {"title": "Not found", "message": "There is nothing at this address. It may have been removed."}
 
