@@ -247,3 +247,26 @@ def test_a_close_committed_while_the_seat_map_is_read_is_not_cached_under_the_wr
     assert raced.json["status"] == "closed"
     again = anonymous.get(url, status=200)  # the same ETag: from the cache
     assert again.headers["ETag"] == raced.headers["ETag"] and again.json["status"] == "closed"
+
+
+def test_team_names_equal_by_the_databases_lower_are_a_422(staff):
+    """Python's lower() and PostgreSQL's differ on İ and final sigma: the app asks the
+    database, so such a pair is refused as a field error, never a constraint's 500."""
+    stadium, _ = create_stadium(staff, name="Lower Arena")
+    starts = iso(datetime.now(timezone.utc) + timedelta(days=30))
+    for home, away in (("Volley İstanbul", "volley istanbul"), ("ΣΑΣ", "σασ"), ("  Calcit ", "calcit")):
+        response = staff.post("/api/v1/matches", {"stadium_id": stadium["id"], "home_team": home, "away_team": away,
+                                                  "starts_at": starts}, status=422)
+        assert_problem(response, 422, "away_team")
+    match = create_match(staff, stadium["id"])
+    response = staff.patch(f"/api/v1/matches/{match['id']}", {"home_team": "İzmir", "away_team": "izmir"}, status=422)
+    assert_problem(response, 422, "away_team")
+    patched = staff.patch(f"/api/v1/matches/{match['id']}", {"home_team": "  Padded  "}, status=200).json
+    assert patched["home_team"] == "Padded"  # trimmed, as on create
+
+
+def test_a_draft_cannot_be_cancelled_into_public_view(staff, anonymous):
+    stadium, _ = create_stadium(staff, name="Private Arena")
+    match = create_match(staff, stadium["id"])
+    assert_problem(staff.post(f"/api/v1/matches/{match['id']}/cancel", status=409), 409)
+    anonymous.get(f"/api/v1/matches/{match['id']}", status=401)  # still a staff-only draft

@@ -233,6 +233,10 @@ def cancel_match(dbsession, match, actor_id):
     match = match_service.lock_match(dbsession, match.id)
     if match.status == "cancelled":
         raise Conflict("This match is already cancelled.")
+    if match.status == "draft":
+        # A cancelled match is public (fans see why their match is off); a draft never was,
+        # has sold nothing, and must not become visible this way.
+        raise Conflict("A draft has nothing on sale to cancel; it stays private until it is published.")
     match.status = "cancelled"
     dbsession.flush()
     orders = dbsession.execute(
