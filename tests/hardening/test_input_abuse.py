@@ -102,3 +102,16 @@ def test_json_nested_past_pythons_recursion_limit_is_a_4xx_problem(customer):
         assert 400 <= response.status_int < 500, (response.status_int, response.body[:200])
         assert_problem(response, response.status_int)
     assert customer.get("/api/v1/wallet").json["balance"] == 0
+
+
+def test_head_is_answered_like_get_and_validated_like_it(staff, anonymous, customer):
+    """HEAD reaches the GET views: the request is checked as the GET would be (a bad limit is
+    a 422), and the response, without a body, is not checked against the GET's schema."""
+    from ..functional.catalogue_helpers import published_match
+
+    match, *_ = published_match(staff)
+    for client, path in ((anonymous, "/api/v1/matches"), (anonymous, f"/api/v1/matches/{match['id']}/seats"),
+                         (customer, "/api/v1/me")):
+        response = client.app.head(path, headers=client._headers(None), status=200)
+        assert response.body == b""
+    anonymous.app.head("/api/v1/stadiums?limit=999", status=422)
