@@ -127,6 +127,28 @@ def test_idempotency_replays_and_refuses_a_different_body(customer):
     assert_problem(customer.post("/api/v1/wallet/top-ups", {"amount": 5}, headers={"Idempotency-Key": "x" * 300}, status=422), 422)
 
 
+def test_a_replayed_hold_or_checkout_carries_the_first_answers_location(staff, customer):
+    match, *_ = published_match(staff, prices=(1000,))
+    _fund(customer)
+    url = f"/api/v1/matches/{match['id']}/holds"
+    first = customer.post(url, {"quantity": 2}, headers={"Idempotency-Key": "h-1"}, status=201)
+    again = customer.post(url, {"quantity": 2}, headers={"Idempotency-Key": "h-1"}, status=201)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.location == first.location
+    assert first.location.endswith(f"/api/v1/holds/{first.json['id']}")
+    checkout = f"/api/v1/holds/{first.json['id']}/checkout"
+    paid = customer.post(checkout, headers={"Idempotency-Key": "c-1"}, status=201)
+    replayed = customer.post(checkout, headers={"Idempotency-Key": "c-1"}, status=201)
+    assert replayed.location == paid.location and paid.location.endswith(f"/api/v1/orders/{paid.json['id']}")
+
+
+def test_the_seat_map_takes_several_etags_in_if_none_match(staff, anonymous):
+    match, *_ = published_match(staff)
+    url = f"/api/v1/matches/{match['id']}/seats"
+    etag = anonymous.get(url).headers["ETag"]
+    others = ", ".join(f'W/"sm-{match["id"]}-{n:020d}"' for n in range(20))  # ~700 characters
+    anonymous.get(url, headers={"If-None-Match": f"{others}, {etag}"}, status=304)
+
+
 def test_idempotency_keys_are_scoped_per_user(customer, user_factory):
     other = user_factory()
     customer.post("/api/v1/wallet/top-ups", {"amount": 100}, headers={"Idempotency-Key": "same"}, status=201)

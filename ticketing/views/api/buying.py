@@ -59,7 +59,7 @@ def _hold_body(request, hold, seats=None):
 
 @view_config(route_name="api.match.holds", context=MatchResource, permission="match:hold",
              request_method="POST", renderer="json", openapi=True,
-             decorator=idempotent("hold", rate_limit="holds"))
+             decorator=idempotent("hold", rate_limit="holds", location=("api.hold", "hold_id")))
 def create_hold(context, request):
     body = dict(request.openapi_validated.body)
     hold = holds.create_hold(request.dbsession, request.identity.id, context.row, body, _currency(request))
@@ -83,7 +83,7 @@ def release_hold(context, request):
 
 @view_config(route_name="api.hold.checkout", context=HoldResource, permission="hold:checkout",
              request_method="POST", renderer="json", openapi=True,
-             decorator=idempotent("checkout", rate_limit="checkouts"))
+             decorator=idempotent("checkout", rate_limit="checkouts", location=("api.order", "order_id")))
 def checkout(context, request):
     order, tickets = orders.checkout(request.dbsession, request.identity.id, context.row.id, _currency(request))
     request.response.status = 201

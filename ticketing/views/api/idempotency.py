@@ -7,12 +7,14 @@ from ticketing.services import idempotency
 from .limits import request_count
 
 
-def idempotent(scope, rate_limit=None):
+def idempotent(scope, rate_limit=None, location=None):
     """Decorate a view whose effects must happen once per key (holds, checkout, top-ups).
 
     ``rate_limit``: a scope of limits.request_count to count the request against first,
     in the same round trip as the key's claim when the request has a key (a request over
-    a limit gets 429 and leaves its key unclaimed)."""
+    a limit gets 429 and leaves its key unclaimed). ``location``: (route name, id parameter)
+    of what a 201 created, so that a replay carries the first answer's ``Location`` too
+    (built from the stored body's ``id``)."""
 
     def decorator(view):
         def idempotent_view(context, request):
@@ -35,6 +37,9 @@ def idempotent(scope, rate_limit=None):
                     charset=None,
                 )
                 response.headers["Idempotent-Replayed"] = "true"
+                if location and replay.status == 201 and isinstance(replay.body, dict) and "id" in replay.body:
+                    route, parameter = location
+                    response.location = request.route_path(route, **{parameter: replay.body["id"]})
                 return response
 
             def release(*_):
