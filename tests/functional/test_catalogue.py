@@ -270,3 +270,13 @@ def test_a_draft_cannot_be_cancelled_into_public_view(staff, anonymous):
     match = create_match(staff, stadium["id"])
     assert_problem(staff.post(f"/api/v1/matches/{match['id']}/cancel", status=409), 409)
     anonymous.get(f"/api/v1/matches/{match['id']}", status=401)  # still a staff-only draft
+
+
+def test_categories_are_paginated_like_every_list(staff):
+    match, *_ = published_match(staff, prices=(1000, 2000, 3000))
+    url = f"/api/v1/matches/{match['id']}/categories"
+    first = staff.get(url + "?limit=2").json
+    assert (first["total"], first["limit"], first["offset"], len(first["items"])) == (3, 2, 0, 2)
+    rest = staff.get(first["next"]).json
+    assert [c["price"] for c in first["items"] + rest["items"]] == [1000, 2000, 3000] and rest["next"] is None
+    assert staff.get(url).json["limit"] == 20

@@ -74,8 +74,10 @@ def update_match(context, request):
 @view_config(route_name="api.match.categories", context=MatchResource, permission="match:view",
              request_method="GET", renderer="json", openapi=True)
 def list_categories(context, request):
-    items = [category_json(c) for c in matches.categories(request.dbsession, context.match.id)]
-    return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "next": None}
+    limit, offset = page_params(request)
+    categories = matches.categories(request.dbsession, context.match.id)  # a match has a handful
+    items = [category_json(c) for c in categories[offset:offset + limit]]
+    return page(request, items, len(categories), limit, offset)
 
 
 @view_config(route_name="api.match.categories", context=MatchResource, permission="match:edit",
