@@ -280,3 +280,19 @@ def test_categories_are_paginated_like_every_list(staff):
     rest = staff.get(first["next"]).json
     assert [c["price"] for c in first["items"] + rest["items"]] == [1000, 2000, 3000] and rest["next"] is None
     assert staff.get(url).json["limit"] == 20
+
+
+def test_a_seat_selector_refuses_fields_its_form_does_not_use(staff):
+    stadium, (north, _) = create_stadium(staff, name="Selector Arena")
+    match = create_match(staff, stadium["id"])
+    category = staff.post(f"/api/v1/matches/{match['id']}/categories", {"name": "A", "price": 100}, status=201).json
+    url = f"/api/v1/matches/{match['id']}/seating"
+    on_sale = {"section_id": north["id"], "category_id": category["id"]}
+    for blocked, field in (({"section_id": north["id"], "from": 1, "to": 4}, "from"),  # a range needs a row
+                           ({"section_id": north["id"], "rows": ["1"], "row": "1"}, "row"),
+                           ({"seat_ids": [1], "section_id": north["id"]}, "section_id")):
+        response = staff.put(url, {"assignments": [on_sale], "blocked": [{**blocked, "reason": "press"}]}, status=422)
+        assert any(error["field"].endswith(f"/{field}") for error in response.json["errors"]), response.json
+    assert staff.get(url).json["on_sale"] == 0  # nothing was written
+    staff.put(url, {"assignments": [on_sale], "blocked": [{"section_id": north["id"], "row": "1", "from": 1,
+                                                             "to": 4, "reason": "press"}]}, status=200)

@@ -231,6 +231,22 @@ def categories(dbsession, match_id):
 
 def _selector_seat_ids(dbsession, stadium_id, selector, path, errors):
     """Resolve one selector (a section, some of its rows, a seat range, or seat ids) to seat ids."""
+    # A field the chosen form of selector does not use is refused, never ignored: ignoring
+    # ``from``/``to`` without a ``row`` blocked or sold a whole section instead of a few seats.
+    given = {field for field in ("seat_ids", "section_id", "rows", "row", "from", "to")
+             if selector.get(field) not in (None, [])}
+    if "seat_ids" in given:
+        stray = sorted(given - {"seat_ids"})
+    elif "rows" in given:
+        stray = sorted(given & {"row", "from", "to"})
+    else:
+        stray = [] if "row" in given else sorted(given & {"from", "to"})
+    if stray:
+        for field in stray:
+            reason = ("not with seat_ids" if "seat_ids" in given
+                      else "not with rows" if "rows" in given else "only with row")
+            errors.append(field_error(f"{path}/{field}", reason))
+        return []
     if selector.get("seat_ids") is not None:
         wanted = sorted(set(selector["seat_ids"]))
         found = dbsession.execute(
