@@ -296,3 +296,11 @@ def test_a_seat_selector_refuses_fields_its_form_does_not_use(staff):
     assert staff.get(url).json["on_sale"] == 0  # nothing was written
     staff.put(url, {"assignments": [on_sale], "blocked": [{"section_id": north["id"], "row": "1", "from": 1,
                                                              "to": 4, "reason": "press"}]}, status=200)
+
+
+def test_timestamps_take_rfc_3339_lower_case_t_and_z(staff):
+    stadium, _ = create_stadium(staff, name="Case Arena")
+    year = datetime.now(timezone.utc).year + 2
+    match = staff.post("/api/v1/matches", {"stadium_id": stadium["id"], "home_team": "A", "away_team": "B",
+                                           "starts_at": f"{year}-01-01t18:00:00z"}, status=201).json
+    assert match["starts_at"].startswith(f"{year}-01-01T18:00:00")

@@ -31,8 +31,13 @@ def _aware(value, field, errors):
     if value is None:
         return None
     if isinstance(value, str):
+        # RFC 3339 (the API's date-time) lets the "T" and the "Z" be lower case.
+        if len(value) > 10 and value[10] == "t":
+            value = value[:10] + "T" + value[11:]
+        if value[-1:] in ("Z", "z"):
+            value = value[:-1] + "+00:00"
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(value)
         except ValueError:
             errors.append(field_error(field, "must be an ISO-8601 timestamp"))
             return None
