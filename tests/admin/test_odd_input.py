@@ -3,7 +3,7 @@
 from sqlalchemy import text
 
 from .conftest import field_error
-from .helpers import create_match, create_stadium
+from .helpers import add_category, assign, category_ids, create_match, create_stadium, section_ids
 
 
 def test_huge_amounts_are_form_errors(staff_admin, user_factory):
@@ -43,7 +43,8 @@ def test_a_failed_statement_still_gets_the_error_page(staff_admin, monkeypatch):
 
 def test_login_next_must_be_a_plain_admin_path(anonymous_admin, user_factory):
     staff = user_factory("staff")
-    for target in ("/admin/%E3%80%82evil", "/admin/%E2%80%A8x", "/admin/../../x", "/admin/./stadiums"):
+    for target in ("/admin/%E3%80%82evil", "/admin/%E2%80%A8x", "/admin/../../x", "/admin/./stadiums",
+                   "/admin/%2e%2e/api/v1/me", "/admin/%2E%2E//evil.example/x"):
         response = anonymous_admin.login(staff.user["email"], next_url=target)
         assert response.location.endswith("/admin/"), (target, response.location)
         anonymous_admin.post("/admin/logout")
@@ -57,3 +58,21 @@ def test_a_signed_in_fan_cannot_tell_which_admin_ids_exist(login_as, staff_admin
         page = fan.get(path, status=403)
         assert "not a staff account" in page.text
     staff_admin.get("/admin/matches/999999", status=404)  # staff still get a plain 404
+
+
+def test_a_seat_range_without_a_row_is_refused_not_widened_to_the_section(staff_admin):
+    """From/To without a Row used to be dropped, choosing every seat of the section: a block
+    of "seats 4-5" took the whole section off sale."""
+    match_id = create_match(staff_admin, create_stadium(staff_admin))
+    add_category(staff_admin, match_id, "Standard", "10")
+    sections, categories = section_ids(staff_admin, match_id), category_ids(staff_admin, match_id)
+    assign(staff_admin, match_id, sections["North"], categories["Standard"])
+    page = staff_admin.submit(staff_admin.get(f"/admin/matches/{match_id}/seats"), "blocks-form", button="block",
+                              section_id=str(sections["North"]), row="", reason="press", status=422,
+                              **{"from": "4", "to": "5"})
+    assert "row" in field_error(page, "blocks", "row")
+    page = staff_admin.submit(staff_admin.get(f"/admin/matches/{match_id}"), "block-form",
+                              section_id=str(sections["North"]), row="", reason="press", status=422,
+                              **{"from": "4", "to": "5"})
+    assert "row" in field_error(page, "block", "row")
+    assert "Publish: put 30 seats on sale" in staff_admin.get(f"/admin/matches/{match_id}").text  # nothing blocked

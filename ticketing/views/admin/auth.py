@@ -34,7 +34,9 @@ def safe_next(target):
         return None
     # ASCII only (a Location header carries no other characters: waitress fails the whole
     # response), and no dot segments, which would lead out of /admin/ on the same host.
-    if not target.isascii() or any(segment in (".", "..") for segment in parts.path.split("/")):
+    # No percent sign in the path either: browsers decode %2e%2e to a dot segment.
+    if (not target.isascii() or "%" in parts.path
+            or any(segment in (".", "..") for segment in parts.path.split("/"))):
         return None
     return target
 

@@ -255,6 +255,9 @@ def change_seating(context, request):
             section_id = int_field(params, "section_id", errors, minimum=1)
             first = int_field(params, "from", errors, required=False, minimum=1)
             last = int_field(params, "to", errors, required=False, minimum=1)
+            if (first is not None or last is not None) and not values["row"]:
+                # Without a row the range would be dropped and the whole section blocked.
+                errors.append(field_error("row", "give the row of the seats from/to"))
             require_valid(errors, "The block is not valid.")
             rule = {"section_id": section_id, "reason": values["reason"] or "other"}
             if values["row"]:

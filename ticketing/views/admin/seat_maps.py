@@ -9,7 +9,7 @@ a fan holds or bought.
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from ticketing.problems import Conflict, Problem
+from ticketing.problems import Conflict, Problem, field_error
 from ticketing.resources.admin import AdminMatch
 from ticketing.services import audit, matches, stadiums
 
@@ -55,8 +55,11 @@ def _chosen_seats(request, match):
     section_id = int_field(params, "section_id", errors, minimum=1)
     first = int_field(params, "from", errors, required=False, minimum=1)
     last = int_field(params, "to", errors, required=False, minimum=1)
-    require_valid(errors, "Click seats on the map, or give a section (and a row and seat range).")
     row = text_field(params, "row", 20)
+    if (first is not None or last is not None) and not row:
+        # Without a row the range would be dropped and the whole section chosen.
+        errors.append(field_error("row", "give the row of the seats from/to"))
+    require_valid(errors, "Click seats on the map, or give a section (and a row and seat range).")
     layout = stadiums.layout(request.dbsession, match.stadium_id, section_id)
     return select_seats(layout, match.stadium.sections, section_id, [row] if row else None,
                         first if row else None, last if row else None)
