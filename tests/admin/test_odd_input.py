@@ -75,4 +75,6 @@ def test_a_seat_range_without_a_row_is_refused_not_widened_to_the_section(staff_
                               section_id=str(sections["North"]), row="", reason="press", status=422,
                               **{"from": "4", "to": "5"})
     assert "row" in field_error(page, "block", "row")
-    assert "Publish: put 30 seats on sale" in staff_admin.get(f"/admin/matches/{match_id}").text  # nothing blocked
+    draft_page = staff_admin.get(f"/admin/matches/{match_id}").text
+    assert "Publish: put 30 seats on sale" in draft_page  # nothing was blocked
+    assert "Cancel match" not in draft_page  # a draft is not cancelled (it would become public)
