@@ -17,8 +17,8 @@ INSERT INTO rate_limit_counters (key, window_start, hits)
 SELECT key, date_trunc('minute', now()), 1 FROM unnest(ARRAY['holds:user:' || :uid]) AS key
 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING key, hits;
 BEGIN;
--- traversal's match row with the caller's role (decision 0019)
-SELECT (SELECT role FROM users WHERE id = :uid AND is_active) AS caller_role,
+-- traversal's match row with the caller's account state (decision 0019, 0024)
+SELECT (SELECT role || ':' || session_generation FROM users WHERE id = :uid AND is_active) AS caller_account,
        m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan
 FROM (SELECT 1) AS one LEFT JOIN matches m ON m.id = :match_id;
 SELECT balance, currency FROM wallets WHERE user_id = :uid FOR UPDATE;
@@ -130,8 +130,8 @@ WITH counted AS (
 SELECT hits.keys, hits.hits, (SELECT (extract(epoch FROM created_at) * 1000000)::bigint FROM claimed) AS claimed_us
 FROM (SELECT array_agg(key) AS keys, array_agg(hits) AS hits FROM counted) AS hits \gset
 BEGIN;
--- traversal's hold row with the caller's role (decision 0019)
-SELECT (SELECT role FROM users WHERE id = :uid AND is_active) AS caller_role,
+-- traversal's hold row with the caller's account state (decision 0019, 0024)
+SELECT (SELECT role || ':' || session_generation FROM users WHERE id = :uid AND is_active) AS caller_account,
        h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at, h.created_at
 FROM (SELECT 1) AS one LEFT JOIN holds h ON h.id = :hold_id;
 -- the fan's wallet, then the hold, locked in one statement (decision 0020)

@@ -6,10 +6,11 @@ database, so a deleted, deactivated or demoted user's token stops working at onc
 Permissions are never decided here: ``ACLHelper`` reads them from the context's ``__acl__``.
 
 Admin sessions live in a signed cookie, which the server cannot delete. So each session
-records when it was opened and the user's ``session_generation`` at that moment. A session
-older than ``SESSION_MAX_AGE_SECONDS`` is refused, however often it was used. Logout and
-role changes move the generation on, which refuses every session opened before, including
-a copy of the cookie made before logout.
+records when it was opened and the user's ``session_generation`` at that moment, and every
+access token carries it too (claim ``gen``). A session older than ``SESSION_MAX_AGE_SECONDS``
+is refused, however often it was used. Logout and role changes move the generation on,
+which refuses every session and access token issued before, including a copy of the cookie
+made before logout and a token issued before a demotion that was later undone.
 
 CSRF: cookie-authenticated requests must carry the CSRF token; bearer requests are exempt
 (a browser never attaches a bearer header on its own).
@@ -59,24 +60,19 @@ class Identity:
         return self._user
 
 
+#: SQL for what credentials are checked against: ``role:generation`` of an active account.
+ACCOUNT_STATE_SQL = "SELECT role || ':' || session_generation FROM users WHERE id = {user} AND is_active"
+
 # The one row every authenticated request reads: a prepared statement on the request's
 # connection (no ORM object, no identity map, no planning).
-_ACTIVE_ROLE = Prepared(
-    "identity_active_role", "SELECT role FROM users WHERE id = :user_id AND is_active", {"user_id": "bigint"}
+_ACCOUNT_STATE = Prepared(
+    "identity_account_state", ACCOUNT_STATE_SQL.format(user=":user_id"), {"user_id": "bigint"}
 )
 
 
-def active_role(dbsession, user_id):
-    """The user's role if the account exists and is active, else None."""
-    return _ACTIVE_ROLE.execute(dbsession, {"user_id": user_id}).scalar_one_or_none()
-
-
-# What an admin session is checked against: the role, and the generation of sessions.
-_SESSION_STATE = Prepared(
-    "identity_session_state",
-    "SELECT role, session_generation FROM users WHERE id = :user_id AND is_active",
-    {"user_id": "bigint"},
-)
+def account_state(dbsession, user_id):
+    """``role:generation`` if the account exists and is active, else None."""
+    return _ACCOUNT_STATE.execute(dbsession, {"user_id": user_id}).scalar_one_or_none()
 
 _END_SESSIONS = Prepared(
     "identity_end_sessions",
@@ -95,24 +91,25 @@ def end_sessions(dbsession, user_id):
 # database's answer is taken from there; the credentials and the comparison stay here.
 _ROLE_READ_ALONG = "_ticketing_role_read_along"
 
-#: SQL for a column ``caller_role``: the role of the active user ``:caller`` (NULL for none).
-CALLER_ROLE_COLUMN = "(SELECT role FROM users WHERE id = :caller AND is_active) AS caller_role"
+#: SQL for a column ``caller_account``: the account state of the active user ``:caller``
+#: (``role:generation``; NULL for none).
+CALLER_ACCOUNT_COLUMN = f"({ACCOUNT_STATE_SQL.format(user=':caller')}) AS caller_account"
 
 
 def claimed_user_id(request):
     """The user id the request's credentials claim (a valid token's subject, the session's
-    user), not yet checked against the account: the ``:caller`` of CALLER_ROLE_COLUMN."""
+    user), not yet checked against the account: the ``:caller`` of CALLER_ACCOUNT_COLUMN."""
     credentials = request.registry["security_policy"].credentials_cache.get_or_create(request)
     return None if credentials is None else credentials.user_id
 
 
-def role_read_along(request, user_id, role):
-    """Hand the security policy what CALLER_ROLE_COLUMN read for ``user_id``, before the
+def role_read_along(request, user_id, account):
+    """Hand the security policy what CALLER_ACCOUNT_COLUMN read for ``user_id``, before the
     identity is first asked for; it is used once, for that user only."""
     if user_id is not None:
         # On the request object, not its environ: pyramid_retry runs a retried request as a
         # new request over the same environ.
-        request.__dict__[_ROLE_READ_ALONG] = (user_id, role)
+        request.__dict__[_ROLE_READ_ALONG] = (user_id, account)
 
 
 class Credentials:
@@ -138,7 +135,7 @@ class TicketingSecurityPolicy:
             if claims is None:
                 request.environ["ticketing.invalid_token"] = True
                 return None
-            return Credentials(int(claims["sub"]), claims.get("role"), "bearer")
+            return Credentials(int(claims["sub"]), claims.get("role"), "bearer", claims.get("gen", 0))
         if SESSION_COOKIE_NAME in request.cookies:
             session = request.session
             user_id, opened_at = session.get("user_id"), session.get("opened_at")
@@ -151,17 +148,14 @@ class TicketingSecurityPolicy:
         if credentials is None:
             return None
         read_along = request.__dict__.pop(_ROLE_READ_ALONG, None)
-        if credentials.method == "session":
-            state = _SESSION_STATE.execute(request.dbsession, {"user_id": credentials.user_id}).first()
-            if state is None or state.session_generation != credentials.generation:
-                return None  # logged out, or the role changed, since this session was opened
-            role = state.role
-        elif read_along is not None and read_along[0] == credentials.user_id:
-            role = read_along[1]
+        if read_along is not None and read_along[0] == credentials.user_id:
+            account = read_along[1]
         else:
-            role = active_role(request.dbsession, credentials.user_id)
-        # A role change or deactivation invalidates tokens and sessions issued before it.
-        if role is None or role != credentials.role:
+            account = account_state(request.dbsession, credentials.user_id)
+        role, _, generation = (account or "").rpartition(":")
+        # Deactivation, a role change or a logout (the generation moved on) invalidates the
+        # tokens and sessions issued before it.
+        if account is None or role != credentials.role or generation != str(credentials.generation):
             if credentials.method == "bearer":
                 request.environ["ticketing.invalid_token"] = True
             return None

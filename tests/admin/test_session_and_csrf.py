@@ -84,3 +84,14 @@ def test_a_session_ends_twelve_hours_after_login_however_busy(wsgi_app, login_as
     later = security.time.time() + security.SESSION_MAX_AGE_SECONDS + 1
     monkeypatch.setattr(security.time, "time", lambda: later)  # the session's own clock is not moved
     staff.get("/admin/", status=303)
+
+
+def test_an_access_token_from_before_a_demotion_stays_dead_when_the_role_comes_back(wsgi_app, login_as, user_factory):
+    """Access tokens carry the account's generation (claim gen): a role change moves it on, so
+    a staff token issued before a demotion does not come back to life on re-promotion."""
+    staff_api = user_factory("staff")
+    staff_api.get("/api/v1/me", status=200)
+    admin = login_as("admin")
+    for role in ("customer", "staff"):
+        admin.post(f"/admin/users/{staff_api.user['id']}/role", {"role": role})
+    staff_api.get("/api/v1/me", status=401)

@@ -1,4 +1,4 @@
-"""The caller's role rides with traversal's first statement (security.CALLER_ROLE_COLUMN):
+"""The caller's role rides with traversal's first statement (security.CALLER_ACCOUNT_COLUMN):
 buying requests make no separate role read, and the account is still checked on each one."""
 import pytest
 from sqlalchemy import text
@@ -12,13 +12,13 @@ from .catalogue_helpers import published_match
 def role_reads(monkeypatch):
     """Every separate role read the security policy makes."""
     reads = []
-    real = security.active_role
+    real = security.account_state
 
     def counting(dbsession, user_id):
         reads.append(user_id)
         return real(dbsession, user_id)
 
-    monkeypatch.setattr(security, "active_role", counting)
+    monkeypatch.setattr(security, "account_state", counting)
     return reads
 
 
@@ -70,12 +70,12 @@ def test_a_role_read_for_one_user_is_not_taken_for_another(testapp, customer):
     request.registry = testapp.app.registry
     policy = request.registry["security_policy"]
     reads = []
-    security.role_read_along(request, customer.user["id"] + 1, "admin")  # someone else's
+    security.role_read_along(request, customer.user["id"] + 1, "admin:0")  # someone else's
     security.role_read_along(request, None, None)  # anonymous: nothing handed over
-    original, security.active_role = security.active_role, lambda dbsession, user_id: reads.append(user_id) or "customer"
+    original, security.account_state = security.account_state, lambda dbsession, user_id: reads.append(user_id) or "customer:0"
     try:
         request.dbsession = None
         identity = policy.load_identity(request)
     finally:
-        security.active_role = original
+        security.account_state = original
     assert reads == [customer.user["id"]] and identity.role == "customer"

@@ -5,7 +5,7 @@ match is visible to staff only, which its ``__acl__`` says (computed from the ro
 warehouse does for projects).
 """
 from ticketing.models import Match, Stadium
-from ticketing.security import CALLER_ROLE_COLUMN, claimed_user_id, role_read_along
+from ticketing.security import CALLER_ACCOUNT_COLUMN, claimed_user_id, role_read_along
 from ticketing.services.prepared import Prepared
 
 from . import ADMIN, CUSTOMER, STAFF, Allow, Everyone, Resource, parse_id
@@ -43,7 +43,7 @@ class StadiumResource(Resource):
 _MATCH_ROW = Prepared(
     "traversal_match",
     f"""
-    SELECT {CALLER_ROLE_COLUMN}, m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan
+    SELECT {CALLER_ACCOUNT_COLUMN}, m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan
     FROM (SELECT 1) AS one LEFT JOIN matches m ON m.id = :id
     """,
     {"id": "bigint", "caller": "bigint"},
@@ -60,7 +60,7 @@ class MatchContainer(Resource):
     def __getitem__(self, key):
         match_id, caller = parse_id(key), claimed_user_id(self.request)
         row = _MATCH_ROW.execute(self.request.dbsession, {"id": match_id, "caller": caller}).one()
-        role_read_along(self.request, caller, row.caller_role)
+        role_read_along(self.request, caller, row.caller_account)
         if row.id is None:
             raise KeyError(key)
         return MatchResource(self.request, row, parent=self)

@@ -6,7 +6,7 @@ ticket is a ``KeyError`` (404), never a 403, so ids cannot be probed for existen
 """
 from ticketing.models import Hold, Order, Ticket
 from ticketing.problems import Unauthorized
-from ticketing.security import CALLER_ROLE_COLUMN, claimed_user_id, role_read_along
+from ticketing.security import CALLER_ACCOUNT_COLUMN, claimed_user_id, role_read_along
 from ticketing.services.prepared import Prepared
 
 from . import ADMIN, CUSTOMER, STAFF, Allow, Resource, parse_id
@@ -72,7 +72,7 @@ class HoldResource(Resource):
 _HOLD_ROW = Prepared(
     "traversal_hold",
     f"""
-    SELECT {CALLER_ROLE_COLUMN},
+    SELECT {CALLER_ACCOUNT_COLUMN},
            h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at, h.created_at
     FROM (SELECT 1) AS one LEFT JOIN holds h ON h.id = :id
     """,
@@ -86,7 +86,7 @@ class HoldContainer(OwnedContainer):
     def load(self, object_id):
         caller = claimed_user_id(self.request)
         row = _HOLD_ROW.execute(self.request.dbsession, {"id": object_id, "caller": caller}).one()
-        role_read_along(self.request, caller, row.caller_role)
+        role_read_along(self.request, caller, row.caller_account)
         return None if row.id is None else row
 
 

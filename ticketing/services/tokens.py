@@ -117,6 +117,9 @@ def issue_access_token(config, user, now=None):
     claims = {
         "sub": str(user.id),
         "role": user.role,
+        # The account's generation: a logout or role change moves it on, and the token with it
+        # stops working for good (security.py).
+        "gen": getattr(user, "session_generation", None) or 0,
         "aud": config.audience,
         "iss": config.issuer,
         "iat": now,

@@ -74,8 +74,7 @@ def set_role(context, request):
     if role == before:
         flash(request, f"{user.email} already is {role}.")
     else:
-        flash(request, f"{user.email} is now {role}. Their open admin sessions end, and their API tokens "
-                       f"stop working while they carry another role.")
+        flash(request, f"{user.email} is now {role}. Their open sessions and access tokens stop working.")
     return HTTPSeeOther(request.route_url("admin.user", user_id=user.id))
 
 
