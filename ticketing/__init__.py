@@ -6,7 +6,7 @@ every package says in its own ``includeme`` what it adds.
 from pyramid.config import Configurator
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from ticketing import seat_map_fast_path
+from ticketing import load_shedding, seat_map_fast_path
 from ticketing.request_class import freeze_request_extensions
 from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
@@ -61,4 +61,7 @@ def main(global_config, **settings):
     freeze_request_extensions(config.registry)
     # A seat-map poll the full path answered within the last second is answered in front of
     # the router, before any request object, session or transaction exists (decision 0014).
-    return seat_map_fast_path.wrap(config.make_wsgi_app(), settings)
+    # Behind it, an API request that waited too long for a thread is refused before the router
+    # does any work for it (decision 0025); the fast path's answers cost less than a refusal.
+    app = load_shedding.wrap(config.make_wsgi_app(), settings)
+    return seat_map_fast_path.wrap(app, settings)

@@ -94,6 +94,12 @@ class ServiceUnavailable(Problem):
     status, slug, title = 503, "service-unavailable", "Service temporarily unavailable"
 
 
+class ServiceBusy(Problem):
+    """A request refused unstarted because it waited too long for a thread (load_shedding.py)."""
+
+    status, slug, title = 503, "service-busy", "The box office is very busy"
+
+
 def field_error(field, message, code=None):
     """One entry of a problem's ``errors`` list."""
     error = {"field": field, "message": message}

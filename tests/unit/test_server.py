@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from waitress.adjustments import Adjustments
 
-from ticketing.server import TaskAwareChannel, make_server
+from ticketing.server import QUEUED_AT, TaskAwareChannel, make_server
 
 BIG = bytes(range(256)) * 32768  # 8 MiB: more than a socket buffer holds
 
@@ -111,3 +111,61 @@ def test_writable_only_when_the_loop_can_act():
     assert _State(running, 0, will_close=True).writable()
     assert _State(running, 10, close_when_flushed=True).writable()
     assert not _State([], 0).writable()
+
+
+def test_more_than_a_thousand_connections_do_not_stop_the_server():
+    """select() cannot watch a descriptor above 1023 (its loop died with ValueError and the
+    process stopped answering anyone); the server polls instead (decision 0025)."""
+    served = make_server(app, listen="127.0.0.1:0", threads=2, connection_limit=2000)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    idle = []
+    try:
+        for _ in range(1100):
+            idle.append(socket.create_connection(("127.0.0.1", served.effective_port), timeout=10))
+        last = idle[-1]
+        last.sendall(b"GET /after-1100 HTTP/1.1\r\nHost: test\r\n\r\n")
+        received = b""
+        while b"/after-1100" not in received:
+            chunk = last.recv(65536)
+            assert chunk, "the server closed the connection"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK")
+        assert thread.is_alive()
+    finally:
+        for connection in idle:
+            connection.close()
+        served.close()
+        served.task_dispatcher.shutdown(timeout=5)
+
+
+def test_the_environ_says_when_the_request_was_queued_for_a_thread():
+    """One thread, busy with a slow request: the next request's stamp is from when it queued,
+    so the app sees how long it waited (ticketing/load_shedding.py)."""
+    release = threading.Event()
+    seen = {}
+
+    def timed(environ, start_response):
+        seen[environ["PATH_INFO"]] = time.monotonic() - environ[QUEUED_AT]
+        if environ["PATH_INFO"] == "/slow":
+            release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    served = make_server(timed, listen="127.0.0.1:0", threads=1)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    try:
+        port = served.effective_port
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            slow = pool.submit(_fetch_many, port, ["/slow"])
+            time.sleep(0.2)
+            queued = pool.submit(_fetch_many, port, ["/queued"])
+            time.sleep(0.5)
+            release.set()
+            assert slow.result()[0][1] == 200 and queued.result()[0][1] == 200
+        assert seen["/queued"] >= 0.45
+        assert seen["/slow"] < 0.1
+    finally:
+        served.close()
+        served.task_dispatcher.shutdown(timeout=5)

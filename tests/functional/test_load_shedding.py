@@ -1,0 +1,113 @@
+"""Load shedding with the real app and database (decision 0025).
+
+First through WebTest, with the server's queue stamp set by the test: a late request that
+starts work is refused with nothing written, and what finishes work is served. Then under
+the real waitress server with one thread, kept busy by a hold waiting on a row lock: the
+request queued behind it is refused, the health check behind it is not, and the process
+serves normally once the queue is gone."""
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import text
+
+import ticketing
+from ticketing.server import QUEUED_AT, make_server
+
+from ..conftest import app_settings
+from .catalogue_helpers import published_match
+from .test_auth import assert_problem
+
+
+def late(seconds=10.0):
+    """WebTest keyword arguments for a request that waited ``seconds`` for a thread."""
+    return {"extra_environ": {QUEUED_AT: time.monotonic() - seconds, "REMOTE_ADDR": "127.0.0.1"}}
+
+
+def holds_of(engine, user_id):
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM holds WHERE user_id = :u"), {"u": user_id}).scalar_one()
+
+
+def test_a_late_hold_is_refused_with_nothing_written(staff, customer, engine):
+    match, *_ = published_match(staff)
+    customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    refused = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=503,
+                            headers={"Idempotency-Key": "late-hold-1"}, **late())
+    body = assert_problem(refused, 503)
+    assert body["type"] == "urn:ticketing:problem:service-busy"
+    assert int(refused.headers["Retry-After"]) >= 1 and refused.headers["Cache-Control"] == "no-store"
+    assert refused.headers["X-Request-ID"] == body["request_id"]
+    assert holds_of(engine, customer.user["id"]) == 0
+    # Nothing was started, so the same key is free: the retry is served as a first request.
+    retried = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201,
+                            headers={"Idempotency-Key": "late-hold-1"}, **late(0.5))
+    assert len(retried.json["seats"]) == 2 and holds_of(engine, customer.user["id"]) == 1
+
+
+def test_late_requests_that_finish_work_are_served(staff, customer, user_factory, engine):
+    match, *_ = published_match(staff)
+    customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    hold = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
+    order = customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=201, **late()).json
+    assert order["status"] == "paid" and len(order["tickets"]) == 2
+
+    other = user_factory()
+    other.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    released = other.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201).json
+    other.delete(f"/api/v1/holds/{released['id']}", status=204, **late())
+    assert other.get(f"/api/v1/holds/{released['id']}").json["status"] == "released"
+
+    scanned = staff.post(f"/api/v1/matches/{match['id']}/check-ins", {"code": order["tickets"][0]["code"]},
+                         status=200, **late())
+    assert scanned.json["result"] == "admitted"
+
+
+def test_late_reads_and_top_ups_are_refused_but_health_and_admin_are_not(customer, anonymous):
+    assert_problem(anonymous.get("/api/v1/matches", status=503, **late()), 503)
+    assert_problem(customer.post("/api/v1/wallet/top-ups", {"amount": 1_000}, status=503, **late()), 503)
+    assert customer.get("/api/v1/wallet").json["balance"] == 0
+    assert anonymous.get("/healthz", status=200, **late()).json["database"] == "ok"
+    assert anonymous.get("/admin/login", status=200, **late()).content_type == "text/html"
+
+
+@pytest.fixture
+def one_thread_server(database_url):
+    """The real app, under the real server with a single thread and a 300 ms wait limit."""
+    app = ticketing.main({}, **app_settings(database_url, **{"ticketing.max_queue_wait_ms": "300"}))
+    served = make_server(app, listen="127.0.0.1:0", threads=1)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{served.effective_port}"
+    served.close()
+    served.task_dispatcher.shutdown(timeout=5)
+    app.registry["db_engine"].dispose()
+
+
+def test_under_the_real_server_the_request_queued_behind_a_stuck_one_is_refused(
+    staff, customer, engine, one_thread_server
+):
+    match, *_ = published_match(staff)
+    customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    auth = {"Authorization": f"Bearer {customer.token}"}
+    summary = f"{one_thread_server}/api/v1/matches/{match['id']}/summary"
+    with engine.connect() as locker, ThreadPoolExecutor(max_workers=3) as pool:
+        transaction = locker.begin()
+        # The fan's wallet row, locked: the hold (the only thread) waits on it.
+        locker.execute(text("SELECT 1 FROM wallets WHERE user_id = :u FOR UPDATE"), {"u": customer.user["id"]})
+        hold = pool.submit(requests.post, f"{one_thread_server}/api/v1/matches/{match['id']}/holds",
+                           json={"quantity": 2}, headers=auth, timeout=30)
+        time.sleep(0.3)
+        queued = pool.submit(requests.get, summary, timeout=30)
+        health = pool.submit(requests.get, f"{one_thread_server}/healthz", timeout=30)
+        time.sleep(0.6)
+        transaction.commit()
+        hold, queued, health = hold.result(), queued.result(), health.result()
+    assert hold.status_code == 201 and len(hold.json()["seats"]) == 2
+    assert queued.status_code == 503 and queued.headers["Content-Type"] == "application/problem+json"
+    assert queued.json()["type"] == "urn:ticketing:problem:service-busy"
+    assert health.status_code == 200
+    # The queue is gone: the same read is served.
+    assert requests.get(summary, timeout=30).json()["held"] == 2
