@@ -272,6 +272,9 @@ def render(results, baseline=None):
           "loop (a fixed set of connections, each always busy, PostgreSQL committing them in groups) is the "
           "most efficient regime, so its peak is above what open arrivals sustain; see the profile notes below.")
         w("")
+    overload = [s[name] for name in ("overload_shed", "overload_unbounded") if name in s]
+    if overload:
+        _overload_section(w, overload)
     if "chosen_c64" in s:
         x = s["chosen_c64"]
         w("## 2. Chosen seats with collisions (64 buyers, each picking from the map it last fetched)")
@@ -374,6 +377,39 @@ def render(results, baseline=None):
 
 
 NGINX = ("sellout_c64_nginx_1proc", "sellout_c64_nginx_2proc")
+
+
+def _overload_section(w, runs):
+    first = runs[0]
+    w("### Overload: twice the peak, with and without load shedding")
+    w("")
+    w(f"Purchases start at {first['target_purchases_per_s']:g}/s ({first['share_of_peak']:.0%} of the "
+      f"{first['peak_purchases_per_s']:g}/s peak) for {first['wall_seconds']:.0f} s, at most "
+      f"{first['max_in_flight']:,} in flight (one connection each, below `connection_limit`): more fans than "
+      "the process can serve, as in the first minute of a final's sale. First the production settings: an API "
+      "request that waited longer than `ticketing.max_queue_wait_ms` for a thread is refused unstarted with a "
+      "`503 service-busy` and `Retry-After`, while checkouts are never refused (decision 0025). Then the same on "
+      "a process with the limit off. Refused fans do not retry here, so the rows show what the process does "
+      "with more arrivals than it can serve; a paid purchase's time runs from sending the hold to the "
+      "checkout's last byte.")
+    w("")
+    w("| wait limit | started / paid purchases/s | holds: created / refused (503) / other | paid purchase "
+      "p50 / p99 / max ms | refusal p50 / p99 ms | checkouts refused | client errors | other 5xx | invariants |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for x in runs:
+        holds = _type(x, "hold").get("statuses", {})
+        created, refused = holds.get("201", 0), holds.get("503", 0)
+        other = sum(n for status, n in holds.items() if status not in ("201", "503"))
+        refusal = _type(x, "hold").get("latency_by_status", {}).get("503", {})
+        paid = x.get("paid_purchase_ms", {})
+        checkout_refused = _type(x, "checkout").get("statuses", {}).get("503", 0)
+        other_5xx = x["http_5xx"] - refused - checkout_refused
+        limit = f"{x['wait_limit_ms'] / 1000:g} s" if x.get("wait_limit_ms") else "off"
+        w(f"| {limit} | {x['target_purchases_per_s']:g} / {x['purchases_per_s']:g} | {created} / {refused} / {other} | "
+          f"{_ms(paid.get('p50'))} / {_ms(paid.get('p99'))} / {_ms(paid.get('max'))} | "
+          f"{_ms(refusal.get('p50_ms'))} / {_ms(refusal.get('p99_ms'))} | {checkout_refused} | {x['client_errors']} | "
+          f"{other_5xx} | {x['after']['invariants']} |")
+    w("")
 
 
 def _per_type_table(w, x):

@@ -18,6 +18,7 @@ group is skipped with a logged reason, and nothing is installed.
 """
 import argparse
 import json
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -32,6 +33,12 @@ from bench.environment import CpuMeter, log
 RESULTS = Path(__file__).resolve().parent / "results"
 SELL_OUT_CONCURRENCY = (16, 64, 256)
 PACED_SHARES = (0.5, 0.7, 0.8)
+# Overload: purchases started at twice the peak, with and without load shedding (decision
+# 0025). In flight at most 1,800 purchases (one connection each): below production.ini's
+# connection_limit of 2,000, so the queue is waitress's, where the app can see it.
+OVERLOAD_SHARE = 2.0
+OVERLOAD_IN_FLIGHT = 1800
+OVERLOAD_SCENARIOS = ("overload_shed", "overload_unbounded")
 CUSTOMERS = 4000
 
 
@@ -52,8 +59,10 @@ def preflight():
 
 def settings_for(smoke):
     if smoke:
-        return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "paced_s": 3, "max_requests": 4000}
-    return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "paced_s": 12, "max_requests": 60000}
+        return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "paced_s": 3, "overload_s": 3,
+                "max_requests": 4000}
+    return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "paced_s": 12, "overload_s": 12,
+            "max_requests": 60000}
 
 
 def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests, via=None):
@@ -80,14 +89,17 @@ def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadl
     return result
 
 
-def run_paced(name, url, server, match_id, customers, peak, share, seconds, max_requests):
-    """Purchases started at ``share`` of the ``peak`` purchases/s (open loop), for latency."""
+def run_paced(name, url, server, match_id, customers, peak, share, seconds, max_requests, max_in_flight=512,
+              wait_limit_ms=None):
+    """Purchases started at ``share`` of the ``peak`` purchases/s (open loop), for latency.
+    ``wait_limit_ms``: the app's load-shedding limit (ticketing.max_queue_wait_ms), recorded."""
     rate = round(share * peak, 1)
     log(f"{name}: purchases started at {rate}/s ({share:.0%} of the {peak}/s peak) for {seconds}s")
     environment.vacuum(url)
     with CpuMeter(server) as meter:
-        scenario = loadgen.run_paced(server.base, match_id, customers, rate, seconds, max_requests)
+        scenario = loadgen.run_paced(server.base, match_id, customers, rate, seconds, max_requests, max_in_flight)
     result = {"scenario": name, "kind": "paced", "match_id": match_id, "app_processes": 1,
+              "max_in_flight": max_in_flight, "wait_limit_ms": wait_limit_ms,
               "peak_purchases_per_s": peak, "share_of_peak": share, "target_purchases_per_s": rate,
               "late_starts": scenario.late_starts, **scenario.result(), "cpu": meter.result()}
     result["after"] = checks.check(url, match_id, scenario.orders, prepare.SEATS)
@@ -123,13 +135,14 @@ def main(argv=None):
     parser.add_argument("--no-report", action="store_true", help="do not write results/latest.json or docs/")
     parser.add_argument("--output", default=None, help="write the results JSON here instead")
     parser.add_argument("--only", default=None,
-                        help="comma-separated scenario groups: pgbench,sellout,chosen,reads,mixed,scale,nginx,bare")
+                        help="comma-separated scenario groups: "
+                             "pgbench,sellout,chosen,reads,mixed,overload,scale,nginx,bare")
     parser.add_argument("--sellout-concurrency", default=None,
                         help="comma-separated buyer counts for the sell-out group (profiling runs; default 16,64,256)")
     args = parser.parse_args(argv)
     sellout_concurrency = (tuple(int(c) for c in args.sellout_concurrency.split(","))
                            if args.sellout_concurrency else SELL_OUT_CONCURRENCY)
-    groups = {"pgbench", "sellout", "chosen", "reads", "mixed", "scale", "nginx", "bare"}
+    groups = {"pgbench", "sellout", "chosen", "reads", "mixed", "overload", "scale", "nginx", "bare"}
     only = set(args.only.split(",")) if args.only else groups
     if only - groups:
         parser.error(f"unknown scenario group(s): {', '.join(sorted(only - groups))}")
@@ -168,7 +181,7 @@ def main(argv=None):
             stadium, sections = prepare.create_stadium(app.base, staff_token)
             names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc", "sellout_c256_2proc",
                      *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
-                     *NGINX_SCENARIOS, "chosen",
+                     *NGINX_SCENARIOS, *OVERLOAD_SCENARIOS, "chosen",
                      "reads", "mixed",
                      "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_prepared", "pgbench_c16_after"]
             matches = {name: prepare.create_match(app.base, staff_token, stadium, sections, name) for name in names}
@@ -251,6 +264,9 @@ def main(argv=None):
             if "mixed" in only:
                 scenarios["mixed_c64"] = run_loadgen("mixed_c64", "mixed", url, app, matches["mixed"], customers(),
                                                      64, budget["mixed_s"], budget["max_requests"])
+            if "overload" in only:
+                scenarios.update(run_overload(url, run_secrets, app, matches, customers, budget,
+                                              peak_of(scenarios)))
             if "scale" in only:
                 # Scale-out: a second, identical app process on the same database; buyers are
                 # spread over both as a round-robin load balancer would.
@@ -294,6 +310,39 @@ def main(argv=None):
 
 
 NGINX_SCENARIOS = ("sellout_c64_nginx_1proc", "sellout_c64_nginx_2proc")
+
+
+def peak_of(scenarios):
+    """The closed-loop peak purchases/s of this run's one-process sell-outs, else of the last
+    full run's (``--only overload``), else 150."""
+
+    def peaks(found):
+        return [x["purchases_per_s"] for name, x in found.items() if re.fullmatch(r"sellout_c\d+", name)]
+
+    found = peaks(scenarios)
+    if not found and (RESULTS / "latest.json").exists():
+        found = peaks(json.loads((RESULTS / "latest.json").read_text())["scenarios"])
+    return max(found) if found else 150.0
+
+
+def run_overload(url, run_secrets, app, matches, customers, budget, peak):
+    """Open arrivals at twice the peak: the production settings (load shedding on), then a
+    second process with shedding off, the queue's wait unbounded (decision 0025)."""
+    results = {}
+    limit = _server_settings()["ticketing.max_queue_wait_ms"]
+    results["overload_shed"] = run_paced("overload_shed", url, app, matches["overload_shed"], customers(), peak,
+                                         OVERLOAD_SHARE, budget["overload_s"], budget["max_requests"],
+                                         OVERLOAD_IN_FLIGHT, wait_limit_ms=limit)
+    unbounded = environment.start_app(url, run_secrets, name="app_unbounded",
+                                      settings=["ticketing.max_queue_wait_ms=0"])
+    try:
+        loadgen.run_scenario("best_available", unbounded.base, matches["warmup"], customers(), 16, 2, 500)
+        results["overload_unbounded"] = run_paced(
+            "overload_unbounded", url, unbounded, matches["overload_unbounded"], customers(), peak, OVERLOAD_SHARE,
+            budget["overload_s"], budget["max_requests"], OVERLOAD_IN_FLIGHT, wait_limit_ms=0)
+    finally:
+        unbounded.stop()
+    return results
 
 
 def run_nginx(url, run_secrets, matches, customers, budget):
@@ -353,6 +402,8 @@ def _server_settings():
         "threads": int(server.get("threads", 4)),
         "sqlalchemy.pool_size": int(app.get("sqlalchemy.pool_size", 5)),
         "sqlalchemy.max_overflow": int(app.get("sqlalchemy.max_overflow", 10)),
+        "connection_limit": int(server.get("connection_limit", 100)),
+        "ticketing.max_queue_wait_ms": int(app.get("ticketing.max_queue_wait_ms", 0)),
     }
 
 

@@ -9,15 +9,22 @@ def percentile(sorted_values, fraction):
     return sorted_values[index]
 
 
+def _percentiles(values):
+    return {f"p{round(q * 100)}_ms": round(percentile(values, q) * 1000, 2) for q in (0.5, 0.95, 0.99)} | {
+        "max_ms": round(values[-1] * 1000, 2)}
+
+
 class Recorder:
     """Latencies and status counts per request type."""
 
     def __init__(self):
         self.latencies = defaultdict(list)
+        self.by_status = defaultdict(lambda: defaultdict(list))
         self.statuses = defaultdict(Counter)
 
     def add(self, kind, status, seconds):
         self.latencies[kind].append(seconds)
+        self.by_status[kind][str(status)].append(seconds)
         self.statuses[kind][str(status)] += 1
 
     def summary(self, wall_seconds):
@@ -33,6 +40,10 @@ class Recorder:
                 "max_ms": round(values[-1] * 1000, 2),
                 "mean_ms": round(sum(values) / len(values) * 1000, 2),
                 "statuses": dict(sorted(self.statuses[kind].items())),
+                # Per status: under overload a fast refusal and a slow success are different stories.
+                "latency_by_status": {
+                    status: _percentiles(sorted(found)) for status, found in sorted(self.by_status[kind].items())
+                },
             }
         return result
 
