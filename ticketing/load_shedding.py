@@ -32,12 +32,16 @@ import time
 from ticketing.problems import PROBLEM_CONTENT_TYPE, ServiceBusy, problem_body
 from ticketing.request_log import request_id
 from ticketing.security_headers import security_headers
-from ticketing.server import QUEUED_AT
 
 log = logging.getLogger(__name__)
 
-#: Requests that complete what an earlier request started: never shed (see above).
-NEVER_SHED = (
+#: The environ key of the moment (``time.monotonic()``) the request was queued for a thread,
+#: set by ticketing/server.py.
+QUEUED_AT = "ticketing.queued_at"
+
+#: Requests that complete what an earlier request started: never shed, and served before
+#: new work when threads are short (ticketing/server.py).
+FINISHING_WORK = (
     ("POST", re.compile(r"/api/v1/holds/[^/]+/checkout/?")),
     ("DELETE", re.compile(r"/api/v1/holds/[^/]+/?")),
     ("POST", re.compile(r"/api/v1/matches/[^/]+/check-ins/?")),
@@ -45,11 +49,14 @@ NEVER_SHED = (
 SUMMARY_EVERY_SECONDS = 5.0
 
 
+def finishes_work(method, path):
+    """Whether the request completes work an earlier request started (see above)."""
+    return any(method == m and pattern.fullmatch(path) for m, pattern in FINISHING_WORK)
+
+
 def sheddable(method, path):
     """Whether a request of ``method`` on ``path`` may be refused when it waited too long."""
-    if not path.startswith("/api/"):
-        return False
-    return not any(method == m and pattern.fullmatch(path) for m, pattern in NEVER_SHED)
+    return path.startswith("/api/") and not finishes_work(method, path)
 
 
 class ShedLog:

@@ -1,38 +1,48 @@
-"""waitress, with three changes for a rush: the entry point of
+"""waitress, with the changes a rush needs: the entry point of
 ``[server:main] use = egg:ticketing#waitress``.
 
-1. **A connection whose task owns its output is not "writable".** waitress's event loop asks
-   every connection, on every turn, whether it wants to write. A connection whose task has
-   just written its response says yes until the task ends, but the task holds that output's
-   lock and flushes it itself (waitress sends from the task thread), so the loop can do
-   nothing for it and turns again at once: with 256 fans connected the benchmark measured
-   ~10,000 idle turns a second, each walking all 256 connections, a third of the process's
-   CPU (docs/decisions/0015). ``TaskAwareChannel`` answers "no" while a task of the
-   connection is queued or running and its output is below waitress's high watermark.
-   Nothing is lost: when the task ends waitress wakes the loop (``pull_trigger``), which then
-   sends whatever is left; above the watermark (a task waiting for the loop to drain a huge
-   body) the channel is writable as before.
+1. **A connection whose task owns its output is not "writable"** (decision 0015). waitress's
+   event loop asks every connection, on every turn, whether it wants to write. A connection
+   whose task has just written its response said yes until the task ended, but the task
+   holds that output's lock and flushes it itself (waitress sends from the task thread), so
+   the loop could do nothing for it and turned again at once: with 256 fans connected,
+   ~10,000 idle turns a second, a third of the process's CPU. ``TaskAwareChannel`` answers
+   "no" while a task of the connection is queued or running and its output is below
+   waitress's high watermark; when the task ends waitress wakes the loop (``pull_trigger``),
+   which sends whatever is left.
 
-2. **poll(), not select().** waitress's default loop uses ``select()``, which cannot watch a
-   file descriptor above 1023: with more than ~1,000 fans connected the loop died with
-   ``ValueError: filedescriptor out of range`` and the process stopped answering anyone.
-   ``connection_limit`` is 2,000 in production, so the server defaults to ``poll()``
-   (``asyncore_use_poll``), which has no such limit (docs/decisions/0025).
+2. **Connections waiting for their task are not even asked** (decision 0025). Such a
+   connection is neither readable (waitress reads no further request while one is pending)
+   nor writable (1.), yet the loop still called both methods on it every turn: with 1,800
+   fans waiting that walk was most of the loop's work. The dispatcher marks a connection
+   parked when it queues its request and the connection clears the mark when the task ends
+   (and before the task waits on the loop for a huge body, and when it closes), then wakes
+   the loop; the loop (``RushLoop``) skips parked connections without a call.
 
-3. **Every request knows how long it waited for a thread.** The task dispatcher stamps a
-   connection when it queues its request, and the request's WSGI environ carries the stamp
-   as ``ticketing.queued_at`` (``time.monotonic()``), so the app can refuse at once a request
-   that waited so long its answer would come too late (ticketing/load_shedding.py).
+3. **poll(), not select()** (decision 0025). ``select()`` cannot watch a file descriptor
+   above 1023: with more than ~1,000 fans connected the loop died with ``ValueError:
+   filedescriptor out of range`` and the process stopped answering anyone.
+   ``connection_limit`` is 2,000 in production, so the server defaults to ``poll()``.
+
+4. **Every request knows how long it waited, and finishing work goes first** (decision
+   0025). The dispatcher stamps a connection when it queues its request, and the request's
+   environ carries the stamp (``ticketing.queued_at``), so the app can refuse a request that
+   waited too long (ticketing/load_shedding.py). A request that finishes work already
+   started (paying for a hold, releasing one, a gate scan) is queued ahead of new work, in
+   arrival order among its kind: a fan holding seats is not kept waiting behind fans who
+   have none yet.
 """
+import select
 import time
+from errno import EINTR
 
+from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ThreadedTaskDispatcher, WSGITask
 
-#: The environ key of the moment (``time.monotonic()``) the request was queued for a thread.
-QUEUED_AT = "ticketing.queued_at"
+from ticketing.load_shedding import QUEUED_AT, finishes_work
 
 
 class QueueTimedTask(WSGITask):
@@ -47,6 +57,7 @@ class QueueTimedTask(WSGITask):
 class TaskAwareChannel(HTTPChannel):
     task_class = QueueTimedTask
     queued_at = None
+    first_in_line = False  # its queued request finishes work: it went ahead of new work
 
     def writable(self):
         if (
@@ -58,24 +69,120 @@ class TaskAwareChannel(HTTPChannel):
             return False
         return super().writable()
 
+    def unpark(self):
+        """Let the loop look at this connection again (2. above)."""
+        self.server.task_dispatcher.parked.discard(self._fileno)
 
-class QueueStampingDispatcher(ThreadedTaskDispatcher):
-    """Stamps each channel when one of its requests joins the queue of tasks. A channel has
-    at most one request queued or running at a time (waitress queues the next one when the
-    previous ends), so one attribute per channel is enough, pipelining included."""
+    def service(self):
+        try:
+            super().service()
+        finally:
+            # waitress pulled the trigger inside service(), maybe before this line: pull it
+            # again now that the loop will look at this connection (a pipelined request that
+            # service() queued is simply not parked: correct, only not skipped).
+            self.unpark()
+            if self.connected:
+                self.server.pull_trigger()
+
+    def _flush_outbufs_below_high_watermark(self):
+        if self.total_outbufs_len > self.adj.outbuf_high_watermark:
+            self.unpark()  # the task is about to wait for the loop to drain its output
+        super()._flush_outbufs_below_high_watermark()
+
+    def del_channel(self, map=None):
+        # Before the socket closes, so its descriptor cannot be reused while marked parked.
+        self.unpark()
+        super().del_channel(map)
+
+
+class RushDispatcher(ThreadedTaskDispatcher):
+    """Stamps and parks each connection when its request joins the queue; a request that
+    finishes work joins it behind the other such requests, ahead of the rest. A connection
+    has at most one request queued or running at a time (waitress queues the next one when
+    the previous ends), so attributes on the connection are enough, pipelining included.
+
+    ``parked``: the file descriptors of parked connections. Python's set operations are
+    atomic under the GIL, so the loop and the task threads share it without a lock."""
+
+    def __init__(self, park):
+        super().__init__()
+        self.park = park
+        self.parked = set()
 
     def add_task(self, task):
         task.queued_at = time.monotonic()
-        super().add_task(task)
+        request = task.requests[0] if task.requests else None
+        task.first_in_line = request is not None and finishes_work(request.command, request.path)
+        if self.park:
+            self.parked.add(task._fileno)
+        if not task.first_in_line:
+            super().add_task(task)
+            return
+        with self.lock:
+            queue = self.queue
+            position = 0
+            while position < len(queue) and queue[position].first_in_line:
+                position += 1
+            queue.insert(position, task)
+            self.queue_cv.notify()
+
+
+class RushLoop:
+    """Stands in for the ``wasyncore`` module as the server's ``asyncore`` (what its ``run()``
+    calls ``loop`` on): waitress's loop, whose turn skips parked connections."""
+
+    dispatcher = wasyncore.dispatcher
+
+    def __init__(self, parked):
+        self.parked = parked
+
+    def loop(self, timeout=30.0, use_poll=False, map=None, count=None):
+        turn = self.poll if use_poll else wasyncore.poll
+        while map and (count is None or count > 0):
+            turn(timeout, map)
+            if count is not None:
+                count -= 1
+
+    def poll(self, timeout, map):
+        """waitress's ``poll2``, over the connections that are not parked: the set difference
+        runs in C, so 1,800 waiting fans cost microseconds, not a method call each."""
+        if timeout is not None:
+            timeout = int(timeout * 1000)  # milliseconds
+        pollster = select.poll()
+        for fd in map.keys() - self.parked:
+            obj = map.get(fd)
+            if obj is None:
+                continue
+            flags = 0
+            if obj.readable():
+                flags |= select.POLLIN | select.POLLPRI
+            if obj.writable() and not obj.accepting:  # accepting sockets are never writable
+                flags |= select.POLLOUT
+            if flags:
+                pollster.register(fd, flags)
+        try:
+            ready = pollster.poll(timeout)
+        except OSError as err:
+            if err.args[0] != EINTR:
+                raise
+            ready = []
+        for fd, flags in ready:
+            obj = map.get(fd)
+            if obj is not None:
+                wasyncore.readwrite(obj, flags)
 
 
 def make_server(app, **settings):
-    """``waitress.create_server`` with the three changes above."""
+    """``waitress.create_server`` with the changes above."""
     settings.setdefault("asyncore_use_poll", True)
-    dispatcher = QueueStampingDispatcher()
-    dispatcher.set_thread_count(Adjustments(**settings).threads)
+    adjustments = Adjustments(**settings)
+    # Parking relies on a pending request making its connection unreadable, waitress's
+    # default (no request lookahead); with lookahead the loop must keep asking.
+    dispatcher = RushDispatcher(park=adjustments.channel_request_lookahead == 0)
+    dispatcher.set_thread_count(adjustments.threads)
     socket_map = {}
     server = create_server(app, map=socket_map, _dispatcher=dispatcher, **settings)
+    server.asyncore = RushLoop(dispatcher.parked)
     for listener in list(socket_map.values()):  # one per address in ``listen``
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = TaskAwareChannel

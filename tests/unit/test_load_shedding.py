@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from ticketing.load_shedding import SUMMARY_EVERY_SECONDS, QueueWaitLimit, sheddable
-from ticketing.server import QUEUED_AT
+from ticketing.load_shedding import QUEUED_AT
 
 
 class Clock:

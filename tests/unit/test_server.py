@@ -20,6 +20,9 @@ def app(environ, start_response):
     if path == "/big":
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(BIG)))])
         return [BIG]
+    if path == "/bigstream":  # several writes, each far above a small high watermark
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(4 * len(BIG)))])
+        return iter([BIG] * 4)
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
 
@@ -166,6 +169,105 @@ def test_the_environ_says_when_the_request_was_queued_for_a_thread():
             assert slow.result()[0][1] == 200 and queued.result()[0][1] == 200
         assert seen["/queued"] >= 0.45
         assert seen["/slow"] < 0.1
+    finally:
+        served.close()
+        served.task_dispatcher.shutdown(timeout=5)
+
+
+@pytest.fixture
+def one_thread():
+    """A server with one thread and a request that holds it until ``release`` is set."""
+    release = threading.Event()
+    served_order = []
+
+    def gated(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            release.wait(10)
+        served_order.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+        body = b"ok"
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    served = make_server(gated, listen="127.0.0.1:0", threads=1)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    yield served, release, served_order
+    release.set()
+    served.close()
+    served.task_dispatcher.shutdown(timeout=5)
+
+
+def _send(port, method, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    connection.request(method, path, body=b"{}" if method == "POST" else None)
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response.status
+
+
+def test_requests_that_finish_work_are_served_before_new_work_in_arrival_order(one_thread):
+    served, release, served_order = one_thread
+    port = served.effective_port
+    plan = [("GET", "/api/v1/matches"), ("POST", "/api/v1/holds/5/checkout"), ("POST", "/api/v1/matches/3/holds"),
+            ("DELETE", "/api/v1/holds/9"), ("POST", "/api/v1/holds/6/checkout")]
+    with ThreadPoolExecutor(max_workers=len(plan) + 1) as pool:
+        slow = pool.submit(_send, port, "GET", "/slow")
+        time.sleep(0.2)
+        queued = []
+        for method, path in plan:  # one at a time, so the queue's order is the plan's
+            queued.append(pool.submit(_send, port, method, path))
+            time.sleep(0.1)
+        release.set()
+        assert slow.result() == 200 and [f.result() for f in queued] == [200] * len(plan)
+    assert served_order == ["GET /slow", "POST /api/v1/holds/5/checkout", "DELETE /api/v1/holds/9",
+                            "POST /api/v1/holds/6/checkout", "GET /api/v1/matches", "POST /api/v1/matches/3/holds"]
+
+
+def test_a_connection_is_parked_while_its_request_waits_or_runs(one_thread):
+    served, release, _ = one_thread
+    port = served.effective_port
+    parked = served.task_dispatcher.parked
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        slow = pool.submit(_send, port, "GET", "/slow")
+        queued = pool.submit(_send, port, "GET", "/queued")
+        time.sleep(0.3)
+        assert len(parked) == 2  # one running, one queued: the loop does not look at either
+        release.set()
+        assert slow.result() == 200 and queued.result() == 200
+    deadline = time.monotonic() + 5
+    while parked and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert parked == set()
+
+
+def test_a_client_gone_while_parked_does_not_leave_its_descriptor_parked(one_thread):
+    served, release, _ = one_thread
+    port = served.effective_port
+    gone = socket.create_connection(("127.0.0.1", port))
+    gone.sendall(b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n")
+    time.sleep(0.2)
+    gone.close()
+    release.set()
+    # New connections may get the closed one's descriptor: each is answered.
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert list(pool.map(lambda i: _send(port, "GET", f"/after/{i}"), range(40))) == [200] * 40
+    assert served.task_dispatcher.parked == set()
+
+
+def test_a_body_above_the_high_watermark_is_drained_by_the_loop_while_the_task_waits():
+    """The task writing it waits for the loop to send (waitress's high watermark): its
+    connection must be unparked first, or neither would ever move."""
+    served = make_server(app, listen="127.0.0.1:0", threads=2, outbuf_high_watermark=65536)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(lambda _: _fetch_many(served.effective_port, ["/bigstream", "/small/after"]),
+                                     range(6)))
+        for bodies in results:
+            assert bodies[0] == ("/bigstream", 200, BIG * 4)
+            assert bodies[1] == ("/small/after", 200, ("x" * 600 + "/small/after").encode())
     finally:
         served.close()
         served.task_dispatcher.shutdown(timeout=5)
