@@ -99,7 +99,7 @@ def run_paced(name, url, server, match_id, customers, peak, share, seconds, max_
     with CpuMeter(server) as meter:
         scenario = loadgen.run_paced(server.base, match_id, customers, rate, seconds, max_requests, max_in_flight)
     result = {"scenario": name, "kind": "paced", "match_id": match_id, "app_processes": 1,
-              "max_in_flight": max_in_flight, "wait_limit_ms": wait_limit_ms,
+              "max_in_flight": max_in_flight, "wait_limit_ms": wait_limit_ms, "arrival_seconds": seconds,
               "peak_purchases_per_s": peak, "share_of_peak": share, "target_purchases_per_s": rate,
               "late_starts": scenario.late_starts, **scenario.result(), "cpu": meter.result()}
     result["after"] = checks.check(url, match_id, scenario.orders, prepare.SEATS)

@@ -93,8 +93,9 @@ class QueueWaitLimit:
         self.app = app
         self.max_wait_seconds = max_wait_seconds
         self.clock = clock
-        # One to three times the wait limit, in whole seconds, at random: spreads the retries.
-        ceiling = max(2, round(3 * max_wait_seconds))
+        # One second to the wait limit, at random: spreads the retries over the time the
+        # queue takes to turn over.
+        ceiling = max(2, round(max_wait_seconds))
         self.retry_after = retry_after or (lambda: random.randint(1, ceiling))
         self.headers = security_headers(production)
         self.shed_log = ShedLog(clock)

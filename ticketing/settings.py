@@ -35,7 +35,7 @@ INT_SETTINGS = {
     "db.idle_in_transaction_session_timeout_ms": 30000,
     # An API request that waited longer than this for a thread is refused unstarted with a
     # 503 (ticketing/load_shedding.py, decision 0025); 0 serves every request however late.
-    "ticketing.max_queue_wait_ms": 3000,
+    "ticketing.max_queue_wait_ms": 5000,
 }
 
 REQUEST_LIMITS = (
