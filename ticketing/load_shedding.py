@@ -9,13 +9,15 @@ have already waited longer than ``ticketing.max_queue_wait_ms`` keeps the queue 
 the requests that are served are served while their fan still waits; the refused ones cost
 a fraction of a millisecond each and changed nothing, so they are safe to retry.
 
-What it sheds, and what never:
+What it sheds, and what last:
 - Only ``/api/`` requests: ``/healthz`` must keep telling the load balancer the process is
   alive, and the staff's admin pages are a trickle that shedding would not relieve.
-- Never the requests that finish work already done: paying for a hold
+- The requests that finish work already done get three times the limit: paying for a hold
   (``POST /holds/{id}/checkout``), releasing one (``DELETE /holds/{id}``: it frees seats for
-  everyone) and scanning a ticket at the gate. A fan who has seats in hand can always pay for
-  them, and the checkouts cannot outgrow the holds that were let in before them.
+  everyone) and scanning a ticket at the gate. A fan who has seats in hand can pay for them
+  unless the process is stalled, and the checkouts cannot outgrow the holds that were let in
+  before them. (Not "never": a URL costs nothing to send, and a flood of made-up checkouts
+  must not be able to wait forever.)
 
 The answer is an ``application/problem+json`` body of type ``service-busy`` with a
 ``Retry-After`` of one to a few seconds, spread at random so refused fans do not all come
@@ -39,13 +41,16 @@ log = logging.getLogger(__name__)
 #: set by ticketing/server.py.
 QUEUED_AT = "ticketing.queued_at"
 
-#: Requests that complete what an earlier request started: never shed, and served before
-#: new work when threads are short (ticketing/server.py).
+#: Requests that complete what an earlier request started: shed last, and served before new
+#: work when threads are short (ticketing/server.py). The admin's gate scan is one too.
 FINISHING_WORK = (
     ("POST", re.compile(r"/api/v1/holds/[^/]+/checkout/?")),
     ("DELETE", re.compile(r"/api/v1/holds/[^/]+/?")),
     ("POST", re.compile(r"/api/v1/matches/[^/]+/check-ins/?")),
+    ("POST", re.compile(r"/admin/matches/[^/]+/gate/?")),
 )
+#: Finishing work is refused only after waiting this many times the limit.
+FINISHING_WORK_PATIENCE = 3
 SUMMARY_EVERY_SECONDS = 5.0
 
 
@@ -54,9 +59,11 @@ def finishes_work(method, path):
     return any(method == m and pattern.fullmatch(path) for m, pattern in FINISHING_WORK)
 
 
-def sheddable(method, path):
-    """Whether a request of ``method`` on ``path`` may be refused when it waited too long."""
-    return path.startswith("/api/") and not finishes_work(method, path)
+def patience(method, path):
+    """How many times the wait limit a request may wait before it is refused: 0 = never."""
+    if not path.startswith("/api/"):
+        return 0
+    return FINISHING_WORK_PATIENCE if finishes_work(method, path) else 1
 
 
 class ShedLog:
@@ -107,8 +114,10 @@ class QueueWaitLimit:
         queued_at = environ.get(QUEUED_AT)
         if queued_at is not None and self.max_wait_seconds > 0:
             waited = self.clock() - queued_at
-            if waited > self.max_wait_seconds and sheddable(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")):
-                return self._refuse(environ, start_response, waited)
+            if waited > self.max_wait_seconds:
+                allowed = patience(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+                if allowed and waited > allowed * self.max_wait_seconds:
+                    return self._refuse(environ, start_response, waited)
         return self.app(environ, start_response)
 
     def _refuse(self, environ, start_response, waited):

@@ -28,11 +28,13 @@
    0025). The dispatcher stamps a connection when it queues its request, and the request's
    environ carries the stamp (``ticketing.queued_at``), so the app can refuse a request that
    waited too long (ticketing/load_shedding.py). A request that finishes work already
-   started (paying for a hold, releasing one, a gate scan) is queued ahead of new work, in
-   arrival order among its kind: a fan holding seats is not kept waiting behind fans who
-   have none yet.
+   started (paying for a hold, releasing one, a gate scan) and carries credentials is
+   queued ahead of new work, in arrival order among its kind, while fewer than four per
+   thread are ahead: a fan holding seats is not kept waiting behind fans who have none yet,
+   and a flood of made-up checkouts cannot shut new work out.
 """
 import select
+import threading
 import time
 from errno import EINTR
 
@@ -43,6 +45,10 @@ from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 from ticketing.load_shedding import QUEUED_AT, finishes_work
+
+
+#: At most this many finishing requests per thread queue ahead of new work (RushDispatcher).
+PRIORITY_LANE_PER_THREAD = 4
 
 
 class QueueTimedTask(WSGITask):
@@ -69,6 +75,8 @@ class TaskAwareChannel(HTTPChannel):
             return False
         return super().writable()
 
+    closed_for_parking = False  # set under the dispatcher's park lock when the channel closes
+
     def unpark(self):
         """Let the loop look at this connection again (2. above)."""
         self.server.task_dispatcher.parked.discard(self._fileno)
@@ -90,41 +98,74 @@ class TaskAwareChannel(HTTPChannel):
         super()._flush_outbufs_below_high_watermark()
 
     def del_channel(self, map=None):
-        # Before the socket closes, so its descriptor cannot be reused while marked parked.
-        self.unpark()
+        # Before the socket closes, so its descriptor cannot be reused while marked parked;
+        # under the park lock, so a task thread queueing a pipelined request right now
+        # cannot park the descriptor after this (RushDispatcher.park).
+        with self.server.task_dispatcher.park_lock:
+            self.closed_for_parking = True
+            self.unpark()
         super().del_channel(map)
+
+    def cancel(self):
+        """Server shutdown: queued requests are dropped, so nothing stays parked."""
+        self.unpark()
+        super().cancel()
+
+
+def _finishes_work(request):
+    """Whether waitress's parsed ``request`` finishes work (load_shedding.FINISHING_WORK) and
+    carries credentials: made-up URLs without any do not jump the queue. Never raises: a
+    request waitress could not parse has no method or path, and goes to its error task."""
+    if request is None or request.error is not None:
+        return False
+    headers = request.headers
+    if "AUTHORIZATION" not in headers and "COOKIE" not in headers:
+        return False
+    path = request.path or ""
+    if path.startswith("/"):
+        path = "/" + path.lstrip("/")  # as waitress builds PATH_INFO
+    return finishes_work(request.command, path)
 
 
 class RushDispatcher(ThreadedTaskDispatcher):
     """Stamps and parks each connection when its request joins the queue; a request that
-    finishes work joins it behind the other such requests, ahead of the rest. A connection
-    has at most one request queued or running at a time (waitress queues the next one when
-    the previous ends), so attributes on the connection are enough, pipelining included.
+    finishes work joins it behind the other such requests, ahead of the rest, while fewer
+    than ``lane_limit`` of them are at the front (so a flood of them cannot shut new work
+    out). A connection has at most one request queued or running at a time (waitress queues
+    the next one when the previous ends), so attributes on the connection are enough,
+    pipelining included.
 
     ``parked``: the file descriptors of parked connections. Python's set operations are
-    atomic under the GIL, so the loop and the task threads share it without a lock."""
+    atomic under the GIL, so the loop reads it without a lock; ``park_lock`` only orders a
+    park against the connection's closing (``TaskAwareChannel.del_channel``)."""
 
-    def __init__(self, park):
+    def __init__(self, park, lane_limit):
         super().__init__()
         self.park = park
+        self.lane_limit = lane_limit
         self.parked = set()
+        self.park_lock = threading.Lock()
 
     def add_task(self, task):
         task.queued_at = time.monotonic()
-        request = task.requests[0] if task.requests else None
-        task.first_in_line = request is not None and finishes_work(request.command, request.path)
+        task.first_in_line = _finishes_work(task.requests[0] if task.requests else None)
         if self.park:
-            self.parked.add(task._fileno)
-        if not task.first_in_line:
-            super().add_task(task)
-            return
-        with self.lock:
-            queue = self.queue
-            position = 0
-            while position < len(queue) and queue[position].first_in_line:
-                position += 1
-            queue.insert(position, task)
-            self.queue_cv.notify()
+            with self.park_lock:
+                fileno = task._fileno
+                if fileno is not None and not task.closed_for_parking:
+                    self.parked.add(fileno)
+        if task.first_in_line:
+            with self.lock:
+                queue = self.queue
+                position = 0
+                while position < len(queue) and queue[position].first_in_line:
+                    position += 1
+                if position < self.lane_limit:
+                    queue.insert(position, task)
+                    self.queue_cv.notify()
+                    return
+            task.first_in_line = False
+        super().add_task(task)
 
 
 class RushLoop:
@@ -137,7 +178,7 @@ class RushLoop:
         self.parked = parked
 
     def loop(self, timeout=30.0, use_poll=False, map=None, count=None):
-        turn = self.poll if use_poll else wasyncore.poll
+        turn = self.poll if use_poll and hasattr(select, "poll") else wasyncore.poll
         while map and (count is None or count > 0):
             turn(timeout, map)
             if count is not None:
@@ -178,7 +219,8 @@ def make_server(app, **settings):
     adjustments = Adjustments(**settings)
     # Parking relies on a pending request making its connection unreadable, waitress's
     # default (no request lookahead); with lookahead the loop must keep asking.
-    dispatcher = RushDispatcher(park=adjustments.channel_request_lookahead == 0)
+    dispatcher = RushDispatcher(park=adjustments.channel_request_lookahead == 0,
+                                lane_limit=PRIORITY_LANE_PER_THREAD * adjustments.threads)
     dispatcher.set_thread_count(adjustments.threads)
     socket_map = {}
     server = create_server(app, map=socket_map, _dispatcher=dispatcher, **settings)

@@ -65,6 +65,18 @@ def test_late_requests_that_finish_work_are_served(staff, customer, user_factory
     assert scanned.json["result"] == "admitted"
 
 
+def test_a_checkout_that_waited_three_times_the_limit_is_refused_and_can_be_retried(staff, customer, engine):
+    match, *_ = published_match(staff)
+    customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    hold = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
+    key = {"Idempotency-Key": "stalled-checkout"}
+    assert_problem(customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=503, headers=key, **late(16)), 503)
+    assert customer.get(f"/api/v1/holds/{hold['id']}").json["status"] == "active"
+    assert customer.get("/api/v1/wallet").json["balance"] == 50_000
+    order = customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=201, headers=key).json
+    assert order["status"] == "paid"
+
+
 def test_late_reads_and_top_ups_are_refused_but_health_and_admin_are_not(customer, anonymous):
     assert_problem(anonymous.get("/api/v1/matches", status=503, **late()), 503)
     assert_problem(customer.post("/api/v1/wallet/top-ups", {"amount": 1_000}, status=503, **late()), 503)

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from ticketing.load_shedding import SUMMARY_EVERY_SECONDS, QueueWaitLimit, sheddable
+from ticketing.load_shedding import FINISHING_WORK_PATIENCE, SUMMARY_EVERY_SECONDS, QueueWaitLimit, patience
 from ticketing.load_shedding import QUEUED_AT
 
 
@@ -47,23 +47,24 @@ def limited():
 
 
 @pytest.mark.parametrize("method, path, expected", [
-    ("POST", "/api/v1/matches/7/holds", True),
-    ("GET", "/api/v1/matches/7/seats", True),
-    ("GET", "/api/v1/matches", True),
-    ("POST", "/api/v1/wallet/top-ups", True),
-    ("POST", "/api/v1/auth/login", True),
-    ("GET", "/api/v1/holds/12", True),
-    ("POST", "/api/v1/holds/12/checkout", False),
-    ("POST", "/api/v1/holds/12/checkout/", False),
-    ("DELETE", "/api/v1/holds/12", False),
-    ("POST", "/api/v1/matches/7/check-ins", False),
-    ("GET", "/api/v1/matches/7/check-ins", True),
-    ("GET", "/healthz", False),
-    ("GET", "/admin/matches", False),
-    ("POST", "/admin/login", False),
+    ("POST", "/api/v1/matches/7/holds", 1),
+    ("GET", "/api/v1/matches/7/seats", 1),
+    ("GET", "/api/v1/matches", 1),
+    ("POST", "/api/v1/wallet/top-ups", 1),
+    ("POST", "/api/v1/auth/login", 1),
+    ("GET", "/api/v1/holds/12", 1),
+    ("POST", "/api/v1/holds/12/checkout", FINISHING_WORK_PATIENCE),
+    ("POST", "/api/v1/holds/12/checkout/", FINISHING_WORK_PATIENCE),
+    ("DELETE", "/api/v1/holds/12", FINISHING_WORK_PATIENCE),
+    ("POST", "/api/v1/matches/7/check-ins", FINISHING_WORK_PATIENCE),
+    ("GET", "/api/v1/matches/7/check-ins", 1),
+    ("GET", "/healthz", 0),
+    ("GET", "/admin/matches", 0),
+    ("POST", "/admin/login", 0),
+    ("POST", "/admin/matches/7/gate", 0),
 ])
-def test_what_may_be_shed(method, path, expected):
-    assert sheddable(method, path) is expected
+def test_how_long_each_request_may_wait(method, path, expected):
+    assert patience(method, path) == expected
 
 
 def test_a_request_that_waited_less_than_the_limit_is_served(limited):
@@ -97,12 +98,20 @@ def test_retry_after_is_spread_over_the_range(limited):
     assert seen == {1, 2}
 
 
-def test_what_finishes_work_is_served_however_long_it_waited(limited):
+def test_what_finishes_work_waits_three_times_the_limit(limited):
     app, clock, downstream = limited
     for method, path in (("POST", "/api/v1/holds/12/checkout"), ("DELETE", "/api/v1/holds/12"),
-                         ("POST", "/api/v1/matches/7/check-ins"), ("GET", "/healthz"), ("GET", "/admin/")):
-        assert call(app, method, path, clock.now - 60)["status"] == "200 OK"
-    assert downstream.calls == 5
+                         ("POST", "/api/v1/matches/7/check-ins")):
+        assert call(app, method, path, clock.now - 5.9)["status"] == "200 OK"
+        assert call(app, method, path, clock.now - 6.1)["status"] == "503 Service Unavailable"
+    assert downstream.calls == 3
+
+
+def test_health_and_admin_are_served_however_long_they_waited(limited):
+    app, clock, downstream = limited
+    for method, path in (("GET", "/healthz"), ("GET", "/admin/"), ("POST", "/admin/matches/7/gate")):
+        assert call(app, method, path, clock.now - 600)["status"] == "200 OK"
+    assert downstream.calls == 3
 
 
 def test_without_the_servers_stamp_nothing_is_shed(limited):

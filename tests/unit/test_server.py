@@ -197,9 +197,10 @@ def one_thread():
     served.task_dispatcher.shutdown(timeout=5)
 
 
-def _send(port, method, path):
+def _send(port, method, path, credentials=True):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    connection.request(method, path, body=b"{}" if method == "POST" else None)
+    headers = {"Authorization": "Bearer some-token"} if credentials else {}
+    connection.request(method, path, body=b"{}" if method == "POST" else None, headers=headers)
     response = connection.getresponse()
     response.read()
     connection.close()
@@ -209,19 +210,68 @@ def _send(port, method, path):
 def test_requests_that_finish_work_are_served_before_new_work_in_arrival_order(one_thread):
     served, release, served_order = one_thread
     port = served.effective_port
-    plan = [("GET", "/api/v1/matches"), ("POST", "/api/v1/holds/5/checkout"), ("POST", "/api/v1/matches/3/holds"),
-            ("DELETE", "/api/v1/holds/9"), ("POST", "/api/v1/holds/6/checkout")]
+    plan = [("GET", "/api/v1/matches", True), ("POST", "/api/v1/holds/5/checkout", True),
+            ("POST", "/api/v1/matches/3/holds", True), ("POST", "/api/v1/holds/7/checkout", False),
+            ("DELETE", "/api/v1/holds/9", True), ("POST", "//api/v1/holds/6/checkout", True)]
     with ThreadPoolExecutor(max_workers=len(plan) + 1) as pool:
         slow = pool.submit(_send, port, "GET", "/slow")
         time.sleep(0.2)
         queued = []
-        for method, path in plan:  # one at a time, so the queue's order is the plan's
-            queued.append(pool.submit(_send, port, method, path))
+        for method, path, credentials in plan:  # one at a time, so the queue's order is the plan's
+            queued.append(pool.submit(_send, port, method, path, credentials))
             time.sleep(0.1)
         release.set()
         assert slow.result() == 200 and [f.result() for f in queued] == [200] * len(plan)
+    # Finishing work first, in arrival order; a checkout without credentials waits its turn.
     assert served_order == ["GET /slow", "POST /api/v1/holds/5/checkout", "DELETE /api/v1/holds/9",
-                            "POST /api/v1/holds/6/checkout", "GET /api/v1/matches", "POST /api/v1/matches/3/holds"]
+                            "POST /api/v1/holds/6/checkout", "GET /api/v1/matches", "POST /api/v1/matches/3/holds",
+                            "POST /api/v1/holds/7/checkout"]
+
+
+def test_the_lane_for_finishing_work_is_bounded(one_thread):
+    served, release, served_order = one_thread
+    port = served.effective_port
+    lane = served.task_dispatcher.lane_limit
+    assert lane == 4  # one thread
+    with ThreadPoolExecutor(max_workers=lane + 4) as pool:
+        slow = pool.submit(_send, port, "GET", "/slow")
+        time.sleep(0.2)
+        queued = [pool.submit(_send, port, "GET", "/api/v1/matches")]
+        time.sleep(0.1)
+        for i in range(lane + 2):
+            queued.append(pool.submit(_send, port, "POST", f"/api/v1/holds/{i}/checkout"))
+            time.sleep(0.1)
+        release.set()
+        assert slow.result() == 200 and {f.result() for f in queued} == {200}
+    # The first four went ahead; the rest queued behind the read like any new work.
+    assert served_order[1:] == [f"POST /api/v1/holds/{i}/checkout" for i in range(lane)] + [
+        "GET /api/v1/matches"] + [f"POST /api/v1/holds/{i}/checkout" for i in range(lane, lane + 2)]
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET /a HTTP/1.1\r\nbadheader\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nbadheader\r\n\r\n",
+])
+def test_a_request_waitress_cannot_parse_gets_its_400_and_leaves_nothing_behind(one_thread, raw):
+    """Such a request has no method or path: deciding its place in the queue must not fail
+    (it did: the connection was dropped, or, pipelined, left open and never served)."""
+    served, release, _ = one_thread
+    release.set()
+    connections_before = len(served._map)
+    client = socket.create_connection(("127.0.0.1", served.effective_port), timeout=10)
+    client.sendall(raw)
+    received = b""
+    while True:
+        chunk = client.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    client.close()
+    assert b" 400 Bad Request\r\n" in received and b"Invalid header" in received
+    deadline = time.monotonic() + 5
+    while len(served._map) > connections_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(served._map) == connections_before and served.task_dispatcher.parked == set()
 
 
 def test_a_connection_is_parked_while_its_request_waits_or_runs(one_thread):
@@ -230,6 +280,7 @@ def test_a_connection_is_parked_while_its_request_waits_or_runs(one_thread):
     parked = served.task_dispatcher.parked
     with ThreadPoolExecutor(max_workers=2) as pool:
         slow = pool.submit(_send, port, "GET", "/slow")
+        time.sleep(0.2)  # /slow holds the only thread before /queued arrives
         queued = pool.submit(_send, port, "GET", "/queued")
         time.sleep(0.3)
         assert len(parked) == 2  # one running, one queued: the loop does not look at either
@@ -271,3 +322,24 @@ def test_a_body_above_the_high_watermark_is_drained_by_the_loop_while_the_task_w
     finally:
         served.close()
         served.task_dispatcher.shutdown(timeout=5)
+
+
+def test_a_closed_connection_is_never_parked():
+    """A task thread may queue a pipelined request while the loop closes the connection: the
+    park and the close are ordered by a lock, so the closed descriptor (which the next
+    connection may reuse) is never left parked."""
+    from ticketing.server import RushDispatcher
+
+    class Channel:
+        requests = []
+        closed_for_parking = False
+
+        def __init__(self, fileno):
+            self._fileno = fileno
+
+    dispatcher = RushDispatcher(park=True, lane_limit=4)  # no threads: nothing is served
+    open_one, closed_one, gone = Channel(17), Channel(18), Channel(None)
+    closed_one.closed_for_parking = True
+    for channel in (open_one, closed_one, gone):
+        dispatcher.add_task(channel)
+    assert dispatcher.parked == {17} and len(dispatcher.queue) == 3
