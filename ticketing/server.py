@@ -33,6 +33,7 @@
    thread are ahead: a fan holding seats is not kept waiting behind fans who have none yet,
    and a flood of made-up checkouts cannot shut new work out.
 """
+import contextlib
 import select
 import threading
 import time
@@ -79,7 +80,9 @@ class TaskAwareChannel(HTTPChannel):
 
     def unpark(self):
         """Let the loop look at this connection again (2. above)."""
-        self.server.task_dispatcher.parked.discard(self._fileno)
+        parked = getattr(self.server.task_dispatcher, "parked", None)
+        if parked is not None:
+            parked.discard(self._fileno)
 
     def service(self):
         try:
@@ -101,15 +104,16 @@ class TaskAwareChannel(HTTPChannel):
         # Before the socket closes, so its descriptor cannot be reused while marked parked;
         # under the park lock, so a task thread queueing a pipelined request right now
         # cannot park the descriptor after this (RushDispatcher.park).
-        with self.server.task_dispatcher.park_lock:
+        park_lock = getattr(self.server.task_dispatcher, "park_lock", None)
+        with park_lock if park_lock is not None else _NO_LOCK:
             self.closed_for_parking = True
             self.unpark()
         super().del_channel(map)
 
     def cancel(self):
         """Server shutdown: queued requests are dropped, so nothing stays parked."""
-        self.unpark()
         super().cancel()
+        self.unpark()
 
 
 def _finishes_work(request):
@@ -119,7 +123,7 @@ def _finishes_work(request):
     if request is None or request.error is not None:
         return False
     headers = request.headers
-    if "AUTHORIZATION" not in headers and "COOKIE" not in headers:
+    if not headers.get("AUTHORIZATION", "").startswith("Bearer ") and "COOKIE" not in headers:
         return False
     path = request.path or ""
     if path.startswith("/"):
@@ -127,11 +131,14 @@ def _finishes_work(request):
     return finishes_work(request.command, path)
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
 class RushDispatcher(ThreadedTaskDispatcher):
     """Stamps and parks each connection when its request joins the queue; a request that
     finishes work joins it behind the other such requests, ahead of the rest, while fewer
-    than ``lane_limit`` of them are at the front (so a flood of them cannot shut new work
-    out). A connection has at most one request queued or running at a time (waitress queues
+    than ``lane_limit`` of them are at the front (beyond that it queues like new work, so
+    arrival order among them holds only while the lane has room). A connection has at most one request queued or running at a time (waitress queues
     the next one when the previous ends), so attributes on the connection are enough,
     pipelining included.
 
@@ -146,14 +153,18 @@ class RushDispatcher(ThreadedTaskDispatcher):
         self.parked = set()
         self.park_lock = threading.Lock()
 
+    def park_channel(self, channel):
+        """Mark ``channel`` parked, unless it has closed (its descriptor may be reused)."""
+        with self.park_lock:
+            fileno = channel._fileno
+            if fileno is not None and not channel.closed_for_parking:
+                self.parked.add(fileno)
+
     def add_task(self, task):
         task.queued_at = time.monotonic()
         task.first_in_line = _finishes_work(task.requests[0] if task.requests else None)
         if self.park:
-            with self.park_lock:
-                fileno = task._fileno
-                if fileno is not None and not task.closed_for_parking:
-                    self.parked.add(fileno)
+            self.park_channel(task)
         if task.first_in_line:
             with self.lock:
                 queue = self.queue

@@ -162,27 +162,39 @@ def test_the_environ_says_when_the_request_was_queued_for_a_thread():
         port = served.effective_port
         with ThreadPoolExecutor(max_workers=2) as pool:
             slow = pool.submit(_fetch_many, port, ["/slow"])
-            time.sleep(0.2)
+            wait_for(lambda: "/slow" in seen)
             queued = pool.submit(_fetch_many, port, ["/queued"])
+            wait_for(lambda: len(served.task_dispatcher.queue) == 1)
             time.sleep(0.5)
             release.set()
             assert slow.result()[0][1] == 200 and queued.result()[0][1] == 200
-        assert seen["/queued"] >= 0.45
-        assert seen["/slow"] < 0.1
+        assert seen["/queued"] >= 0.5
+        assert seen["/slow"] < 0.5
     finally:
         served.close()
         served.task_dispatcher.shutdown(timeout=5)
 
 
+def wait_for(condition, timeout=15):
+    """Poll ``condition`` until it holds: ordering tests wait on the server's own state,
+    not on sleeps, so a loaded machine slows them down instead of failing them."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the server"
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def one_thread():
-    """A server with one thread and a request that holds it until ``release`` is set."""
-    release = threading.Event()
+    """A server with one thread and a request that holds it until ``release`` is set;
+    ``started`` is set once that request has the thread."""
+    release, started = threading.Event(), threading.Event()
     served_order = []
 
     def gated(environ, start_response):
         if environ["PATH_INFO"] == "/slow":
-            release.wait(10)
+            started.set()
+            release.wait(30)
         served_order.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
         body = b"ok"
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
@@ -191,6 +203,7 @@ def one_thread():
     served = make_server(gated, listen="127.0.0.1:0", threads=1)
     thread = threading.Thread(target=served.run, daemon=True)
     thread.start()
+    served.started = started
     yield served, release, served_order
     release.set()
     served.close()
@@ -215,11 +228,11 @@ def test_requests_that_finish_work_are_served_before_new_work_in_arrival_order(o
             ("DELETE", "/api/v1/holds/9", True), ("POST", "//api/v1/holds/6/checkout", True)]
     with ThreadPoolExecutor(max_workers=len(plan) + 1) as pool:
         slow = pool.submit(_send, port, "GET", "/slow")
-        time.sleep(0.2)
+        wait_for(served.started.is_set)
         queued = []
         for method, path, credentials in plan:  # one at a time, so the queue's order is the plan's
             queued.append(pool.submit(_send, port, method, path, credentials))
-            time.sleep(0.1)
+            wait_for(lambda: len(served.task_dispatcher.queue) == len(queued))
         release.set()
         assert slow.result() == 200 and [f.result() for f in queued] == [200] * len(plan)
     # Finishing work first, in arrival order; a checkout without credentials waits its turn.
@@ -235,12 +248,12 @@ def test_the_lane_for_finishing_work_is_bounded(one_thread):
     assert lane == 4  # one thread
     with ThreadPoolExecutor(max_workers=lane + 4) as pool:
         slow = pool.submit(_send, port, "GET", "/slow")
-        time.sleep(0.2)
+        wait_for(served.started.is_set)
         queued = [pool.submit(_send, port, "GET", "/api/v1/matches")]
-        time.sleep(0.1)
+        wait_for(lambda: len(served.task_dispatcher.queue) == 1)
         for i in range(lane + 2):
             queued.append(pool.submit(_send, port, "POST", f"/api/v1/holds/{i}/checkout"))
-            time.sleep(0.1)
+            wait_for(lambda: len(served.task_dispatcher.queue) == len(queued))
         release.set()
         assert slow.result() == 200 and {f.result() for f in queued} == {200}
     # The first four went ahead; the rest queued behind the read like any new work.
@@ -280,9 +293,9 @@ def test_a_connection_is_parked_while_its_request_waits_or_runs(one_thread):
     parked = served.task_dispatcher.parked
     with ThreadPoolExecutor(max_workers=2) as pool:
         slow = pool.submit(_send, port, "GET", "/slow")
-        time.sleep(0.2)  # /slow holds the only thread before /queued arrives
+        wait_for(served.started.is_set)
         queued = pool.submit(_send, port, "GET", "/queued")
-        time.sleep(0.3)
+        wait_for(lambda: len(served.task_dispatcher.queue) == 1)
         assert len(parked) == 2  # one running, one queued: the loop does not look at either
         release.set()
         assert slow.result() == 200 and queued.result() == 200
@@ -297,7 +310,7 @@ def test_a_client_gone_while_parked_does_not_leave_its_descriptor_parked(one_thr
     port = served.effective_port
     gone = socket.create_connection(("127.0.0.1", port))
     gone.sendall(b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n")
-    time.sleep(0.2)
+    wait_for(served.started.is_set)
     gone.close()
     release.set()
     # New connections may get the closed one's descriptor: each is answered.
@@ -324,22 +337,25 @@ def test_a_body_above_the_high_watermark_is_drained_by_the_loop_while_the_task_w
         served.task_dispatcher.shutdown(timeout=5)
 
 
-def test_a_closed_connection_is_never_parked():
+def test_a_closed_connection_is_never_parked(one_thread):
     """A task thread may queue a pipelined request while the loop closes the connection: the
     park and the close are ordered by a lock, so the closed descriptor (which the next
     connection may reuse) is never left parked."""
-    from ticketing.server import RushDispatcher
-
-    class Channel:
-        requests = []
-        closed_for_parking = False
-
-        def __init__(self, fileno):
-            self._fileno = fileno
-
-    dispatcher = RushDispatcher(park=True, lane_limit=4)  # no threads: nothing is served
-    open_one, closed_one, gone = Channel(17), Channel(18), Channel(None)
-    closed_one.closed_for_parking = True
-    for channel in (open_one, closed_one, gone):
-        dispatcher.add_task(channel)
-    assert dispatcher.parked == {17} and len(dispatcher.queue) == 3
+    served, release, _ = one_thread
+    release.set()
+    dispatcher = served.task_dispatcher
+    client = socket.create_connection(("127.0.0.1", served.effective_port), timeout=10)
+    try:
+        wait_for(lambda: any(isinstance(c, TaskAwareChannel) for c in list(served._map.values())))
+        (channel,) = [c for c in list(served._map.values()) if isinstance(c, TaskAwareChannel)]
+        fileno = channel._fileno
+        dispatcher.park_channel(channel)
+        assert fileno in dispatcher.parked  # open: parked
+        channel.close()  # what the loop does when the client goes (del_channel, then the socket)
+        assert fileno not in dispatcher.parked
+        dispatcher.park_channel(channel)  # the task thread, a moment too late
+        channel._fileno = fileno  # even if it read the descriptor before the close
+        dispatcher.park_channel(channel)
+        assert dispatcher.parked == set()
+    finally:
+        client.close()
