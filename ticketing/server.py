@@ -43,7 +43,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
-from waitress.task import ThreadedTaskDispatcher, WSGITask
+from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
 from ticketing.load_shedding import QUEUED_AT, finishes_work
 
@@ -52,7 +52,24 @@ from ticketing.load_shedding import QUEUED_AT, finishes_work
 PRIORITY_LANE_PER_THREAD = 4
 
 
-class QueueTimedTask(WSGITask):
+class UnparkWhenAnswered:
+    """A task that unparks its connection as soon as its response is written, before
+    waitress's ``HTTPChannel.service`` finishes and wakes the loop: the loop then sees the
+    connection on the turn that wake-up causes, with no second wake-up. In between, the
+    connection still holds its request, so it is neither readable nor writable (1. above)."""
+
+    def service(self):
+        try:
+            super().service()
+        finally:
+            self.channel.unpark()
+
+
+class UnparkingErrorTask(UnparkWhenAnswered, ErrorTask):
+    """waitress's answer to a request it could not parse (400, 413, ...)."""
+
+
+class QueueTimedTask(UnparkWhenAnswered, WSGITask):
     """waitress's WSGI task, with the moment its request was queued in the environ."""
 
     def get_environment(self):
@@ -63,6 +80,7 @@ class QueueTimedTask(WSGITask):
 
 class TaskAwareChannel(HTTPChannel):
     task_class = QueueTimedTask
+    error_task_class = UnparkingErrorTask
     queued_at = None
     first_in_line = False  # its queued request finishes work: it went ahead of new work
 
@@ -79,20 +97,21 @@ class TaskAwareChannel(HTTPChannel):
     closed_for_parking = False  # set under the dispatcher's park lock when the channel closes
 
     def unpark(self):
-        """Let the loop look at this connection again (2. above)."""
+        """Let the loop look at this connection again (2. above); whether it was parked."""
         parked = getattr(self.server.task_dispatcher, "parked", None)
-        if parked is not None:
-            parked.discard(self._fileno)
+        if parked is None or self._fileno not in parked:
+            return False
+        parked.discard(self._fileno)
+        return True
 
     def service(self):
         try:
             super().service()
         finally:
-            # waitress pulled the trigger inside service(), maybe before this line: pull it
-            # again now that the loop will look at this connection (a pipelined request that
-            # service() queued is simply not parked: correct, only not skipped).
-            self.unpark()
-            if self.connected:
+            # The task unparked the connection before waitress woke the loop. If something
+            # failed before the task ran (still parked here), waitress's wake-up may have come
+            # first: wake the loop again now that it will look at this connection.
+            if self.unpark() and self.connected:
                 self.server.pull_trigger()
 
     def _flush_outbufs_below_high_watermark(self):

@@ -359,3 +359,13 @@ def test_a_closed_connection_is_never_parked(one_thread):
         assert dispatcher.parked == set()
     finally:
         client.close()
+
+
+def test_keep_alive_requests_never_wait_for_the_loops_timeout(server):
+    """Each response must wake the loop for the connection's next request: a missed wake-up
+    costs up to a whole loop timeout (1 s) per request, which 100 requests in a row show
+    (~14 s with the wake-up removed, ~0.1 s here)."""
+    started = time.monotonic()
+    bodies = _fetch_many(server.effective_port, [f"/next/{i}" for i in range(100)])
+    assert [status for _, status, _ in bodies] == [200] * 100
+    assert time.monotonic() - started < 5
