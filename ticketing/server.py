@@ -15,9 +15,10 @@
    connection is neither readable (waitress reads no further request while one is pending)
    nor writable (1.), yet the loop still called both methods on it every turn: with 1,800
    fans waiting that walk was most of the loop's work. The dispatcher marks a connection
-   parked when it queues its request and the connection clears the mark when the task ends
-   (and before the task waits on the loop for a huge body, and when it closes), then wakes
-   the loop; the loop (``RushLoop``) skips parked connections without a call.
+   parked when it queues its request; the task clears the mark once its response is
+   written, before waitress wakes the loop (and before it waits on the loop for a huge body,
+   and the connection when it closes); the loop (``RushLoop``) skips parked connections
+   without a call.
 
 3. **poll(), not select()** (decision 0025). ``select()`` cannot watch a file descriptor
    above 1023: with more than ~1,000 fans connected the loop died with ``ValueError:
