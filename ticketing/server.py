@@ -106,14 +106,16 @@ class TaskAwareChannel(HTTPChannel):
         return True
 
     def service(self):
+        # The task unparks the connection before waitress wakes the loop; a pipelined request
+        # that service() queues parks it again, rightly (its own task will unpark it). Only
+        # an exception waitress lets through (not an Exception) can leave it parked with no
+        # wake-up to come: unpark it and wake the loop before passing it on.
         try:
             super().service()
-        finally:
-            # The task unparked the connection before waitress woke the loop. If something
-            # failed before the task ran (still parked here), waitress's wake-up may have come
-            # first: wake the loop again now that it will look at this connection.
+        except BaseException:
             if self.unpark() and self.connected:
                 self.server.pull_trigger()
+            raise
 
     def _flush_outbufs_below_high_watermark(self):
         if self.total_outbufs_len > self.adj.outbuf_high_watermark:

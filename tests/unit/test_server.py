@@ -91,6 +91,20 @@ def test_pipelined_requests_are_answered_in_order(server):
     assert received.index(b"x/one") < received.index(b"x/two") < received.index(b"x/three")
 
 
+def test_long_pipelines_never_wait_for_the_loops_timeout(server):
+    """Each pipelined request parks its connection again; its own task must unpark it and
+    the loop must hear of it, or every request would wait up to the loop's 1 s timeout."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.effective_port), timeout=10) as sock:
+        sock.sendall(b"".join(f"GET /p{i} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for i in range(40))
+                     + b"GET /last HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.count(b"HTTP/1.1 200 OK") == 41
+    assert time.monotonic() - started < 5
+
+
 class _State(TaskAwareChannel):
     """A channel's writability without a socket: only the attributes writable() reads."""
 
