@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from bench import svg
+from bench.ratios import bare_view_rps
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -67,12 +68,13 @@ def charts(results):
             lines=[("target p99 100 ms", 100, "#b8323a")])
     reads = [(label, s[name]["requests_per_s"]) for label, name in
              (("seat map 200", "seat_map_200"), ("seat map 304", "seat_map_304"),
-              ("seat map 304, database path", "seat_map_304_db"), ("bare Pyramid view", "bare_view"))
+              ("seat map 304, database path", "seat_map_304_db"), ("bare Pyramid view", "bare_view"),
+              ("bare view, after the 304s", "bare_view_after"))
              if name in s]
     if reads:
         lines = []
-        if "bare_view" in s:
-            lines.append(("target: 0.8 x bare", 0.8 * s["bare_view"]["requests_per_s"], "#7a4fa0"))
+        if bare_view_rps(s):
+            lines.append(("target: 0.8 x bare", 0.8 * bare_view_rps(s), "#7a4fa0"))
         files["reads.svg"] = svg.grouped_bars(
             "GET at concurrency 64 (wrk): requests/s", [label for label, _ in reads], ["requests/s"],
             [[value for _, value in reads]], "requests per second", lines=lines)
@@ -190,9 +192,13 @@ def render(results, baseline=None):
         if "seat_map_304_db" in s:
             db_rate = s["seat_map_304_db"]["requests_per_s"]
             db_path = (f" (fast path, decision 0014; with every poll asking the database {db_rate:g} = "
-                       f"{db_rate / s['bare_view']['requests_per_s']:.2f})")
+                       f"{db_rate / bare_view_rps(s):.2f})")
+        bare = f"{bare_view_rps(s):g}"
+        if "bare_view_after" in s:
+            bare += (f" (mean of {s['bare_view']['requests_per_s']:g} right before and "
+                     f"{s['bare_view_after']['requests_per_s']:g} right after the 304s)")
         w(f"| seat map with 304s ≥ 0.8 × bare Pyramid JSON view | {s['seat_map_304']['requests_per_s']:g} / "
-          f"{s['bare_view']['requests_per_s']:g} = **{ratio:.2f}**{db_path} | {'met' if ratio >= 0.8 else 'not met'} |")
+          f"{bare} = **{ratio:.2f}**{db_path} | {'met' if ratio >= 0.8 else 'not met'} |")
     w("")
     if baseline:
         _before_after(w, baseline, results)
@@ -315,7 +321,9 @@ def render(results, baseline=None):
                         ("seat map, If-None-Match (304)", "seat_map_304"),
                         ("seat map, If-None-Match (304), fast path off: every poll asks the database",
                          "seat_map_304_db"),
-                        ("bare Pyramid JSON view", "bare_view")):
+                        ("bare Pyramid JSON view" + (", right before the 304s" if "bare_view_after" in s else ""),
+                         "bare_view"),
+                        ("bare Pyramid JSON view, right after the 304s", "bare_view_after")):
         if name in s:
             x = s[name]
             w(f"| {label} | {x['requests_per_s']:g} | {x['mib_per_s']:g} | {x['p50_ms']:g} / {x['p95_ms']:g} / "
@@ -368,8 +376,11 @@ def render(results, baseline=None):
           "(the share of the database's capacity for the app's own statements that the Python tier delivers).")
         w("")
     if "bare_view" in s:
+        runs = ("" if "bare_view_after" not in s else
+                f" (the mean of its runs right before and right after the seat map's 304s, "
+                f"{s['bare_view']['requests_per_s']:g} and {s['bare_view_after']['requests_per_s']:g})")
         w(f"The bare view (`bench/bare_app.py`: one Pyramid route returning a small JSON object, same waitress "
-          f"settings) serves {s['bare_view']['requests_per_s']:g} requests/s.")
+          f"settings) serves {bare_view_rps(s):g} requests/s{runs}.")
         w("")
     w("## Invariants after every scenario")
     w("")
@@ -491,7 +502,7 @@ def _before_after(w, before, after):
               f"{_type(b[name], 'checkout').get('p99_ms')} | {_type(a[name], 'hold').get('p99_ms')} / "
               f"{_type(a[name], 'checkout').get('p99_ms')} |")
             w(f"| {name}: sold | {b[name]['after']['sold']} | {a[name]['after']['sold']} |")
-    for name in ("seat_map_200", "seat_map_304", "seat_map_304_db", "bare_view"):
+    for name in ("seat_map_200", "seat_map_304", "seat_map_304_db", "bare_view", "bare_view_after"):
         if name in b and name in a:
             w(f"| {name}: requests/s | {b[name]['requests_per_s']:g} | {a[name]['requests_per_s']:g} |")
     for name in ("chosen_c64", "mixed_c64"):
