@@ -61,6 +61,19 @@ def test_results_behave_like_sqlalchemys_for_the_methods_services_use(engine):
             statement.execute(conn, {"count": 0}).one()
         with pytest.raises(exc.MultipleResultsFound):
             statement.execute(conn, {"count": 2}).one_or_none()
+        # The rows' class is built from the first description and kept: one class for every call.
+        assert type(statement.execute(conn, {"count": 1}).one()) is type(three.first())
+
+
+def test_columns_are_named_from_the_statement_whatever_comes_first(engine):
+    """An empty result first, a duplicate or unnamed column: the row class is still right."""
+    statement = Prepared("test_named_late", "SELECT n AS a, n AS a, n + 1 FROM generate_series(1, :c) AS n",
+                         {"c": "integer"})
+    with engine.connect() as conn:
+        assert statement.execute(conn, {"c": 0}).all() == []
+        row = statement.execute(conn, {"c": 1}).one()
+        assert row == (1, 1, 2) and row.a == 1 and row._fields == ("a", "_1", "_2")
+        assert statement.execute(conn, {"c": 2}).mappings().all()[1] == {"a": 2, "_1": 2, "_2": 3}
 
 
 def test_runs_in_the_sessions_transaction(engine):
