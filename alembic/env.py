@@ -28,9 +28,12 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+# One transaction per migration: a migration that must run outside one (an index built
+# CONCURRENTLY on a live table, 0006) commits what came before it, so each migration is
+# committed on its own either way, and a failure leaves the schema at the last whole one.
 def run_migrations_online():
     if connection is not None:  # tests hand in their own connection
-        context.configure(connection=connection, target_metadata=metadata)
+        context.configure(connection=connection, target_metadata=metadata, transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -39,7 +42,7 @@ def run_migrations_online():
         {"sqlalchemy.url": resolve_database_url(settings)}, "sqlalchemy.", poolclass=pool.NullPool
     )
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=metadata)
+        context.configure(connection=conn, target_metadata=metadata, transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -31,9 +31,10 @@ SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS
        (SELECT id FROM holds WHERE user_id = :uid AND match_id = m.id AND status = 'active' FOR UPDATE) AS previous,
        (SELECT count(*) FROM tickets WHERE user_id = :uid AND match_id = m.id AND status = 'valid') AS owned,
        nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id,
+       EXISTS (SELECT 1 FROM match_seats l WHERE l.match_id = m.id AND l.status = 'held' AND l.held_until <= now()) AS lapsed_seats,
        (WITH candidates AS (
             SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
-            WHERE ms.match_id = :match_id AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
+            WHERE ms.match_id = :match_id AND ms.status = 'available'
             ORDER BY ms.section_id, ms.row_index, ms.number
             LIMIT 600
         ), runs AS (
@@ -74,7 +75,7 @@ WITH planned AS (
 ), first_free AS (
     SELECT ms.seat_id FROM match_seats ms
     WHERE ms.match_id = :match_id AND ms.seat_id <> ALL(ARRAY(SELECT seat_id FROM planned))
-      AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
+      AND ms.status = 'available'
     ORDER BY ms.section_id, ms.row_index, ms.number
     LIMIT 2 - (SELECT count(*) FROM planned)
     FOR UPDATE SKIP LOCKED

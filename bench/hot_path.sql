@@ -1,7 +1,8 @@
 -- The database's own ceiling for the rush: claim two best-available seats and sell them, in
 -- one transaction, with nothing but the SQL that the invariants need:
 --   the fan's wallet lock; the claim with the same CTE as ticketing/services/holds.py
---   (first free seats in layout order, FOR UPDATE SKIP LOCKED, expired holds claimable);
+--   (first available seats in layout order, FOR UPDATE SKIP LOCKED; whether any hold has
+--   lapsed, whose seats the app would make available first: decision 0026);
 --   the hold row; the order; the debit and its ledger row; the tickets; the seats sold;
 --   the seat-version bump.
 -- app purchases/s / this tps says how much of the database's capacity the app delivers.
@@ -15,10 +16,11 @@
 
 BEGIN;
 SELECT balance FROM wallets WHERE user_id = :uid FOR UPDATE;
-SELECT nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id \gset
+SELECT nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id,
+       EXISTS (SELECT 1 FROM match_seats l WHERE l.match_id = :match_id AND l.status = 'held' AND l.held_until <= now()) AS lapsed_seats \gset
 WITH free AS (
     SELECT ms.seat_id FROM match_seats ms
-    WHERE ms.match_id = :match_id AND (ms.status = 'available' OR (ms.status = 'held' AND ms.held_until <= now()))
+    WHERE ms.match_id = :match_id AND ms.status = 'available'
     ORDER BY ms.section_id, ms.row_index, ms.number
     LIMIT 2
     FOR UPDATE SKIP LOCKED

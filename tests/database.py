@@ -65,7 +65,10 @@ def migrate(database_url, revision="head"):
     config.set_main_option("script_location", str(ROOT / "alembic"))
     config.attributes["skip_logging"] = True
     engine = create_engine(database_url)
-    with engine.begin() as connection:
+    # Not inside a transaction of ours: alembic runs each migration in its own, and a
+    # migration that builds an index CONCURRENTLY steps outside it (autocommit_block).
+    with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        connection.commit()
     engine.dispose()

@@ -29,12 +29,17 @@ def test_percentiles_and_recorder():
 
 def test_pgbench_scripts_claim_with_the_services_sql():
     """If holds.py changes how seats are claimed, the database's yardstick must change too."""
-    claimable = _squash(holds.CLAIMABLE)
+    services = _squash(holds._CLAIM_FIRST_FREE.text + holds._adjacent_blocks_sql(holds._ANYWHERE))
+    scan = "WHERE ms.match_id = :match_id AND ms.status = 'available'"  # available seats only (0026)
+    lapsed = "l.status = 'held' AND l.held_until <= now()) AS lapsed_seats"
+    assert scan in services and lapsed in _squash(holds._ON_SALE_WITH_BLOCKS_ANYWHERE.prepare_sql)
+    assert _squash(holds.CLAIMABLE) in _squash(holds._CLAIM_BLOCK.text)
     for script in ("hot_path.sql", "app_path.sql"):
         sql = _squash((ROOT / "bench" / script).read_text())
-        assert claimable in sql, script
+        assert scan in sql and lapsed in sql, script
         assert "FOR UPDATE SKIP LOCKED" in sql and "ORDER BY ms.section_id, ms.row_index, ms.number" in sql
         assert "INSERT INTO tickets" in sql and "INSERT INTO wallet_ledger" in sql
+    assert _squash(holds.CLAIMABLE) in _squash((ROOT / "bench" / "app_path.sql").read_text())  # the block claim
 
 
 def test_report_renders_tables_and_charts(tmp_path, monkeypatch):

@@ -176,3 +176,46 @@ def test_checkout_racing_release_and_match_cancellation(staff, customers, engine
         paid = conn.execute(text("SELECT count(*) FROM orders WHERE status = 'paid'")).scalar_one()
     assert valid == 0 and paid == 0  # the cancellation refunded everything sold before or after it
     assert_invariants(engine)
+
+
+def test_rivals_racing_for_lapsed_holds_seats_get_each_seat_once(staff, customers, engine):
+    """The last seats of a match sit in lapsed holds; a crowd asks for best available at once.
+    The first holds make the lapsed seats available (committed on their own, decision 0026)
+    while the others scan: every seat ends in exactly one new hold, none is lost to a rollback,
+    and a fan retrying a 409 gets the seats that were freed meanwhile."""
+    match, *_ = published_match(staff, seats_per_row=8, rows=1, prices=(1000,))
+    owners = customers(4)
+    lapsed = [owner.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
+              for owner in owners]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE holds SET expires_at = now() - interval '1 second' WHERE match_id = :m"),
+                     {"m": match["id"]})
+        conn.execute(text("UPDATE match_seats SET held_until = now() - interval '1 second' WHERE match_id = :m"),
+                     {"m": match["id"]})
+    rivals = customers(16)
+    results = race([lambda fan=fan: _best_available_until_decided(fan, match["id"]) for fan in rivals])
+    assert sorted(r.status_int for r in results) == [201] * 4 + [409] * 12
+    held = sorted(seat["id"] for r in results if r.status_int == 201 for seat in r.json["seats"])
+    with engine.connect() as conn:
+        seats = conn.execute(text("SELECT seat_id FROM match_seats WHERE match_id = :m ORDER BY seat_id"),
+                             {"m": match["id"]}).scalars().all()
+        live = conn.execute(text(
+            "SELECT count(*) FROM match_seats WHERE match_id = :m AND status = 'held' AND held_until > now()"
+        ), {"m": match["id"]}).scalar_one()
+    assert held == seats and live == 8
+    for owner, hold in zip(owners, lapsed):
+        assert owner.post(f"/api/v1/holds/{hold['id']}/checkout", expect_errors=True).status_int == 410
+    assert_invariants(engine)
+
+
+def _best_available_until_decided(fan, match_id):
+    """Best available, retried on a 409 for ~0.3 s: seats another fan is making available
+    right now are skipped, not waited for."""
+    import time
+
+    deadline = time.monotonic() + 0.3
+    while True:
+        response = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": 2}, expect_errors=True)
+        if response.status_int != 409 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.005)

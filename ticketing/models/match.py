@@ -2,12 +2,14 @@
 
 ``match_seats`` is the table the rush fights over: one row per (match, seat) created in bulk
 when the match is published. Its primary key (match_id, seat_id) is what claims lock; the
-partial index over claimable rows (available, or held with a possibly expired hold) is what
-best-available scans. Seat position columns are copied in so adjacency needs no join.
+partial indexes over available rows are what best-available scans. Seat position columns are
+copied in so adjacency needs no join.
 
 Invariant 2 lives in the columns: a held row carries its hold id and expiry, and an expired
 hold is simply a ``held`` row whose ``held_until`` is in the past, claimable by the next
-buyer in the same statement that claims (no sweeper needed for correctness).
+buyer (no sweeper needed for correctness): a claim of chosen seats takes it in the statement
+that claims, and a best-available hold that sees lapsed seats first makes them available
+(committed at once, services/holds.py), then scans.
 """
 from datetime import datetime
 
@@ -121,25 +123,27 @@ class MatchSeat(Base):
         ),
         CheckConstraint("status <> 'sold' OR order_id IS NOT NULL", name="sold_has_order"),
         CheckConstraint("price >= 0", name="price_not_negative"),
-        # Best available scans only rows that could be claimed, in seat order.
+        # Best available scans only free rows, in seat order: not held ones, which pile up in
+        # front of the free seats during a rush (a lapsed hold's seats are made available by
+        # the hold that is about to scan, services/holds.py; decision 0026).
         Index(
-            "ix_match_seats_claimable",
+            "ix_match_seats_available",
             "match_id",
             "category_id",
             "section_id",
             "row_index",
             "number",
-            postgresql_where=text("status IN ('available', 'held')"),
+            postgresql_where=text("status = 'available'"),
         ),
         # The same without a category (best available "anywhere"): stops after the first rows
         # instead of sorting every free seat of the match.
         Index(
-            "ix_match_seats_claimable_layout",
+            "ix_match_seats_available_layout",
             "match_id",
             "section_id",
             "row_index",
             "number",
-            postgresql_where=text("status IN ('available', 'held')"),
+            postgresql_where=text("status = 'available'"),
         ),
         Index("ix_match_seats_hold_id", "hold_id", postgresql_where=text("hold_id IS NOT NULL")),
         # Finds holds that have expired but not been swept: part of the seat map's ETag.

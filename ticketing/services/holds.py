@@ -5,6 +5,11 @@ Guarantees (PRODUCT.md invariants 2 and 5):
   ``match_seats`` that only takes rows that are ``available`` or ``held`` with an expired
   ``held_until`` (compared with the database clock in the same statement), so an expired hold
   frees its seats at once, with no sweeper.
+- Best available reads only available seats (decision 0026): held seats pile up in front of
+  the free ones during a rush, and a scan that walked past each of them cost ~1 ms at 4,000
+  held. So when the on-sale check sees lapsed holds on the match, the hold first makes their
+  seats available, committed at once on the autocommit engine (a lapsed seat is available
+  in every sense already: nothing else changes), then scans.
 - All-or-nothing: if any requested seat cannot be claimed the transaction is aborted (409
   naming the taken seats) and nothing changes.
 - No deadlocks between multi-seat buyers: rows are locked in seat-id order.
@@ -93,13 +98,15 @@ _CLAIM_BLOCK_IN_SAVEPOINT = Prepared(
     prefix="SAVEPOINT claim_block;\n",
 )
 
-# Best available, anywhere: the first N claimable seats in layout order that no one else is
-# locking. Every locked row is used, so no buyer is ever turned away by another's leftovers.
+# Best available, anywhere: the first N available seats in layout order that no one else is
+# locking (lapsed holds' seats were made available first, see _RELEASE_LAPSED). Every locked
+# row is used, so no buyer is ever turned away by another's leftovers. The status is checked
+# again on the row's newest version once it is locked.
 _CLAIM_FIRST_FREE = text(
-    f"""
+    """
     WITH free AS (
         SELECT ms.seat_id FROM match_seats ms
-        WHERE ms.match_id = :match_id AND {CLAIMABLE}
+        WHERE ms.match_id = :match_id AND ms.status = 'available'
           AND (CAST(:category_id AS bigint) IS NULL OR ms.category_id = :category_id)
         ORDER BY ms.section_id, ms.row_index, ms.number
         LIMIT :quantity
@@ -113,17 +120,17 @@ _CLAIM_FIRST_FREE = text(
     """
 )
 
-# Adjacent blocks, planned without locks: the first :scan claimable seats in layout order,
+# Adjacent blocks, planned without locks: the first :scan available seats in layout order,
 # cut into runs of consecutive numbers in one row (number - position is constant along a
 # run), and every window of :quantity seats of a run, best (layout order) first. Two
 # variants, so each prepared statement has one plan that fits every call: anywhere in the
-# stadium (ix_match_seats_claimable_layout) or in one category (ix_match_seats_claimable);
-# both walk their index in layout order and stop after :scan rows.
+# stadium (ix_match_seats_available_layout) or in one category (ix_match_seats_available);
+# both walk their index in layout order and stop after :scan rows, none of them held.
 def _adjacent_blocks_sql(category_filter):
     return f"""
         WITH candidates AS (
             SELECT ms.seat_id, ms.section_id, ms.row_index, ms.number FROM match_seats ms
-            WHERE ms.match_id = :match_id AND {CLAIMABLE} {category_filter}
+            WHERE ms.match_id = :match_id AND ms.status = 'available' {category_filter}
             ORDER BY ms.section_id, ms.row_index, ms.number
             LIMIT :scan
         ), runs AS (
@@ -155,6 +162,31 @@ _RELEASE = text(
     UPDATE match_seats SET status = 'available', hold_id = NULL, held_until = NULL
     WHERE match_id = :match_id AND hold_id = :hold_id AND status = 'held'
     """
+)
+
+# Before a best-available scan, when the on-sale check saw any: the match's lapsed holds'
+# seats become available, in a transaction of their own that commits at once, so that the
+# hold's scans (which read available seats only) and every other buyer's see them. Not in the
+# hold's transaction: the rows would stay locked until it ends, and a buyer racing it for the
+# last seats would skip them all and be told there are none. Rows another buyer is locking
+# are skipped, never waited for (that buyer is taking or freeing them); a locked row's expiry
+# is checked again on its newest version. No seat-version bump: the map already shows a
+# lapsed seat as available. synchronous_commit off: lost in a crash, the seats are lapsed
+# again, which is as claimable.
+_RELEASE_LAPSED = Prepared(
+    "hold_release_lapsed",
+    """
+    WITH lapsed AS (
+        SELECT seat_id FROM match_seats
+        WHERE match_id = :m AND status = 'held' AND held_until <= now()
+        ORDER BY seat_id
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE match_seats ms SET status = 'available', hold_id = NULL, held_until = NULL
+      FROM lapsed WHERE ms.match_id = :m AND ms.seat_id = lapsed.seat_id
+    """,
+    {"m": "bigint"},
+    prefix="SET LOCAL synchronous_commit TO off;\n",
 )
 
 
@@ -302,6 +334,8 @@ def _on_sale_previous_owned(name, plan_sql=None, plan_types=None):
                OR EXISTS (SELECT 1 FROM price_categories c WHERE c.match_id = m.id AND c.id = :category_id) AS category_known,
                (SELECT id FROM holds WHERE user_id = :u AND match_id = m.id AND status = 'active' FOR UPDATE) AS previous,
                (SELECT count(*) FROM tickets WHERE user_id = :u AND match_id = m.id AND status = 'valid') AS owned,
+               EXISTS (SELECT 1 FROM match_seats l WHERE l.match_id = m.id AND l.status = 'held'
+                       AND l.held_until <= now()) AS lapsed_seats,
                nextval(pg_get_serial_sequence('holds', 'id')) AS hold_id{blocks}
         FROM matches m WHERE m.id = :match_id
         FOR KEY SHARE OF m
@@ -344,8 +378,11 @@ _INSERT_HOLD = Prepared(
 )
 
 
-def create_hold(dbsession, user_id, match, body, currency):
+def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
     """Claim seats for a fan; replaces the fan's previous live hold on this match.
+
+    ``autocommit_engine``: ``registry["db_autocommit_engine"]``, on which lapsed holds' seats
+    are made available before a best-available scan (see _RELEASE_LAPSED).
 
     Returns the new hold as a row (id, match_id, user_id, seat_ids, total, currency, status,
     expires_at, created_at, and ``seats`` as the response shows them).
@@ -366,6 +403,10 @@ def create_hold(dbsession, user_id, match, body, currency):
     fan = statement.execute(dbsession, check).one()
     _check_on_sale(fan)
     planned = getattr(fan, "blocks", None)
+    if fan.lapsed_seats and not body.get("seat_ids"):
+        with autocommit_engine.connect() as conn:  # commits at once (see _RELEASE_LAPSED)
+            _RELEASE_LAPSED.execute(conn, {"m": match.id})
+        planned = None  # planned before the lapsed seats were available: plan again
     if fan.previous is not None:
         dbsession.execute(_RELEASE, {"match_id": match.id, "hold_id": fan.previous})
         dbsession.execute(text("UPDATE holds SET status = 'replaced' WHERE id = :h"), {"h": fan.previous})

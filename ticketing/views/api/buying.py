@@ -62,7 +62,8 @@ def _hold_body(request, hold, seats=None):
              decorator=idempotent("hold", rate_limit="holds", location=("api.hold", "hold_id")))
 def create_hold(context, request):
     body = dict(request.openapi_validated.body)
-    hold = holds.create_hold(request.dbsession, request.identity.id, context.row, body, _currency(request))
+    hold = holds.create_hold(request.dbsession, request.identity.id, context.row, body, _currency(request),
+                             request.registry["db_autocommit_engine"])
     request.response.status = 201
     request.response.location = request.route_path("api.hold", hold_id=hold.id)
     return _hold_body(request, hold, hold.seats)
