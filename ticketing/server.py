@@ -33,8 +33,16 @@
    queued ahead of new work, in arrival order among its kind, while fewer than four per
    thread are ahead: a fan holding seats is not kept waiting behind fans who have none yet,
    and a flood of made-up checkouts cannot shut new work out.
+
+5. **What start-up loaded is frozen** (``gc.freeze``, decision 0027). The app's modules,
+   functions, classes and compiled structures (SQLAlchemy, Pyramid, the OpenAPI spec):
+   ~150,000 objects that live as long as the process. Python's full collections walked them
+   all, every few seconds under load: 60–100 ms each on this machine, every thread stopped,
+   the largest stall a request met. Collected once and frozen just before serving, they are
+   no longer walked: a full collection during a sell-out takes 2–12 ms.
 """
 import contextlib
+import gc
 import select
 import threading
 import time
@@ -264,10 +272,19 @@ def make_server(app, **settings):
     return server
 
 
+def freeze_startup_heap():
+    """(5.) Collect what start-up left behind, then move every object alive now to the
+    permanent generation, which collections skip. Called once, just before serving: a
+    garbage cycle frozen would never be freed, hence the collection first."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(app, **settings):
     """Like :func:`waitress.serve`, with the changes above."""
     server = make_server(app, **settings)
     server.print_listen("Serving on http://{}:{}")
+    freeze_startup_heap()
     server.run()
 
 
