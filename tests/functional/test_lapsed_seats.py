@@ -121,3 +121,28 @@ def test_best_available_scans_read_no_held_seat(staff, engine):
         for scan in scans:
             assert scan["Index Name"].startswith("ix_match_seats_available"), (name, scan["Index Name"])
             assert scan.get("Rows Removed by Filter", 0) == 0, (name, scan)
+
+
+def test_freeing_lapsed_seats_never_brings_back_an_older_maps_etag(staff, user_factory, engine, anonymous):
+    """The ETag counts lapsed holds (a lapse changes the map with no write). Freeing their
+    seats lowers that count, so it must also bump the seat version: else the map's ETag
+    would be the one it had before the lapse, when those seats showed as held, and a fan
+    polling with that old ETag would be told (304) that they are still held."""
+    match, *_ = published_match(staff, seats_per_row=4, rows=1, prices=(1000,), max_tickets_per_fan=2)
+    owner, greedy = user_factory(), user_factory()
+    _fund(owner)
+    _fund(greedy)
+    url = f"/api/v1/matches/{match['id']}/holds"
+    lapsed = owner.post(url, {"quantity": 2}, status=201).json
+    seat_map = f"/api/v1/matches/{match['id']}/seats"
+    before = anonymous.get(seat_map)
+    shown = {seat[0]: seat[8] for seat in before.json["seats"]}
+    assert {shown[seat["id"]] for seat in lapsed["seats"]} == {"held"}
+    _lapse(engine, lapsed["id"])
+    # Freed on the way by a hold that is then refused (the per-fan limit): no hold of its own
+    # bumps the version after the release.
+    assert_problem(greedy.post(url, {"quantity": 3}, status=409), 409, "quantity")
+    assert set(_statuses(engine, match["id"]).values()) == {"available"}
+    after = anonymous.get(seat_map, headers={"If-None-Match": before.headers["ETag"]}, status=200)
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert {seat[8] for seat in after.json["seats"]} == {"available"}

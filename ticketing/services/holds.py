@@ -170,22 +170,29 @@ _RELEASE = text(
 # hold's transaction: the rows would stay locked until it ends, and a buyer racing it for the
 # last seats would skip them all and be told there are none. Rows another buyer is locking
 # are skipped, never waited for (that buyer is taking or freeing them); a locked row's expiry
-# is checked again on its newest version. No seat-version bump: the map already shows a
-# lapsed seat as available. synchronous_commit off: lost in a crash, the seats are lapsed
-# again, which is as claimable.
+# is checked again on its newest version. The map shows a lapsed seat as available already,
+# but its ETag counts lapsed seats, so freeing some bumps the seat version (the fan's shard,
+# which the hold's own transaction has not locked: its bump comes last): without it the
+# ETag would be the one from before the lapse, when the seats showed as held. The shard's
+# lock is only ever held by a transaction about to commit, so the wait is short and joins no
+# cycle. synchronous_commit off: lost in a crash, the seats are lapsed again, as claimable.
 _RELEASE_LAPSED = Prepared(
     "hold_release_lapsed",
-    """
+    f"""
     WITH lapsed AS (
         SELECT seat_id FROM match_seats
         WHERE match_id = :m AND status = 'held' AND held_until <= now()
         ORDER BY seat_id
         FOR UPDATE SKIP LOCKED
+    ), freed AS (
+        UPDATE match_seats ms SET status = 'available', hold_id = NULL, held_until = NULL
+          FROM lapsed WHERE ms.match_id = :m AND ms.seat_id = lapsed.seat_id
+        RETURNING ms.seat_id
     )
-    UPDATE match_seats ms SET status = 'available', hold_id = NULL, held_until = NULL
-      FROM lapsed WHERE ms.match_id = :m AND ms.seat_id = lapsed.seat_id
+    UPDATE match_seat_versions SET version = version + 1
+     WHERE match_id = :m AND shard = :u % {SEAT_VERSION_SHARDS} AND EXISTS (SELECT 1 FROM freed)
     """,
-    {"m": "bigint"},
+    {"m": "bigint", "u": "bigint"},
     prefix="SET LOCAL synchronous_commit TO off;\n",
 )
 
@@ -405,7 +412,7 @@ def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
     planned = getattr(fan, "blocks", None)
     if fan.lapsed_seats and not body.get("seat_ids"):
         with autocommit_engine.connect() as conn:  # commits at once (see _RELEASE_LAPSED)
-            _RELEASE_LAPSED.execute(conn, {"m": match.id})
+            _RELEASE_LAPSED.execute(conn, {"m": match.id, "u": user_id})
         planned = None  # planned before the lapsed seats were available: plan again
     if fan.previous is not None:
         dbsession.execute(_RELEASE, {"match_id": match.id, "hold_id": fan.previous})
