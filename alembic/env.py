@@ -30,7 +30,8 @@ def run_migrations_offline():
 
 # One transaction per migration: a migration that must run outside one (an index built
 # CONCURRENTLY on a live table, 0006) commits what came before it, so each migration is
-# committed on its own either way, and a failure leaves the schema at the last whole one.
+# committed on its own either way, and a failure leaves the schema at the last whole one
+# (0006, stopped midway, may leave one of its new indexes behind: its re-run takes care of it).
 def run_migrations_online():
     if connection is not None:  # tests hand in their own connection
         context.configure(connection=connection, target_metadata=metadata, transaction_per_migration=True)

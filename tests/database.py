@@ -60,7 +60,7 @@ def drop_test_database(base_url, name):
     admin.dispose()
 
 
-def migrate(database_url, revision="head"):
+def migrate(database_url, revision="head", direction=command.upgrade):
     config = Config(str(ROOT / "development.ini"))
     config.set_main_option("script_location", str(ROOT / "alembic"))
     config.attributes["skip_logging"] = True
@@ -69,6 +69,10 @@ def migrate(database_url, revision="head"):
     # migration that builds an index CONCURRENTLY steps outside it (autocommit_block).
     with engine.connect() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        direction(config, revision)
         connection.commit()
     engine.dispose()
+
+
+def downgrade(database_url, revision):
+    migrate(database_url, revision, direction=command.downgrade)

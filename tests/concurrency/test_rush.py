@@ -180,9 +180,10 @@ def test_checkout_racing_release_and_match_cancellation(staff, customers, engine
 
 def test_rivals_racing_for_lapsed_holds_seats_get_each_seat_once(staff, customers, engine):
     """The last seats of a match sit in lapsed holds; a crowd asks for best available at once.
-    The first holds make the lapsed seats available (committed on their own, decision 0026)
-    while the others scan: every seat ends in exactly one new hold, none is lost to a rollback,
-    and a fan retrying a 409 gets the seats that were freed meanwhile."""
+    Holds free the lapsed seats while others scan (decision 0026): every seat ends in exactly
+    one new live hold, and the lapsed holds can no longer be paid for. (That the release
+    commits on its own is shown in tests/functional/test_lapsed_seats.py: a hold refused
+    after it leaves the seats free, and the map's ETag moves.)"""
     match, *_ = published_match(staff, seats_per_row=8, rows=1, prices=(1000,))
     owners = customers(4)
     lapsed = [owner.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
@@ -209,8 +210,9 @@ def test_rivals_racing_for_lapsed_holds_seats_get_each_seat_once(staff, customer
 
 
 def _best_available_until_decided(fan, match_id):
-    """Best available, retried on a 409 for ~0.3 s: seats another fan is making available
-    right now are skipped, not waited for."""
+    """Best available, retried on a 409 for ~0.3 s, as a client would: seats another fan is
+    making available at that instant are skipped, not waited for, so a 409 can come before
+    they are free (rare: the release holds its locks for one short statement)."""
     import time
 
     deadline = time.monotonic() + 0.3
