@@ -406,7 +406,7 @@ def _overload_section(w, runs):
     w("### Overload: twice the peak, with and without load shedding")
     w("")
     w(f"Purchases start at {first['target_purchases_per_s']:g}/s ({first['share_of_peak']:.0%} of the "
-      f"{first['peak_purchases_per_s']:g}/s peak) for {first.get('arrival_seconds', first['wall_seconds']):.0f} s, "
+      f"{first['peak_purchases_per_s']:g}/s peak) for {first.get('arrival_seconds', first['wall_seconds']):g} s, "
       "at most "
       f"{first['max_in_flight']:,} in flight (one connection each, below `connection_limit`): more fans than "
       "the process can serve, as in the first minute of a final's sale (arrivals stop before they could "

@@ -147,3 +147,18 @@ def test_the_304s_are_compared_with_the_bare_view_run_around_them(tmp_path, monk
     assert "1800 / 2250 (mean of 2000 right before and 2500 right after the 304s) = **0.80**" in target
     assert target.endswith("| met |")
     assert "| bare Pyramid JSON view, right after the 304s | 2500 |" in text
+
+
+def test_a_partial_rerun_keeps_the_bare_views_of_one_run_together():
+    """A lone re-run of the bare view replaces it and drops the old run's "after" (which was
+    measured beside other 304s); the reads and the bare view re-run together keep both."""
+    from bench.rush import merged
+
+    previous = {"scenarios": {"bare_view": {"requests_per_s": 1.0}, "bare_view_after": {"requests_per_s": 2.0},
+                              "seat_map_304": {"requests_per_s": 3.0}}}
+    fresh = {"generated_at": "now", "total_seconds": 1, "scenarios": {"bare_view": {"requests_per_s": 10.0}}}
+    scenarios = merged(previous, fresh, {"bare"})["scenarios"]
+    assert scenarios["bare_view"]["requests_per_s"] == 10.0 and "bare_view_after" not in scenarios
+    fresh["scenarios"].update(bare_view_after={"requests_per_s": 20.0}, seat_map_304={"requests_per_s": 30.0})
+    scenarios = merged(previous, fresh, {"reads", "bare"})["scenarios"]
+    assert [scenarios[n]["requests_per_s"] for n in ("bare_view", "seat_map_304", "bare_view_after")] == [10, 30, 20]

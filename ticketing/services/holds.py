@@ -2,14 +2,16 @@
 
 Guarantees (PRODUCT.md invariants 2 and 5):
 - A seat is in at most one live hold. Every claim is one conditional statement over
-  ``match_seats`` that only takes rows that are ``available`` or ``held`` with an expired
-  ``held_until`` (compared with the database clock in the same statement), so an expired hold
-  frees its seats at once, with no sweeper.
+  ``match_seats`` that only takes rows it may: a claim of chosen seats or of a planned block
+  takes rows ``available`` or ``held`` with an expired ``held_until`` (compared with the
+  database clock in the same statement); the first-free claim takes ``available`` rows. An
+  expired hold frees its seats at once, with no sweeper.
 - Best available reads only available seats (decision 0026): held seats pile up in front of
   the free ones during a rush, and a scan that walked past each of them cost ~1 ms at 4,000
-  held. So when the on-sale check sees lapsed holds on the match, the hold first makes their
-  seats available, committed at once on the autocommit engine (a lapsed seat is available
-  in every sense already: nothing else changes), then scans.
+  held. So when the on-sale check sees lapsed holds on the match, the hold first makes up to
+  RELEASE_AT_ONCE of their seats available (the best first, bumping the seat version),
+  committed at once on the autocommit engine (a lapsed seat is available in every sense
+  already), then scans.
 - All-or-nothing: if any requested seat cannot be claimed the transaction is aborted (409
   naming the taken seats) and nothing changes.
 - No deadlocks between multi-seat buyers: rows are locked in seat-id order.
@@ -38,7 +40,7 @@ from ticketing.services import wallet as wallet_service
 from ticketing.services.prepared import Prepared
 
 MAX_SEATS_PER_HOLD = 50
-CANDIDATE_SCAN = 600  # claimable seats read (without locks) to find adjacent blocks
+CANDIDATE_SCAN = 600  # available seats read (without locks) to find adjacent blocks
 WINDOW_ATTEMPTS = 8  # adjacent blocks tried under SKIP LOCKED before giving up
 WINDOW_JITTER = 8  # start among the first few best blocks so a rush does not all collide
 RELEASE_AT_ONCE = 100  # lapsed seats one hold makes available (the best first): ~1.5 ms of locks
