@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg2
 
 from bench import checks, environment, loadgen, nginx, pgbench, prepare, wrk
+from bench.partial import merged
 from bench.ratios import ratios
 from bench.environment import CpuMeter, log
 
@@ -398,23 +399,6 @@ def run_nginx(url, run_secrets, matches, customers, budget):
         for app in apps:
             app.stop()
     return out
-
-
-def merged(previous, results, only):
-    """The previous full run with the scenarios of the groups just run replaced."""
-    fresh = results["scenarios"]
-    previous = dict(previous)
-    scenarios = dict(previous.get("scenarios", {}))
-    if "bare" in only and "bare_view_after" not in fresh:
-        scenarios.pop("bare_view_after", None)  # a lone re-run of the bare view has no "after" run
-    scenarios.update(fresh)
-    previous["scenarios"] = scenarios
-    previous.setdefault("partial_reruns", []).append(
-        {"groups": sorted(only), "generated_at": results["generated_at"], "scenarios": sorted(fresh),
-         "command": f"python -m bench.rush --only {','.join(sorted(only))}",
-         "total_seconds": results["total_seconds"],
-         **({"skipped": results["skipped"]} if "skipped" in results else {})})
-    return previous
 
 
 def _server_settings():

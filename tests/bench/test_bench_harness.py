@@ -152,7 +152,7 @@ def test_the_304s_are_compared_with_the_bare_view_run_around_them(tmp_path, monk
 def test_a_partial_rerun_keeps_the_bare_views_of_one_run_together():
     """A lone re-run of the bare view replaces it and drops the old run's "after" (which was
     measured beside other 304s); the reads and the bare view re-run together keep both."""
-    from bench.rush import merged
+    from bench.partial import merged
 
     previous = {"scenarios": {"bare_view": {"requests_per_s": 1.0}, "bare_view_after": {"requests_per_s": 2.0},
                               "seat_map_304": {"requests_per_s": 3.0}}}
