@@ -51,9 +51,9 @@ setup(
     install_requires=requires,
     extras_require={
         "testing": tests_require,
-        # make bench: the asyncio load generator and CPU accounting (wrk and pgbench come
-        # from Debian: apt-get install wrk postgresql-client).
-        "bench": ["aiohttp>=3.9,<4", "psutil>=5.9"],
+        # make bench: the asyncio load generator's event loop and CPU accounting (wrk and
+        # pgbench come from Debian: apt-get install wrk postgresql-client).
+        "bench": ["uvloop>=0.18", "psutil>=5.9"],
     },
     entry_points={
         "paste.app_factory": ["main = ticketing:main"],

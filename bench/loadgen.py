@@ -1,4 +1,4 @@
-"""The multi-step scenarios on a lean asyncio client (aiohttp, keep-alive connections).
+"""The multi-step scenarios on a lean asyncio client (bench/http_client.py: keep-alive connections).
 
 Each virtual buyer is a coroutine that loops until the match is sold out, its deadline
 passes or the scenario's request budget is spent, so every scenario stops by itself.
@@ -17,9 +17,19 @@ import random
 import time
 import uuid
 
-import aiohttp
-
+from bench.http_client import ClientError, Origin
 from bench.stats import Recorder, percentile
+
+try:  # the 'bench' extra installs it: a cheaper event loop is less of the machine spent on load
+    import uvloop
+except ImportError:  # pragma: no cover - the stdlib loop does the same work, a little slower
+    uvloop = None
+
+
+def _run_loop(main):
+    if uvloop is not None:
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 class Scenario:
@@ -29,6 +39,7 @@ class Scenario:
         # Several app processes (scale-out): buyer i talks to process i mod n, as a
         # round-robin load balancer with keep-alive connections would spread them.
         self.bases = [url + "/api/v1" for url in ([base] if isinstance(base, str) else base)]
+        self.origins = [Origin(url) for url in self.bases]
         self.match_id = match_id
         self.customers = customers
         self._next_customer = itertools.count()
@@ -64,7 +75,8 @@ class Scenario:
         return True
 
     async def call(self, kind, method, path, token=None, body=None, headers=None, parse=True, buyer=0):
-        """One request; returns (status, json body or raw bytes, response headers)."""
+        """One request; returns (status, json body or raw bytes, response headers with
+        lower-case names)."""
         self.requests += 1
         send = dict(headers or {})
         if token:
@@ -75,13 +87,10 @@ class Scenario:
             send["Content-Type"] = "application/json"
         started = time.perf_counter()
         try:
-            async with self.session.request(method, self.bases[buyer % len(self.bases)] + path, data=data,
-                                            headers=send) as response:
-                raw = await response.read()
-                status = response.status
-                response_headers = response.headers
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            self.recorder.add(kind, f"error:{type(error).__name__}", time.perf_counter() - started)
+            status, response_headers, raw = await self.origins[buyer % len(self.origins)].request(
+                method, path, data, send)
+        except ClientError:
+            self.recorder.add(kind, "error:ClientError", time.perf_counter() - started)
             return None, None, None
         self.recorder.add(kind, status, time.perf_counter() - started)
         if parse and raw and status != 304:
@@ -126,15 +135,17 @@ class Scenario:
             self.last_checkout_at = time.monotonic()
         return 201, hold
 
+    async def close(self):
+        await asyncio.gather(*(origin.close() for origin in self.origins))
+
     async def run(self, buyer):
-        timeout = aiohttp.ClientTimeout(total=30)
-        connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=False)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            self.session = session
+        try:
             self.started = time.monotonic()
             self.deadline = self.started + self.deadline_s
             await asyncio.gather(*(buyer(self, index) for index in range(self.concurrency)))
             self.finished = time.monotonic()
+        finally:
+            await self.close()
         if self.stop_reason is None:
             self.stop_reason = "done"
 
@@ -206,7 +217,7 @@ async def chosen_seats_buyer(scenario, index):
             "seat_map", "GET", f"/matches/{scenario.match_id}/seats", headers=headers, parse=False,
             buyer=index)
         if status == 200:
-            etag = response_headers["ETag"]
+            etag = response_headers["etag"]
             seats, tried = scenario.map_cache.get(etag, raw), set()
         elif status != 304:
             await asyncio.sleep(0.01)
@@ -242,7 +253,7 @@ async def mixed_buyer(scenario, index):
                 "seat_map", "GET", f"/matches/{scenario.match_id}/seats", headers=headers, parse=False,
             buyer=index)
             if status == 200:
-                etag = response_headers["ETag"]
+                etag = response_headers["etag"]
         else:
             status, body = await scenario.purchase({"quantity": 2}, index)
             if status == 409 and (body or {}).get("available", 1) < 2 and await scenario.sold_out():
@@ -258,12 +269,9 @@ async def _paced(scenario, rate_per_s, max_in_flight):
     """Open loop: a purchase starts every 1/rate seconds whatever the server's latency, as fans
     arrive in a rush; a closed loop (a fixed number of buyers) would instead slow its arrivals
     down to the server's pace and measure queueing it made itself."""
-    timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=max_in_flight, force_close=False)
     in_flight = set()
     scenario.late_starts = 0
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        scenario.session = session
+    try:
         scenario.started = time.monotonic()
         scenario.deadline = scenario.started + scenario.deadline_s
         interval = 1.0 / rate_per_s
@@ -286,6 +294,8 @@ async def _paced(scenario, rate_per_s, max_in_flight):
         if in_flight:
             await asyncio.gather(*in_flight)
         scenario.finished = time.monotonic()
+    finally:
+        await scenario.close()
     if scenario.stop_reason is None:
         scenario.stop_reason = "done"
 
@@ -293,12 +303,12 @@ async def _paced(scenario, rate_per_s, max_in_flight):
 def run_paced(base, match_id, customers, rate_per_s, seconds, max_requests, max_in_flight=512):
     """Purchases (hold of 2 -> checkout) started at ``rate_per_s`` for ``seconds``."""
     scenario = Scenario(base, match_id, customers, max_in_flight, seconds, max_requests)
-    asyncio.run(_paced(scenario, rate_per_s, max_in_flight))
+    _run_loop(_paced(scenario, rate_per_s, max_in_flight))
     return scenario
 
 
 def run_scenario(kind, base, match_id, customers, concurrency, deadline_s, max_requests):
     scenario = Scenario(base, match_id, customers, concurrency, deadline_s, max_requests)
     scenario.map_cache = MapCache()
-    asyncio.run(scenario.run(BUYERS[kind]))
+    _run_loop(scenario.run(BUYERS[kind]))
     return scenario

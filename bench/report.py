@@ -128,7 +128,7 @@ def render(results, baseline=None):
     w("## How to run it")
     w("")
     w("```sh")
-    w("make bench     # installs the 'bench' extra (aiohttp, psutil), then python -m bench.rush")
+    w("make bench     # installs the 'bench' extra (uvloop, psutil), then python -m bench.rush")
     w("```")
     w("")
     w("Needs `wrk` and `pgbench` (Debian: `apt-get install -y wrk postgresql-client`; `nginx` too for the "

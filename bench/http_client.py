@@ -1,0 +1,217 @@
+"""The load generator's HTTP/1.1 client: keep-alive connections on a bare asyncio Protocol.
+
+The issue's targets count the load generator's CPU against the same two cores as the app and
+the database, so the client must cost as little per request as it can while still doing what a
+real client does: send the request, read every byte of the response, parse its status line and
+headers, frame the body by Content-Length (or chunked transfer coding, which nginx may use) and,
+as a browser would, accept gzip (deploy/nginx.conf compresses JSON) and inflate what comes so.
+aiohttp did that in ~0.33 ms of CPU per request here, most of it in machinery this client does
+not need (cookie jars, redirects, multidict headers, a task per timeout); this module does it
+in a fraction (bench/results/profile.md, round 9).
+
+One connection carries one request at a time: a buyer coroutine takes an idle connection of its
+origin (or opens one), sends, awaits the response and puts the connection back unless the server
+said ``Connection: close`` or the connection broke. Nothing is pipelined. Every failure (refused,
+reset, a malformed response, no response within ``timeout``) raises :class:`ClientError`, which
+the scenarios count as a client-side error, never as a success.
+"""
+import asyncio
+import zlib
+from urllib.parse import urlsplit
+
+
+class ClientError(Exception):
+    """The request got no complete, well-formed response."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; parses one response at a time out of what arrives."""
+
+    def __init__(self):
+        self.transport = None
+        self.buffer = bytearray()
+        self.waiter = None
+        self.reusable = True
+        self.lost = asyncio.get_running_loop().create_future()
+
+    # --- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.buffer += data
+        if self.waiter is not None and not self.waiter.done():
+            try:
+                response = self._parse()
+            except ClientError as error:
+                self.reusable = False
+                self.waiter.set_exception(error)
+                return
+            if response is not None:
+                self.waiter.set_result(response)
+
+    def connection_lost(self, exc):
+        self.reusable = False
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ClientError(f"connection lost: {exc or 'closed by the server'}"))
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    # --- one exchange -----------------------------------------------------------------------
+    def send(self, request):
+        """Write ``request`` (bytes); returns the future of (status, headers, body)."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self.waiter
+
+    def _parse(self):
+        """The response at the head of the buffer, removed from it, or None if incomplete."""
+        buffer = self.buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+        try:
+            version, code = lines[0].split(" ", 2)[:2]
+            status = int(code)
+        except ValueError:
+            raise ClientError(f"not an HTTP status line: {lines[0][:80]!r}") from None
+        if not version.startswith("HTTP/1."):
+            raise ClientError(f"not HTTP/1.x: {lines[0][:80]!r}")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        start = end + 4
+        if status == 304 or status == 204 or 100 <= status < 200:
+            body, consumed = b"", start
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            parsed = _dechunk(buffer, start)
+            if parsed is None:
+                return None
+            body, consumed = parsed
+        elif "content-length" in headers:
+            try:
+                length = int(headers["content-length"])
+            except ValueError:
+                raise ClientError(f"bad Content-Length: {headers['content-length']!r}") from None
+            if len(buffer) < start + length:
+                return None
+            body, consumed = bytes(buffer[start:start + length]), start + length
+        else:
+            # Body up to the connection's close (HTTP/1.0 style): not something the app or
+            # nginx sends; refused rather than guessed at.
+            raise ClientError("response without Content-Length or chunked coding")
+        del buffer[:consumed]
+        if headers.get("content-encoding", "").lower() == "gzip":
+            try:
+                body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            except zlib.error as error:
+                raise ClientError(f"bad gzip body: {error}") from None
+        if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
+            self.reusable = False
+        return status, headers, body
+
+
+def _dechunk(buffer, start):
+    """(body, bytes consumed) of a complete chunked body starting at ``start``, else None."""
+    parts, position = [], start
+    while True:
+        line_end = buffer.find(b"\r\n", position)
+        if line_end < 0:
+            return None
+        try:
+            size = int(bytes(buffer[position:line_end]).split(b";", 1)[0], 16)
+        except ValueError:
+            raise ClientError("bad chunk size") from None
+        position = line_end + 2
+        if size == 0:
+            trailer_end = buffer.find(b"\r\n\r\n", position - 2)
+            if trailer_end < 0:
+                return None
+            return b"".join(parts), trailer_end + 4
+        if len(buffer) < position + size + 2:
+            return None
+        parts.append(bytes(buffer[position:position + size]))
+        position += size + 2
+
+
+class Origin:
+    """Keep-alive connections to one ``http://host:port`` with a path prefix."""
+
+    def __init__(self, base_url, timeout=30.0):
+        parts = urlsplit(base_url)
+        if parts.scheme != "http":
+            raise ValueError(f"only http:// is supported: {base_url}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        # Every request says what a browser's would about encodings: nginx gzips JSON for it.
+        self._host_header = f"Host: {parts.netloc}\r\nAccept-Encoding: gzip\r\n"
+        self._idle = []
+        self._open = set()
+
+    async def request(self, method, path, body=None, headers=None):
+        """(status, headers with lower-case names, body bytes); raises ClientError."""
+        head = [f"{method} {self.prefix}{path} HTTP/1.1\r\n", self._host_header]
+        if headers:
+            head.extend(f"{name}: {value}\r\n" for name, value in headers.items())
+        if body is not None:
+            head.append(f"Content-Length: {len(body)}\r\n")
+        head.append("\r\n")
+        request = "".join(head).encode("latin-1")
+        if body is not None:
+            request += body
+        connection = await self._connection()
+        loop = asyncio.get_running_loop()
+        waiter = connection.send(request)
+        timer = loop.call_later(self.timeout, _time_out, connection, waiter)
+        try:
+            response = await waiter
+        except BaseException:
+            connection.reusable = False
+            self._discard(connection)
+            raise
+        finally:
+            timer.cancel()
+        if connection.reusable and not connection.buffer:
+            self._idle.append(connection)
+        else:
+            self._discard(connection)
+        return response
+
+    async def _connection(self):
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.reusable:
+                return connection
+            self._discard(connection)
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(_Connection, self.host, self.port), self.timeout)
+        except (OSError, asyncio.TimeoutError) as error:
+            raise ClientError(f"cannot connect to {self.host}:{self.port}: {error!r}") from None
+        self._open.add(connection)
+        return connection
+
+    def _discard(self, connection):
+        self._open.discard(connection)
+        if connection.transport is not None and not connection.transport.is_closing():
+            connection.transport.close()
+
+    async def close(self):
+        """Close every connection and wait until they are closed."""
+        connections = list(self._open)
+        self._idle.clear()
+        for connection in connections:
+            self._discard(connection)
+        if connections:
+            await asyncio.gather(*(connection.lost for connection in connections))
+
+
+def _time_out(connection, waiter):
+    if not waiter.done():
+        connection.reusable = False
+        waiter.set_exception(ClientError("no response in time"))

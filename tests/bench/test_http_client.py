@@ -1,0 +1,149 @@
+"""The load generator's HTTP client against a scripted server: every framing it must read
+(Content-Length, chunked, bodiless 304, gzip), keep-alive reuse, and every failure it must
+report as a ClientError rather than as a response (a reset, a malformed or unframed response,
+a response that never comes)."""
+import asyncio
+import gzip
+
+import pytest
+
+from bench.http_client import ClientError, Origin
+
+
+class ScriptedServer:
+    """Answers each request on a connection with the next scripted raw response (bytes, or
+    None to stay silent, or "close" to drop the connection); records what it received."""
+
+    def __init__(self, responses):
+        self.responses = list(responses)
+        self.requests = []
+        self.connections = 0
+
+    async def handle(self, reader, writer):
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.decode("latin-1").split("\r\n"):
+                    if line.lower().startswith("content-length:"):
+                        length = int(line.split(":", 1)[1])
+                body = await reader.readexactly(length) if length else b""
+                self.requests.append((head.decode("latin-1"), body))
+                response = self.responses.pop(0)
+                if response == "close":
+                    break
+                if response is None:
+                    await asyncio.sleep(5)
+                    break
+                writer.write(response)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def exchange(responses, calls, timeout=5.0):
+    """Run ``calls(origin)`` against a server scripted with ``responses``; returns
+    (what calls returned, the server)."""
+    server = ScriptedServer(responses)
+
+    async def main():
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        origin = Origin(f"http://127.0.0.1:{port}/api/v1", timeout=timeout)
+        try:
+            return await calls(origin)
+        finally:
+            await origin.close()
+            listener.close()
+            await listener.wait_closed()
+
+    return asyncio.run(main()), server
+
+
+def ok(body, extra=""):
+    return (f"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def test_content_length_bodies_on_one_kept_alive_connection():
+    async def calls(origin):
+        first = await origin.request("POST", "/matches/1/holds", b'{"quantity": 2}',
+                                     {"Authorization": "Bearer t", "Content-Type": "application/json"})
+        second = await origin.request("GET", "/matches/1/seats", None, {"If-None-Match": '"v1"'})
+        return first, second
+
+    (first, second), server = exchange(
+        [ok(b'{"id": 7}', 'ETag: "v2"\r\n'), b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n'], calls)
+    assert first == (201, {"content-type": "application/json", "etag": '"v2"', "content-length": "9"}, b'{"id": 7}')
+    assert second[0] == 304 and second[2] == b"" and second[1]["etag"] == '"v1"'
+    assert server.connections == 1, "the second request must reuse the kept-alive connection"
+    head, body = server.requests[0]
+    assert head.startswith("POST /api/v1/matches/1/holds HTTP/1.1\r\n")
+    assert "Authorization: Bearer t\r\n" in head and "Content-Length: 15\r\n" in head
+    assert "Accept-Encoding: gzip\r\n" in head and body == b'{"quantity": 2}'
+    assert server.requests[1][0].startswith("GET /api/v1/matches/1/seats HTTP/1.1\r\n")
+
+
+def test_chunked_and_gzip_bodies_are_decoded():
+    packed = gzip.compress(b'{"seats": [1, 2, 3]}')
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
+               + f"{5:x}\r\n".encode() + packed[:5] + b"\r\n"
+               + f"{len(packed) - 5:x};ext=1\r\n".encode() + packed[5:] + b"\r\n0\r\n\r\n")
+
+    async def calls(origin):
+        return [await origin.request("GET", "/a"), await origin.request("GET", "/b")]
+
+    (first, second), server = exchange([chunked, ok(b"{}")], calls)
+    assert first[0] == 200 and first[2] == b'{"seats": [1, 2, 3]}'
+    assert second == (201, {"content-type": "application/json", "content-length": "2"}, b"{}")
+    assert server.connections == 1
+
+
+def test_connection_close_is_honoured_with_a_new_connection():
+    async def calls(origin):
+        return [await origin.request("GET", "/a"), await origin.request("GET", "/b")]
+
+    (first, second), server = exchange([ok(b"1", "Connection: close\r\n"), ok(b"2")], calls)
+    assert (first[2], second[2]) == (b"1", b"2")
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("response, message", [
+    ("close", "connection lost"),
+    (b"garbage\r\n\r\n", "not an HTTP status line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close", "without Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc", "bad gzip body"),
+])
+def test_failures_raise_client_error_and_the_connection_is_not_reused(response, message):
+    async def calls(origin):
+        with pytest.raises(ClientError, match=message):
+            await origin.request("GET", "/a")
+        return await origin.request("GET", "/b")
+
+    after, server = exchange([response, ok(b"fine")], calls)
+    assert after[2] == b"fine" and server.connections == 2
+
+
+def test_no_response_in_time_is_a_client_error():
+    async def calls(origin):
+        with pytest.raises(ClientError, match="no response in time"):
+            await origin.request("GET", "/slow")
+        return "timed out"
+
+    result, _ = exchange([None], calls, timeout=0.2)
+    assert result == "timed out"
+
+
+def test_refused_connection_is_a_client_error():
+    async def main():
+        listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        listener.close()
+        await listener.wait_closed()
+        with pytest.raises(ClientError, match="cannot connect"):
+            await Origin(f"http://127.0.0.1:{port}").request("GET", "/")
+
+    asyncio.run(main())
