@@ -194,8 +194,14 @@ BEHIND_PROXY = ["--server-set", "trusted_proxy=127.0.0.1",
                 "--server-set", "trusted_proxy_headers=x-forwarded-for x-forwarded-proto"]
 
 
-def start_app(database_url, run_secrets, name="app", behind_proxy=False, settings=()):
-    """``settings``: extra ``key=value`` app settings (the seat map's database path only)."""
+#: waitress threads of each process when several serve one host, as deploy/README.md sets
+#: them (decision 0028); a lone process keeps production.ini's own count.
+SCALE_OUT_THREADS = 4
+
+
+def start_app(database_url, run_secrets, name="app", behind_proxy=False, settings=(), scale_out=False):
+    """``settings``: extra ``key=value`` app settings (the seat map's database path only);
+    ``scale_out``: one of several processes on this host, with deploy/README.md's threads."""
     env = {"DATABASE_URL": database_url, **run_secrets}
     # One address sends every fan's requests: per-IP limits off, per-user limits on (serve.py).
     overrides = ["--set", "ratelimit.holds_per_ip=0", "--set", "ratelimit.checkouts_per_ip=0"]
@@ -203,6 +209,8 @@ def start_app(database_url, run_secrets, name="app", behind_proxy=False, setting
         overrides += ["--set", setting]
     if behind_proxy:
         overrides += BEHIND_PROXY
+    if scale_out:
+        overrides += ["--server-set", f"threads={SCALE_OUT_THREADS}"]
     return Server(name, [PYTHON, "-m", "bench.serve", str(INI), *overrides], env, "/healthz")
 
 

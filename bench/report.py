@@ -118,6 +118,9 @@ def render(results, baseline=None):
     w(f"| Python | {m['python']}, kernel {m['kernel']} |")
     w(f"| app | one waitress process from `production.ini`: {server.get('threads')} threads, "
       f"pool {server.get('sqlalchemy.pool_size')} + {server.get('sqlalchemy.max_overflow')} overflow |")
+    if server.get("scale_out_threads"):
+        w(f"| app, scale-out | each of several processes as `deploy/README.md` runs them: "
+          f"{server['scale_out_threads']} threads, the same pool (decision 0028) |")
     w("")
     for rerun in results.get("partial_reruns", []):
         w(f"Re-measured later on the same machine, the rest of this page unchanged: "
@@ -233,8 +236,11 @@ def render(results, baseline=None):
           f"{x['cpu'].get('other_cpu_seconds', 0):g} |")
     w("")
     if "two_processes_over_one_c64" in r:
-        w(f"Scale-out: a second identical app process on the same database, buyers spread over both as a "
-          f"round-robin balancer would, gives **{r['two_processes_over_one_c64']:.2f}×** the purchases/s of one "
+        threads = results.get("app_server", {}).get("scale_out_threads")
+        configured = (f"each with {threads} threads as `deploy/README.md` runs several on one host"
+                      if threads else "identical")
+        w(f"Scale-out: two app processes ({configured}) on the same database, buyers spread over both as a "
+          f"round-robin balancer would, give **{r['two_processes_over_one_c64']:.2f}×** the purchases/s of one "
           f"process at 64 buyers (on these 2 cores, shared with PostgreSQL and the load generator).")
         w("")
     if all(name in s for name in NGINX):

@@ -290,18 +290,24 @@ def main(argv=None):
                 scenarios.update(run_overload(url, run_secrets, app, matches, customers, budget,
                                               peak_of(scenarios)))
             if "scale" in only:
-                # Scale-out: a second, identical app process on the same database; buyers are
-                # spread over both as a round-robin load balancer would.
-                second = environment.start_app(url, run_secrets, name="app2")
+                # Scale-out: two app processes on the same database, configured as
+                # deploy/README.md runs several on one host (their threads, decision 0028);
+                # buyers are spread over both as a round-robin load balancer would.
+                pair = []
                 try:
-                    loadgen.run_scenario("best_available", second.base, matches["warmup"], customers(), 16, 2, 500)
+                    for number in (1, 2):
+                        pair.append(environment.start_app(url, run_secrets, name=f"app_scale{number}",
+                                                          scale_out=True))
+                        loadgen.run_scenario("best_available", pair[-1].base, matches["warmup"], customers(), 16,
+                                             2, 500)
                     for concurrency in (64, 256):
                         name = f"sellout_c{concurrency}_2proc"
-                        scenarios[name] = run_loadgen(name, "best_available", url, [app, second], matches[name],
+                        scenarios[name] = run_loadgen(name, "best_available", url, pair, matches[name],
                                                       customers(), concurrency, budget["deadline_s"],
                                                       budget["max_requests"])
                 finally:
-                    second.stop()
+                    for server in pair:
+                        server.stop()
             if "nginx" in only:
                 scenarios.update(run_nginx(url, run_secrets, matches, customers, budget))
         finally:
@@ -382,7 +388,7 @@ def run_nginx(url, run_secrets, matches, customers, budget):
         for count, name in ((1, "sellout_c64_nginx_1proc"), (2, "sellout_c64_nginx_2proc")):
             while len(apps) < count:
                 apps.append(environment.start_app(url, run_secrets, name=f"app_nginx{len(apps) + 1}",
-                                                  behind_proxy=True))
+                                                  behind_proxy=True, scale_out=True))
             proxy = nginx.Nginx(apps)
             try:
                 log(f"nginx on {proxy.base} (pid {proxy.process.pid}) in front of "
@@ -409,6 +415,7 @@ def _server_settings():
     app = loader.get_settings("app:main")
     return {
         "threads": int(server.get("threads", 4)),
+        "scale_out_threads": environment.SCALE_OUT_THREADS,
         "sqlalchemy.pool_size": int(app.get("sqlalchemy.pool_size", 5)),
         "sqlalchemy.max_overflow": int(app.get("sqlalchemy.max_overflow", 10)),
         "connection_limit": int(server.get("connection_limit", 100)),

@@ -39,3 +39,13 @@ def test_nginx_accepts_the_generated_config(tmp_path):
     check = subprocess.run([nginx.executable(), "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
                             "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
+
+
+def test_scale_out_processes_run_with_the_deploy_guides_threads():
+    """The benchmark's several-process runs are configured as deploy/README.md tells an
+    operator to run several processes on one host (decision 0028): the same thread count."""
+    from bench import environment
+
+    guide = (nginx.DEPLOYED.parent / "README.md").read_text()
+    assert re.findall(r"^threads = (\d+)$", guide, re.M) == [str(environment.SCALE_OUT_THREADS)]
+    assert f"set `threads = {environment.SCALE_OUT_THREADS}` in\n`[server:main]`" in guide
