@@ -37,6 +37,10 @@ tests_require = [
     "schemathesis>=4.0,<5",
     # The crash test drives a live server over HTTP.
     "requests>=2.31",
+    # The load generator's HTTP client is tested on both event loops it runs on, and its CPU
+    # meter on the real PostgreSQL processes (bench/).
+    "uvloop>=0.18",
+    "psutil>=5.9",
 ]
 
 setup(

@@ -225,6 +225,9 @@ def start_bare():
 BENCH_DATABASE = {"name": None}
 
 
+_POSTGRES_NAMES = ("postgres", "postmaster")
+
+
 class _PostgresProcesses:
     """The PostgreSQL processes to count, found by name and command line.
 
@@ -234,7 +237,11 @@ class _PostgresProcesses:
     classified once, and later samples only classify pids they have not seen. A counted pid
     is checked against its start time (``is_running``), so a reused pid is classified anew;
     a pid first seen as something else and reused by a backend within one half-second sample
-    would be missed, which the pooled connections of a run make a theoretical case."""
+    would be missed, which the pooled connections of a run make a theoretical case. A backend
+    caught between its fork and setting its title still shows the postmaster's command line,
+    which names no database; it is left undecided and classified again at the next sample."""
+
+    _UNDECIDED = object()
 
     def __init__(self):
         self._known = {}  # pid -> psutil.Process to count, or None for any other process
@@ -250,18 +257,23 @@ class _PostgresProcesses:
                 if process is not None:
                     found.append(process)
                 continue
-            self._known[pid] = process = self._classify(pid)
+            process = self._classify(pid)
+            if process is self._UNDECIDED:
+                continue
+            self._known[pid] = process
             if process is not None:
                 found.append(process)
         return found
 
-    @staticmethod
-    def _classify(pid):
+    @classmethod
+    def _classify(cls, pid):
         try:
             process = psutil.Process(pid)
-            if process.name() not in ("postgres", "postmaster"):
+            if process.name() not in _POSTGRES_NAMES:
                 return None
             command = " ".join(process.cmdline() or [])
+            if not command.startswith("postgres:") and psutil.Process(process.ppid()).name() in _POSTGRES_NAMES:
+                return cls._UNDECIDED  # a child of the postmaster that has not set its title yet
         except psutil.Error:
             return None
         if BENCH_DATABASE["name"] and BENCH_DATABASE["name"] not in command and " ticketing_" in command:

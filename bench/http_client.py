@@ -11,9 +11,11 @@ in a fraction (bench/results/profile.md, round 9).
 
 One connection carries one request at a time: a buyer coroutine takes an idle connection of its
 origin (or opens one), sends, awaits the response and puts the connection back unless the server
-said ``Connection: close`` or the connection broke. Nothing is pipelined. Every failure (refused,
-reset, a malformed response, no response within ``timeout``) raises :class:`ClientError`, which
-the scenarios count as a client-side error, never as a success.
+said ``Connection: close``, the connection broke or sent bytes nobody asked for. Nothing is
+pipelined; HEAD is not supported (its response would declare a body it does not carry), and
+interim 1xx responses are skipped. Every failure raises :class:`ClientError` with a ``kind`` the
+scenarios record (``refused``, ``reset``, ``malformed``, ``timeout``: ``timeout`` bounds connecting
+and answering together), never counted as a success.
 """
 import asyncio
 import zlib
@@ -21,7 +23,15 @@ from urllib.parse import urlsplit
 
 
 class ClientError(Exception):
-    """The request got no complete, well-formed response."""
+    """The request got no complete, well-formed response; ``kind`` says which way it failed."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _malformed(message):
+    return ClientError("malformed", message)
 
 
 class _Connection(asyncio.Protocol):
@@ -40,20 +50,26 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data):
         self.buffer += data
-        if self.waiter is not None and not self.waiter.done():
-            try:
-                response = self._parse()
-            except ClientError as error:
-                self.reusable = False
-                self.waiter.set_exception(error)
-                return
-            if response is not None:
-                self.waiter.set_result(response)
+        if self.waiter is None or self.waiter.done():
+            # Bytes on a connection with no request in flight (a stray or late response)
+            # would be read as the answer to the next request: drop the connection instead.
+            self.reusable = False
+            self.transport.close()
+            return
+        try:
+            response = self._parse()
+        except ClientError as error:
+            self.reusable = False
+            self.waiter.set_exception(error)
+            return
+        if response is not None:
+            self.waiter.set_result(response)
 
     def connection_lost(self, exc):
         self.reusable = False
         if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ClientError(f"connection lost: {exc or 'closed by the server'}"))
+            self.waiter.set_exception(
+                ClientError("reset", f"connection lost: {exc or 'closed by the server'}"))
         if not self.lost.done():
             self.lost.set_result(None)
 
@@ -65,7 +81,14 @@ class _Connection(asyncio.Protocol):
         return self.waiter
 
     def _parse(self):
-        """The response at the head of the buffer, removed from it, or None if incomplete."""
+        """The final response at the head of the buffer, removed from it, or None if incomplete.
+        Interim 1xx responses (100 Continue, 103 Early Hints) are dropped on the way."""
+        while True:
+            response = self._parse_one()
+            if response is None or response[0] >= 200:
+                return response
+
+    def _parse_one(self):
         buffer = self.buffer
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
@@ -75,9 +98,9 @@ class _Connection(asyncio.Protocol):
             version, code = lines[0].split(" ", 2)[:2]
             status = int(code)
         except ValueError:
-            raise ClientError(f"not an HTTP status line: {lines[0][:80]!r}") from None
-        if not version.startswith("HTTP/1."):
-            raise ClientError(f"not HTTP/1.x: {lines[0][:80]!r}")
+            raise _malformed(f"not an HTTP status line: {lines[0][:80]!r}") from None
+        if not version.startswith("HTTP/1.") or not 100 <= status <= 999:
+            raise _malformed(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
@@ -91,23 +114,23 @@ class _Connection(asyncio.Protocol):
                 return None
             body, consumed = parsed
         elif "content-length" in headers:
-            try:
-                length = int(headers["content-length"])
-            except ValueError:
-                raise ClientError(f"bad Content-Length: {headers['content-length']!r}") from None
+            # Digits only: int() would also take "+5", " 5" or "1_0", which no server means.
+            if not headers["content-length"].isdigit():
+                raise _malformed(f"bad Content-Length: {headers['content-length']!r}")
+            length = int(headers["content-length"])
             if len(buffer) < start + length:
                 return None
             body, consumed = bytes(buffer[start:start + length]), start + length
         else:
             # Body up to the connection's close (HTTP/1.0 style): not something the app or
             # nginx sends; refused rather than guessed at.
-            raise ClientError("response without Content-Length or chunked coding")
+            raise _malformed("response without Content-Length or chunked coding")
         del buffer[:consumed]
-        if headers.get("content-encoding", "").lower() == "gzip":
+        if body and headers.get("content-encoding", "").lower() == "gzip":
             try:
                 body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
             except zlib.error as error:
-                raise ClientError(f"bad gzip body: {error}") from None
+                raise _malformed(f"bad gzip body: {error}") from None
         if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
             self.reusable = False
         return status, headers, body
@@ -123,7 +146,7 @@ def _dechunk(buffer, start):
         try:
             size = int(bytes(buffer[position:line_end]).split(b";", 1)[0], 16)
         except ValueError:
-            raise ClientError("bad chunk size") from None
+            raise _malformed("bad chunk size") from None
         position = line_end + 2
         if size == 0:
             trailer_end = buffer.find(b"\r\n\r\n", position - 2)
@@ -151,9 +174,12 @@ class Origin:
         self._host_header = f"Host: {parts.netloc}\r\nAccept-Encoding: gzip\r\n"
         self._idle = []
         self._open = set()
+        self._closed = False
 
     async def request(self, method, path, body=None, headers=None):
         """(status, headers with lower-case names, body bytes); raises ClientError."""
+        if method == "HEAD":
+            raise ValueError("HEAD is not supported: its response is framed as if it had a body")
         head = [f"{method} {self.prefix}{path} HTTP/1.1\r\n", self._host_header]
         if headers:
             head.extend(f"{name}: {value}\r\n" for name, value in headers.items())
@@ -163,10 +189,11 @@ class Origin:
         request = "".join(head).encode("latin-1")
         if body is not None:
             request += body
-        connection = await self._connection()
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        connection = await self._connection(deadline)
         waiter = connection.send(request)
-        timer = loop.call_later(self.timeout, _time_out, connection, waiter)
+        timer = loop.call_at(deadline, _time_out, connection, waiter)
         try:
             response = await waiter
         except BaseException:
@@ -181,18 +208,26 @@ class Origin:
             self._discard(connection)
         return response
 
-    async def _connection(self):
+    async def _connection(self, deadline):
         while self._idle:
             connection = self._idle.pop()
-            if connection.reusable:
+            # An idle connection the server closed, or that received stray bytes, is spent.
+            if connection.reusable and not connection.buffer and not connection.transport.is_closing():
                 return connection
             self._discard(connection)
         loop = asyncio.get_running_loop()
         try:
             _, connection = await asyncio.wait_for(
-                loop.create_connection(_Connection, self.host, self.port), self.timeout)
-        except (OSError, asyncio.TimeoutError) as error:
-            raise ClientError(f"cannot connect to {self.host}:{self.port}: {error!r}") from None
+                loop.create_connection(_Connection, self.host, self.port),
+                max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            raise ClientError("timeout", f"no connection to {self.host}:{self.port} in time") from None
+        except OSError as error:
+            raise ClientError("refused", f"cannot connect to {self.host}:{self.port}: {error!r}") from None
+        if self._closed:
+            # close() ran while this connection was being opened: it must not outlive it.
+            connection.transport.close()
+            raise ClientError("reset", "the origin was closed while connecting")
         self._open.add(connection)
         return connection
 
@@ -202,7 +237,9 @@ class Origin:
             connection.transport.close()
 
     async def close(self):
-        """Close every connection and wait until they are closed."""
+        """Close every connection and wait until they are closed; connections still being
+        opened are closed as soon as they are."""
+        self._closed = True
         connections = list(self._open)
         self._idle.clear()
         for connection in connections:
@@ -214,4 +251,4 @@ class Origin:
 def _time_out(connection, waiter):
     if not waiter.done():
         connection.reusable = False
-        waiter.set_exception(ClientError("no response in time"))
+        waiter.set_exception(ClientError("timeout", "no response in time"))

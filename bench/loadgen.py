@@ -89,8 +89,8 @@ class Scenario:
         try:
             status, response_headers, raw = await self.origins[buyer % len(self.origins)].request(
                 method, path, data, send)
-        except ClientError:
-            self.recorder.add(kind, "error:ClientError", time.perf_counter() - started)
+        except ClientError as error:
+            self.recorder.add(kind, f"error:{error.kind}", time.perf_counter() - started)
             return None, None, None
         self.recorder.add(kind, status, time.perf_counter() - started)
         if parse and raw and status != 304:

@@ -22,6 +22,12 @@ def _ms(value):
     return "–" if value is None else f"{value:g}"
 
 
+def _threads(scenario, each):
+    """The threads of a scenario's app processes, for those that recorded them (round 10 on)."""
+    threads = scenario.get("threads_per_process")
+    return f" ({threads} threads{each})" if threads else ""
+
+
 def _statuses(statuses):
     return ", ".join(f"{code}: {count}" for code, count in statuses.items())
 
@@ -249,7 +255,8 @@ def render(results, baseline=None):
         w(f"Scale-out through nginx (`deploy/nginx.conf`, run by `bench/nginx.py` on a free 127.0.0.1 port with "
           f"its own prefix; waitress trusting its X-Forwarded-* headers as `deploy/README.md` says): "
           f"64 buyers, every request through nginx with keep-alive to the upstreams, "
-          f"**{one['purchases_per_s']:g}** purchases/s with 1 app process and **{two['purchases_per_s']:g}** with 2"
+          f"**{one['purchases_per_s']:g}** purchases/s with 1 app process{_threads(one, '')} and "
+          f"**{two['purchases_per_s']:g}** with 2{_threads(two, ' each')}"
           + (f", **{ratio:.2f}×**" if ratio is not None else "")
           + f". nginx itself used {one['cpu'].get('proxy_cpu_seconds', 0):g} and "
           f"{two['cpu'].get('proxy_cpu_seconds', 0):g} CPU s; the app processes {one['cpu']['server_cpu_seconds']:g} "

@@ -379,16 +379,17 @@ def run_nginx(url, run_secrets, matches, customers, budget):
     """Sell-out at 64 buyers through nginx (deploy/nginx.conf) with 1, then 2 app processes.
 
     App processes of their own, started as deploy/README.md says (waitress trusting the
-    proxy's X-Forwarded-* headers); nginx is restarted with the new upstream list between
-    the two runs and stopped at the end.
+    proxy's X-Forwarded-* headers): one process alone runs production.ini's threads, two
+    sharing the host run 4 each (decision 0028), so the two runs start their own processes;
+    nginx is stopped with its upstreams after each run.
     """
     out = {}
-    apps = []
-    try:
-        for count, name in ((1, "sellout_c64_nginx_1proc"), (2, "sellout_c64_nginx_2proc")):
-            while len(apps) < count:
-                apps.append(environment.start_app(url, run_secrets, name=f"app_nginx{len(apps) + 1}",
-                                                  behind_proxy=True, scale_out=True))
+    for count, name in ((1, "sellout_c64_nginx_1proc"), (2, "sellout_c64_nginx_2proc")):
+        apps = []
+        try:
+            for number in range(1, count + 1):
+                apps.append(environment.start_app(url, run_secrets, name=f"app_nginx{count}_{number}",
+                                                  behind_proxy=True, scale_out=count > 1))
             proxy = nginx.Nginx(apps)
             try:
                 log(f"nginx on {proxy.base} (pid {proxy.process.pid}) in front of "
@@ -398,12 +399,14 @@ def run_nginx(url, run_secrets, matches, customers, budget):
                 result = run_loadgen(name, "best_available", url, apps, matches[name], customers(), 64,
                                      budget["deadline_s"], budget["max_requests"], via=proxy)
                 result["via"] = "nginx (deploy/nginx.conf)"
+                result["threads_per_process"] = (environment.SCALE_OUT_THREADS if count > 1
+                                                 else _server_settings()["threads"])
                 out[name] = result
             finally:
                 proxy.stop()
-    finally:
-        for app in apps:
-            app.stop()
+        finally:
+            for app in apps:
+                app.stop()
     return out
 
 
