@@ -2,7 +2,7 @@
 -- two transactions (hold, then checkout with an Idempotency-Key), with the same locks: the
 -- per-user rate-limit counters and the key's claim on the autocommit pool (each one implicit
 -- transaction, synchronous_commit off), traversal's row with the caller's role (decisions
--- 0016: no pool pings, 0019: the role read along, 0020: fifteen round trips). pgbench with
+-- 0016: no pool pings, 0019: the role read along, 0020: fifteen round trips, 0029: fourteen). pgbench with
 -- this script is what the database could do if Python cost nothing; app purchases/s / this
 -- tps is the Python tier's efficiency. Keep it in step with ticketing/services/holds.py, orders.py, wallet.py,
 -- idempotency.py, rate_limits.py. Run by bench/pgbench.py like hot_path.sql.
@@ -64,6 +64,8 @@ FROM matches m WHERE m.id = :match_id FOR KEY SHARE OF m \gset
 -- taking every planned seat (the plan reads without locks), the first free seats in layout
 -- order make up the pair, as the app's fallback does (_CLAIM_FIRST_FREE); without it the end
 -- of a run could claim nothing and abort the script.
+-- the claim, the hold row and the seat-version bump in one statement (decision 0029); pgbench
+-- carries the two seats and the total on to the checkout
 SAVEPOINT claim_block;
 WITH planned AS (
     SELECT ms.seat_id FROM match_seats ms
@@ -86,25 +88,26 @@ WITH planned AS (
        SET status = 'held', hold_id = :hold_id, held_until = now() + make_interval(secs => :hold_seconds)
       FROM free
      WHERE ms.match_id = :match_id AND ms.seat_id = free.seat_id
-    RETURNING ms.seat_id, ms.price
-)
-SELECT min(seat_id) AS s1, max(seat_id) AS s2, sum(price) AS total FROM claimed \gset
-WITH hold AS (
+    RETURNING ms.seat_id, ms.category_id, ms.price
+), whole AS (
+    SELECT array_agg(seat_id ORDER BY seat_id) AS seat_ids, sum(price) AS total FROM claimed
+    HAVING count(*) = 2
+), hold AS (
     INSERT INTO holds (id, match_id, user_id, seat_ids, total, currency, status, expires_at)
-    VALUES (:hold_id, :match_id, :uid, ARRAY[:s1, :s2]::bigint[], :total, 'EUR', 'active', now() + make_interval(secs => :hold_seconds))
+    SELECT :hold_id, :match_id, :uid, whole.seat_ids, whole.total, 'EUR', 'active', now() + make_interval(secs => :hold_seconds)
+      FROM whole
     RETURNING id, match_id, user_id, seat_ids, total, currency, status, expires_at, created_at
 ), bump AS (
-    UPDATE match_seat_versions SET version = version + 1 WHERE match_id = :match_id AND shard = :uid % 16
+    UPDATE match_seat_versions SET version = version + 1
+    WHERE match_id = :match_id AND shard = :uid % 16 AND EXISTS (SELECT 1 FROM hold)
 )
-SELECT hold.*,
+SELECT hold.seat_ids[1] AS s1, hold.seat_ids[2] AS s2, hold.total,
        (SELECT json_agg(json_build_object('id', s.id, 'section_id', s.section_id, 'section', sec.name,
                                           'row', s.row_label, 'number', s.number,
-                                          'category_id', ms.category_id, 'price', ms.price)
+                                          'category_id', claimed.category_id, 'price', claimed.price)
                         ORDER BY s.section_id, s.row_index, s.number)
-        FROM seats s JOIN sections sec ON sec.id = s.section_id
-        JOIN match_seats ms ON ms.seat_id = s.id AND ms.match_id = :match_id
-        WHERE s.id = ANY(ARRAY[:s1, :s2]::bigint[])) AS seats
-FROM hold;
+        FROM claimed JOIN seats s ON s.id = claimed.seat_id JOIN sections sec ON sec.id = s.section_id) AS seats
+FROM hold \gset
 END;
 
 -- POST /holds/{id}/checkout with an Idempotency-Key -----------------------------------------

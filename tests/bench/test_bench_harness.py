@@ -33,7 +33,7 @@ def test_pgbench_scripts_claim_with_the_services_sql():
     scan = "WHERE ms.match_id = :match_id AND ms.status = 'available'"  # available seats only (0026)
     lapsed = "l.status = 'held' AND l.held_until <= now()) AS lapsed_seats"
     assert scan in services and lapsed in _squash(holds._ON_SALE_WITH_BLOCKS_ANYWHERE.prepare_sql)
-    assert _squash(holds.CLAIMABLE) in _squash(holds._CLAIM_BLOCK.text)
+    assert _squash(holds.CLAIMABLE) in _squash(holds._CLAIM_BLOCK_AND_HOLD_SQL)
     for script in ("hot_path.sql", "app_path.sql"):
         sql = _squash((ROOT / "bench" / script).read_text())
         assert scan in sql and lapsed in sql, script

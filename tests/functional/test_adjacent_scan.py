@@ -1,5 +1,5 @@
 """Best available, adjacent: the short scan first, the full scan when the front is fragmented
-(holds._claim_adjacent)."""
+(holds._hold_adjacent)."""
 import pytest
 from sqlalchemy import text
 

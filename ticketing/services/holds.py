@@ -76,28 +76,51 @@ _CLAIM_CHOSEN = text(
     """
 )
 
-# Best available, one block: lock the block's rows that nobody else is locking and that are
-# still claimable; the caller keeps the result only if it got the whole block.
-_CLAIM_BLOCK = text(
-    f"""
+# Best available, one block, and the hold in the same statement (decision 0029): lock the
+# block's rows that nobody else is locking and that are still claimable, flip them to held,
+# and only if that got the whole block, write the hold row and bump the seat version (last,
+# so the shard's row lock is held only until commit; see matches.bump_seat_version). A short
+# block writes no hold and returns no row; the caller rolls back to the savepoint sent in the
+# same round trip, which releases the partial block's row locks. The seats come back as the
+# response shows them (seats_of), built from what the claim returned.
+_CLAIM_BLOCK_AND_HOLD_SQL = f"""
     WITH free AS (
         SELECT ms.seat_id FROM match_seats ms
         WHERE ms.match_id = :match_id AND ms.seat_id = ANY(:seat_ids) AND {CLAIMABLE}
         ORDER BY ms.seat_id
         FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE match_seats ms
+           SET status = 'held', hold_id = :hold_id, held_until = now() + make_interval(secs => :hold_seconds)
+          FROM free
+         WHERE ms.match_id = :match_id AND ms.seat_id = free.seat_id
+        RETURNING ms.seat_id, ms.category_id, ms.price
+    ), whole AS (
+        SELECT array_agg(seat_id ORDER BY seat_id) AS seat_ids, sum(price) AS total FROM claimed
+        HAVING count(*) = cardinality(:seat_ids)
+    ), hold AS (
+        INSERT INTO holds (id, match_id, user_id, seat_ids, total, currency, status, expires_at)
+        SELECT :hold_id, :match_id, :u, whole.seat_ids, whole.total, :c, 'active',
+               now() + make_interval(secs => :hold_seconds)
+          FROM whole
+        RETURNING id, match_id, user_id, seat_ids, total, currency, status, expires_at, created_at
+    ), bump AS (
+        UPDATE match_seat_versions SET version = version + 1
+        WHERE match_id = :match_id AND shard = :u % {SEAT_VERSION_SHARDS} AND EXISTS (SELECT 1 FROM hold)
     )
-    UPDATE match_seats ms
-       SET status = 'held', hold_id = :hold_id, held_until = now() + make_interval(secs => :hold_seconds)
-      FROM free
-     WHERE ms.match_id = :match_id AND ms.seat_id = free.seat_id
-    RETURNING ms.seat_id, ms.price
+    SELECT hold.*,
+           (SELECT json_agg(json_build_object('id', s.id, 'section_id', s.section_id, 'section', sec.name,
+                                              'row', s.row_label, 'number', s.number,
+                                              'category_id', claimed.category_id, 'price', claimed.price)
+                            ORDER BY s.section_id, s.row_index, s.number)
+            FROM claimed JOIN seats s ON s.id = claimed.seat_id JOIN sections sec ON sec.id = s.section_id) AS seats
+    FROM hold
     """
-)
 
-# A savepoint per attempt, sent in the claim's own round trip (see _claim_adjacent).
-_CLAIM_BLOCK_IN_SAVEPOINT = Prepared(
-    "hold_claim_block", _CLAIM_BLOCK.text,
-    {"match_id": "bigint", "seat_ids": "bigint[]", "hold_id": "bigint", "hold_seconds": "integer"},
+_CLAIM_BLOCK_AND_HOLD = Prepared(
+    "hold_claim_block_and_insert", _CLAIM_BLOCK_AND_HOLD_SQL,
+    {"match_id": "bigint", "seat_ids": "bigint[]", "hold_id": "bigint", "hold_seconds": "integer",
+     "u": "bigint", "c": "text"},
     prefix="SAVEPOINT claim_block;\n",
 )
 
@@ -218,7 +241,7 @@ def _check_on_sale(row):
 
 def _plan(quantity, category_id):
     """The adjacent-block plan's parameters (scan, quantity, blocks) for one request."""
-    # Enough blocks for every attempt of _claim_adjacent: each failed attempt can rule out
+    # Enough blocks for every attempt of _hold_adjacent: each failed attempt can rule out
     # at most 2 * quantity - 1 overlapping windows.
     wanted_blocks = 1 + WINDOW_JITTER + WINDOW_ATTEMPTS * (2 * quantity - 1)
     # In one category the generic plan computes every window of the scan (0.4 ms for a short
@@ -232,9 +255,11 @@ def _plan(quantity, category_id):
     return {"scan": scan, "quantity": quantity, "blocks": wanted_blocks}
 
 
-def _claim_adjacent(dbsession, params, quantity, category_id, planned=None):
-    """Claim the best adjacent block that nobody else is taking; ``planned``: the blocks the
-    on-sale check already planned with :func:`_plan` (None: plan now)."""
+def _hold_adjacent(dbsession, params, quantity, category_id, planned=None):
+    """Claim the best adjacent block that nobody else is taking and write the hold on it;
+    returns the hold's row, or None if no block could be had. ``params``: the claim's and the
+    hold's (see _CLAIM_BLOCK_AND_HOLD); ``planned``: the blocks the on-sale check already
+    planned with :func:`_plan` (None: plan now)."""
     plan = _plan(quantity, category_id)
     statement = _ADJACENT_BLOCKS_ANYWHERE if category_id is None else _ADJACENT_BLOCKS_IN_CATEGORY
     where = {"match_id": params["match_id"], "category_id": category_id}
@@ -260,15 +285,17 @@ def _claim_adjacent(dbsession, params, quantity, category_id, planned=None):
         # A savepoint per attempt, sent in the claim's own round trip: rolling back to it
         # releases the row locks of a partial block, so nobody else is turned away by our
         # leftovers. A complete block keeps its savepoint until commit (that is harmless).
-        rows = _CLAIM_BLOCK_IN_SAVEPOINT.execute(dbsession, {**params, "seat_ids": block}).all()
-        if len(rows) == quantity:
-            return rows
+        hold = _CLAIM_BLOCK_AND_HOLD.execute(dbsession, {**params, "seat_ids": block}).first()
+        if hold is not None:
+            return hold
         dbsession.execute(text("ROLLBACK TO SAVEPOINT claim_block"))
         contended.update(block)
     return None
 
 
-def _claim(dbsession, match, hold_id, request, planned=None):
+def _claim(dbsession, match, hold_id, request):
+    """Chosen seats, or the first free ones (best available when no adjacent block could be
+    had, or for one seat): the claimed rows (seat_id, price), all of them or SeatsTaken."""
     params = {"match_id": match.id, "hold_id": hold_id, "hold_seconds": match.hold_seconds}
     if request.get("seat_ids"):
         wanted = sorted(set(request["seat_ids"]))
@@ -288,20 +315,15 @@ def _claim(dbsession, match, hold_id, request, planned=None):
         return rows
 
     quantity = request["quantity"]
-    category_id = request.get("category_id")
-    rows = None
-    if quantity > 1:
-        rows = _claim_adjacent(dbsession, params, quantity, category_id, planned)
-    if rows is None:
-        if request.get("adjacent") and quantity > 1:
-            raise SeatsTaken(f"No {quantity} adjacent seats are available together in one row.",
-                             extra={"taken_seat_ids": []})
-        rows = dbsession.execute(
-            _CLAIM_FIRST_FREE, {**params, "category_id": category_id, "quantity": quantity}
-        ).all()
-        if len(rows) < quantity:
-            raise SeatsTaken(f"Not enough seats are available: asked for {quantity}.",
-                             extra={"taken_seat_ids": [], "available": len(rows)})
+    if request.get("adjacent") and quantity > 1:
+        raise SeatsTaken(f"No {quantity} adjacent seats are available together in one row.",
+                         extra={"taken_seat_ids": []})
+    rows = dbsession.execute(
+        _CLAIM_FIRST_FREE, {**params, "category_id": request.get("category_id"), "quantity": quantity}
+    ).all()
+    if len(rows) < quantity:
+        raise SeatsTaken(f"Not enough seats are available: asked for {quantity}.",
+                         extra={"taken_seat_ids": [], "available": len(rows)})
     return rows
 
 
@@ -435,8 +457,18 @@ def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
         )
 
     # 4. The claim itself (all-or-nothing: a short claim raises and aborts the transaction),
-    #    then the hold row that the claimed seats already point at.
-    rows = _claim(dbsession, match, fan.hold_id, body, planned)
+    #    then the hold row that the claimed seats already point at. Best available in an
+    #    adjacent block writes the hold in the claim's own statement; the other claims
+    #    (chosen seats, the first free ones) write it next.
+    if not body.get("seat_ids") and body["quantity"] > 1:
+        hold = _hold_adjacent(
+            dbsession,
+            {"match_id": match.id, "hold_id": fan.hold_id, "hold_seconds": match.hold_seconds,
+             "u": user_id, "c": currency},
+            body["quantity"], body.get("category_id"), planned)
+        if hold is not None:
+            return hold
+    rows = _claim(dbsession, match, fan.hold_id, body)
     return _INSERT_HOLD.execute(
         dbsession,
         {"h": fan.hold_id, "m": match.id, "u": user_id, "ids": sorted(row.seat_id for row in rows),
