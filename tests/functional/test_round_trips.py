@@ -3,8 +3,8 @@
 On a loaded 2-core machine every round trip costs both processes a few syscalls and a
 scheduler hand-off, and it holds the fan's row locks a little longer (docs/decisions/0011,
 0020). The app talks to PostgreSQL through a small TCP proxy here that counts the client's
-simple-query messages (psycopg2 sends every statement and COMMIT as one 'Q' message and
-waits for its answer; BEGIN rides in the first statement's, decision 0030), so a change that adds a round trip to the hot path fails this
+simple-query messages (psycopg2 sends every statement, BEGIN and COMMIT as one 'Q' message
+and waits for its answer), so a change that adds a round trip to the hot path fails this
 test and has to say why.
 """
 import socket
@@ -116,7 +116,7 @@ def counting_app(database_url, clean_db, engine, monkeypatch):
     proxy.close()
 
 
-def test_a_purchase_is_twelve_round_trips(counting_app, engine):
+def test_a_purchase_is_fourteen_round_trips(counting_app, engine):
     app, proxy = counting_app
     staff = make_user(app, engine, "staff")
     match, *_ = published_match(staff, seats_per_row=20, rows=4, prices=(2500,))
@@ -133,7 +133,8 @@ def test_a_purchase_is_twelve_round_trips(counting_app, engine):
     purchase(fans[0], "warm-up")  # the pools' connections are opened and the statements prepared
     hold, checkout = purchase(fans[1], "counted")
     assert [q.split(" ", 1)[0] for q in hold] == [
-        "BEGIN;\nEXECUTE",  # traversal: the match with the caller's role (0019), BEGIN with it (0030)
+        "BEGIN",
+        "EXECUTE",  # traversal: the match with the caller's role (decision 0019)
         "SET",  # the per-user and per-IP counters, one upsert (with SET LOCAL: one round trip)
         "EXECUTE",  # the fan's wallet, locked
         "EXECUTE",  # on sale? previous hold, tickets owned, the new hold's id, the block plan
@@ -141,13 +142,14 @@ def test_a_purchase_is_twelve_round_trips(counting_app, engine):
         "COMMIT",
     ], hold
     assert [q.split(" ", 1)[0] for q in checkout] == [
-        "BEGIN;\nEXECUTE",  # traversal: the hold with the caller's role, BEGIN with it
+        "BEGIN",
+        "EXECUTE",  # traversal: the hold with the caller's role
         "SET",  # the counters and the Idempotency-Key's claim, one statement
         "EXECUTE",  # the fan's wallet, then the hold, locked
         "EXECUTE",  # pay and issue
         "EXECUTE",  # the response recorded on the key
         "COMMIT",
     ], checkout
-    assert "idempotency_count_and_claim" in checkout[1] and "hold_on_sale_with_blocks" in hold[3]
-    assert "hold_claim_block_and_insert" in hold[4]
-    assert "checkout_lock_wallet_and_hold" in checkout[2]
+    assert "idempotency_count_and_claim" in checkout[2] and "hold_on_sale_with_blocks" in hold[4]
+    assert "hold_claim_block_and_insert" in hold[5]
+    assert "checkout_lock_wallet_and_hold" in checkout[3]

@@ -9,7 +9,6 @@ from pyramid_retry import mark_error_retryable
 from sqlalchemy import engine_from_config, event
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
-from . import begin_with_first_statement
 from .audit import AuditEntry  # noqa: F401
 from .commerce import IdempotencyRecord, LedgerEntry, Hold, Order, Ticket, Wallet  # noqa: F401
 from .match import Match, MatchSeat, MatchSeatVersion, PriceCategory, SeatAssignment  # noqa: F401
@@ -62,13 +61,13 @@ def get_engine(settings, prefix="sqlalchemy.", **overrides):
     # 0017). Only prepared statements are affected; SQLAlchemy's own are sent as text.
     server_settings = {**timeouts, "plan_cache_mode": "force_generic_plan"}
     options = " ".join(f"-c {name}={value}" for name, value in server_settings.items())
-    connect_args = {"options": options, "application_name": "ticketing"}
-    transactional = overrides.get("isolation_level") != "AUTOCOMMIT"
-    if transactional:  # BEGIN rides with each transaction's first statement (decision 0030)
-        connect_args["connection_factory"] = begin_with_first_statement.BeginWithFirstStatementConnection
-    engine = engine_from_config(settings, prefix, connect_args=connect_args, future=True, **overrides)
-    if transactional:
-        begin_with_first_statement.install(engine)
+    engine = engine_from_config(
+        settings,
+        prefix,
+        connect_args={"options": options, "application_name": "ticketing"},
+        future=True,
+        **overrides,
+    )
     return engine
 
 
