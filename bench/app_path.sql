@@ -65,8 +65,9 @@ FROM matches m WHERE m.id = :match_id FOR KEY SHARE OF m \gset
 -- order make up the pair, as the app's fallback does (_CLAIM_FIRST_FREE); without it the end
 -- of a run could claim nothing and abort the script.
 -- the claim, the hold row and the seat-version bump in one statement (decision 0029); pgbench
--- carries the two seats and the total on to the checkout
-SAVEPOINT claim_block;
+-- carries the two seats and the total on to the checkout; the savepoint rides in the same
+-- round trip (\;), as the app's prepared statement sends it
+SAVEPOINT claim_block \;
 WITH planned AS (
     SELECT ms.seat_id FROM match_seats ms
     WHERE ms.match_id = :match_id AND ms.seat_id = ANY(ARRAY[:candidates]::bigint[])

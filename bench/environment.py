@@ -239,17 +239,27 @@ class _PostgresProcesses:
     a pid first seen as something else and reused by a backend within one half-second sample
     would be missed, which the pooled connections of a run make a theoretical case. A backend
     caught between its fork and setting its title still shows the postmaster's command line,
-    which names no database; it is left undecided and classified again at the next sample."""
+    which names no database; it is left undecided and classified again at the next sample.
+    A backend still untitled after ``UNDECIDED_SAMPLES`` samples belongs to a server running
+    with ``update_process_title = off``, whose backends never name their database: it is
+    counted, as nothing tells it apart from the benchmark's own."""
 
     _UNDECIDED = object()
 
+    #: Samples a postmaster's child may stay untitled before it is counted anyway; a backend
+    #: sets its title within milliseconds of its fork, so three half-second samples is ample.
+    UNDECIDED_SAMPLES = 3
+
     def __init__(self):
         self._known = {}  # pid -> psutil.Process to count, or None for any other process
+        self._undecided = {}  # pid -> samples it has been seen untitled
 
     def __call__(self):
         pids = set(psutil.pids())
         for pid in set(self._known) - pids:
             del self._known[pid]
+        for pid in set(self._undecided) - pids:
+            del self._undecided[pid]
         found = []
         for pid in pids:
             process = self._known.get(pid, False)
@@ -257,28 +267,40 @@ class _PostgresProcesses:
                 if process is not None:
                     found.append(process)
                 continue
-            process = self._classify(pid)
+            waited = self._undecided.get(pid, 0)
+            process = self._classify(pid, patient=waited < self.UNDECIDED_SAMPLES)
             if process is self._UNDECIDED:
+                self._undecided[pid] = waited + 1
                 continue
+            self._undecided.pop(pid, None)
             self._known[pid] = process
             if process is not None:
                 found.append(process)
         return found
 
     @classmethod
-    def _classify(cls, pid):
+    def _classify(cls, pid, patient=True):
         try:
             process = psutil.Process(pid)
             if process.name() not in _POSTGRES_NAMES:
                 return None
             command = " ".join(process.cmdline() or [])
-            if not command.startswith("postgres:") and psutil.Process(process.ppid()).name() in _POSTGRES_NAMES:
-                return cls._UNDECIDED  # a child of the postmaster that has not set its title yet
         except psutil.Error:
             return None
+        if patient and not command.startswith("postgres:") and _has_postgres_parent(process):
+            return cls._UNDECIDED  # a child of the postmaster that has not set its title yet
         if BENCH_DATABASE["name"] and BENCH_DATABASE["name"] not in command and " ticketing_" in command:
             return None  # a backend of another database (another test run on this machine)
         return process
+
+
+def _has_postgres_parent(process):
+    try:
+        return psutil.Process(process.ppid()).name() in _POSTGRES_NAMES
+    except psutil.Error:
+        # No parent to read: the postmaster running as PID 1 in a container, whose parent
+        # is pid 0. It is no postmaster's child, so it is judged (and counted) on its own.
+        return False
 
 
 _postgres_processes = _PostgresProcesses()

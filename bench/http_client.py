@@ -76,8 +76,16 @@ class _Connection(asyncio.Protocol):
     # --- one exchange -----------------------------------------------------------------------
     def send(self, request):
         """Write ``request`` (bytes); returns the future of (status, headers, body)."""
+        if self.lost.done() or self.transport.is_closing():
+            # The server closed a fresh connection before anything was written (its accept
+            # queue overflowed, or it is shutting down): asyncio would drop the write silently
+            # and wait out the timeout, uvloop would raise RuntimeError; both are a reset.
+            raise ClientError("reset", "connection closed by the server before the request was sent")
         self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
+        try:
+            self.transport.write(request)
+        except (RuntimeError, OSError) as error:
+            raise ClientError("reset", f"cannot send the request: {error!r}") from None
         return self.waiter
 
     def _parse(self):
@@ -94,28 +102,33 @@ class _Connection(asyncio.Protocol):
         if end < 0:
             return None
         lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-        try:
-            version, code = lines[0].split(" ", 2)[:2]
-            status = int(code)
-        except ValueError:
-            raise _malformed(f"not an HTTP status line: {lines[0][:80]!r}") from None
-        if not version.startswith("HTTP/1.") or not 100 <= status <= 999:
+        version, _, rest = lines[0].partition(" ")
+        code = rest[:3]
+        # Three ASCII digits, as RFC 9112 says: int() would also take "+20" or Unicode digits.
+        if (not version.startswith("HTTP/1.") or len(code) != 3 or not _digits(code)
+                or code[0] == "0" or rest[3:4] not in ("", " ")):
             raise _malformed(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+        status = int(code)
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+            name, value = name.strip().lower(), value.strip()
+            if name == "content-length" and headers.get(name, value) != value:
+                # Two lengths for one body: whichever we chose, the framing could be wrong.
+                raise _malformed(f"conflicting Content-Length headers: {headers[name]!r}, {value!r}")
+            headers[name] = value
         start = end + 4
         if status == 304 or status == 204 or 100 <= status < 200:
             body, consumed = b"", start
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
+        elif "chunked" in _tokens(headers.get("transfer-encoding", "")):
             parsed = _dechunk(buffer, start)
             if parsed is None:
                 return None
             body, consumed = parsed
         elif "content-length" in headers:
-            # Digits only: int() would also take "+5", " 5" or "1_0", which no server means.
-            if not headers["content-length"].isdigit():
+            # ASCII digits only: int() would also take "+5", " 5", "1_0" or "٥", which no
+            # server means.
+            if not _digits(headers["content-length"]):
                 raise _malformed(f"bad Content-Length: {headers['content-length']!r}")
             length = int(headers["content-length"])
             if len(buffer) < start + length:
@@ -131,9 +144,21 @@ class _Connection(asyncio.Protocol):
                 body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
             except zlib.error as error:
                 raise _malformed(f"bad gzip body: {error}") from None
-        if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
+        if "close" in _tokens(headers.get("connection", "")) or version == "HTTP/1.0":
             self.reusable = False
         return status, headers, body
+
+
+def _digits(text):
+    return text.isascii() and text.isdigit()
+
+
+def _tokens(value):
+    """The lower-cased members of a comma-separated header value (``keep-alive, close``)."""
+    return {token.strip().lower() for token in value.split(",")}
+
+
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 def _dechunk(buffer, start):
@@ -143,10 +168,11 @@ def _dechunk(buffer, start):
         line_end = buffer.find(b"\r\n", position)
         if line_end < 0:
             return None
-        try:
-            size = int(bytes(buffer[position:line_end]).split(b";", 1)[0], 16)
-        except ValueError:
-            raise _malformed("bad chunk size") from None
+        size_text = bytes(buffer[position:line_end]).split(b";", 1)[0].rstrip(b" \t")
+        # Hex digits only: int(x, 16) would also take "-1", "+a" or "0x1f".
+        if not size_text or not _HEX_DIGITS.issuperset(size_text):
+            raise _malformed(f"bad chunk size: {size_text[:20]!r}")
+        size = int(size_text, 16)
         position = line_end + 2
         if size == 0:
             trailer_end = buffer.find(b"\r\n\r\n", position - 2)
@@ -155,6 +181,8 @@ def _dechunk(buffer, start):
             return b"".join(parts), trailer_end + 4
         if len(buffer) < position + size + 2:
             return None
+        if buffer[position + size:position + size + 2] != b"\r\n":
+            raise _malformed("chunk data not followed by CRLF")
         parts.append(bytes(buffer[position:position + size]))
         position += size + 2
 
@@ -192,16 +220,18 @@ class Origin:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         connection = await self._connection(deadline)
-        waiter = connection.send(request)
-        timer = loop.call_at(deadline, _time_out, connection, waiter)
+        timer = None
         try:
+            waiter = connection.send(request)
+            timer = loop.call_at(deadline, _time_out, connection, waiter)
             response = await waiter
         except BaseException:
             connection.reusable = False
             self._discard(connection)
             raise
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
         if connection.reusable and not connection.buffer:
             self._idle.append(connection)
         else:
@@ -222,6 +252,9 @@ class Origin:
                 max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
             raise ClientError("timeout", f"no connection to {self.host}:{self.port} in time") from None
+        except ConnectionResetError as error:
+            # Accepted by the kernel, then reset by the server before the loop saw it open.
+            raise ClientError("reset", f"connection reset while connecting: {error!r}") from None
         except OSError as error:
             raise ClientError("refused", f"cannot connect to {self.host}:{self.port}: {error!r}") from None
         if self._closed:

@@ -5,6 +5,9 @@ malformed or unframed response, stray bytes, a response that never comes). Each 
 the plain asyncio loop and on uvloop, the two loops bench/loadgen.py runs on."""
 import asyncio
 import gzip
+import socket
+import threading
+import time
 
 import pytest
 import uvloop
@@ -120,22 +123,33 @@ def test_chunked_and_gzip_bodies_are_decoded(run):
     assert server.connections == 1
 
 
-def test_connection_close_is_honoured_with_a_new_connection(run):
+@pytest.mark.parametrize("connection", ["close", "Keep-Alive, Close"])
+def test_connection_close_is_honoured_with_a_new_connection(run, connection):
     async def calls(origin):
         return [await origin.request("GET", "/a"), await origin.request("GET", "/b")]
 
-    (first, second), server = exchange(run, [ok(b"1", "Connection: close\r\n"), ok(b"2")], calls)
+    (first, second), server = exchange(run, [ok(b"1", f"Connection: {connection}\r\n"), ok(b"2")], calls)
     assert (first[2], second[2]) == (b"1", b"2")
     assert server.connections == 2
 
 
 @pytest.mark.parametrize("response, kind, message", [
     ("close", "reset", "connection lost"),
-    (b"garbage\r\n\r\n", "malformed", "not an HTTP status line"),
+    (b"garbage\r\n\r\n", "malformed", "not an HTTP/1.x status line"),
+    (b"HTTP/1.1 +20 OK\r\nContent-Length: 0\r\n\r\n", "malformed", "not an HTTP/1.x status line"),
+    (b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", "malformed", "not an HTTP/1.x status line"),
     (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close", "malformed", "without Content-Length"),
     (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc", "malformed", "bad gzip body"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc", "malformed", "bad Content-Length"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 1_0\r\n\r\n0123456789", "malformed", "bad Content-Length"),
+    # A superscript two: str.isdigit() says yes, int() and every HTTP parser say no.
+    (b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\nab", "malformed", "bad Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "malformed",
+     "conflicting Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n", "malformed", "bad chunk size"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", "malformed", "bad chunk size"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", "malformed",
+     "not followed by CRLF"),
 ])
 def test_failures_raise_client_error_and_the_connection_is_not_reused(run, response, kind, message):
     async def calls(origin):
@@ -224,3 +238,83 @@ def test_head_is_refused_rather_than_misframed(run):
         return "refused"
 
     assert exchange(run, [], calls)[0] == "refused"
+
+
+class ClosingServer:
+    """A plain socket server on its own thread that accepts each connection and closes it at
+    once (with a FIN, or with an RST if ``reset``), as a server does whose accept queue
+    overflowed or that is shutting down: the client sees a connection that succeeds and then is
+    gone before (or just after) its request, or, with an RST, one that fails while connecting."""
+
+    def __init__(self, reset):
+        self.reset = reset
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)  # accept() wakes up to see stop()
+        self.port = self.listener.getsockname()[1]
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            if self.reset:  # an RST instead of a FIN
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            connection.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
+def test_a_connection_closed_by_the_server_is_a_reset_not_a_timeout(run, reset):
+    """Whether the close lands while connecting, before the request is written or after, the
+    answer is a prompt ClientError("reset"): never a wait for the whole timeout, never a
+    RuntimeError from uvloop."""
+    server = ClosingServer(reset)
+
+    async def main():
+        origin = Origin(f"http://127.0.0.1:{server.port}", timeout=10.0)
+        kinds, started = [], time.monotonic()
+        try:
+            for _ in range(20):
+                with pytest.raises(ClientError) as failure:
+                    await origin.request("GET", "/")
+                kinds.append(failure.value.kind)
+        finally:
+            await origin.close()
+        return kinds, time.monotonic() - started
+
+    try:
+        kinds, elapsed = run(main())
+    finally:
+        server.stop()
+    assert kinds == ["reset"] * 20
+    assert elapsed < 5.0, "a reset must be reported at once, not after the timeout"
+
+
+def test_a_connection_lost_before_sending_refuses_the_write(run):
+    """The path above that timing rarely takes on loopback, pinned: the connection is known
+    to be lost before the request is written."""
+    server = ClosingServer(reset=False)
+
+    async def main():
+        origin = Origin(f"http://127.0.0.1:{server.port}", timeout=10.0)
+        loop = asyncio.get_running_loop()
+        connection = await origin._connection(loop.time() + 5)
+        await asyncio.wait_for(connection.lost, 5)
+        origin._idle.append(connection)  # the pool would skip it; send() must refuse it too
+        with pytest.raises(ClientError, match="before the request was sent") as failure:
+            connection.send(b"GET / HTTP/1.1\r\n\r\n")
+        await origin.close()
+        return failure.value.kind
+
+    try:
+        assert run(main()) == "reset"
+    finally:
+        server.stop()
