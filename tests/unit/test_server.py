@@ -37,9 +37,10 @@ def app(environ, start_response):
     return [body]
 
 
-@pytest.fixture(scope="module")
-def server():
+@pytest.fixture(scope="module", params=["epoll", "poll"])
+def server(request):
     served = make_server(app, listen="127.0.0.1:0", threads=4, connection_limit=500)
+    served.asyncore.use_epoll = request.param == "epoll"  # the loop makes its poller on start
     thread = threading.Thread(target=served.run, daemon=True)
     thread.start()
     yield served
