@@ -271,10 +271,17 @@ class _Poller:
         if held is not None and held[0] is not obj:
             self.drop(fd)  # a closed connection's descriptor, reused by a new one
             held = None
-        if self.epoll and held is not None:
-            self.poller.modify(fd, flags)
-        else:
-            self.poller.register(fd, flags)
+        try:
+            if self.epoll and held is not None:
+                self.poller.modify(fd, flags)
+            else:
+                self.poller.register(fd, flags)
+        except OSError:
+            # Closed since the loop asked it (a task thread closes a connection whose client
+            # reset it while waitress sent a 100 Continue): epoll refuses the descriptor.
+            # Its del_channel touched it, so the next turn looks at it again.
+            self.held.pop(fd, None)
+            return
         self.held[fd] = (obj, flags)
 
     def drop(self, fd):
@@ -284,6 +291,11 @@ class _Poller:
             self.poller.unregister(fd)
         except (KeyError, OSError):
             pass  # closed already: the kernel dropped it with the file (epoll)
+
+    def close(self):
+        if self.epoll:
+            self.poller.close()
+        self.held.clear()
 
     def poll(self, timeout):
         """Ready (fd, flags); ``timeout`` in seconds, None to wait for an event."""
@@ -322,16 +334,21 @@ class RushLoop:
         else:
             if self.poller is None:
                 self.poller = _Poller(self.use_epoll)
-            self.touched.update(map)
+                self.touched.update(map)
             turn = self.poll
         while map and (count is None or count > 0):
             turn(timeout, map)
             if count is not None:
                 count -= 1
+        if not map and self.poller is not None:  # the server has closed: so does the poller
+            self.poller.close()
+            self.poller = None
 
     def touch(self, fd):
-        """Look at ``fd`` on the next turn (any thread may call this)."""
-        self.touched.add(fd)
+        """Look at ``fd`` on the next turn (any thread may call this). Without a poller
+        (select(), or not started) there is nothing standing to look at again."""
+        if self.poller is not None:
+            self.touched.add(fd)
 
     def touch_all(self):
         """Look at every registered descriptor on the next turn (after maintenance)."""
