@@ -123,7 +123,9 @@ def render(results, baseline=None):
       f"max_connections {pg.get('max_connections')}) |")
     w(f"| Python | {m['python']}, kernel {m['kernel']} |")
     w(f"| app | one waitress process from `production.ini`: {server.get('threads')} threads, "
-      f"pool {server.get('sqlalchemy.pool_size')} + {server.get('sqlalchemy.max_overflow')} overflow |")
+      f"pool {server.get('sqlalchemy.pool_size')} + {server.get('sqlalchemy.max_overflow')} overflow"
+      + (f", GIL switch interval {server['gil_switch_interval_ms']:g} ms (decision 0032)"
+         if "gil_switch_interval_ms" in server else "") + " |")
     if server.get("scale_out_threads"):
         w(f"| app, scale-out | each of several processes as `deploy/README.md` runs them: "
           f"{server['scale_out_threads']} threads, the same pool (decision 0028) |")

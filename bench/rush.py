@@ -422,6 +422,7 @@ def _server_settings():
         "sqlalchemy.pool_size": int(app.get("sqlalchemy.pool_size", 5)),
         "sqlalchemy.max_overflow": int(app.get("sqlalchemy.max_overflow", 10)),
         "connection_limit": int(server.get("connection_limit", 100)),
+        "gil_switch_interval_ms": float(server.get("gil_switch_interval_ms", 5)),
         "ticketing.max_queue_wait_ms": int(app.get("ticketing.max_queue_wait_ms", 0)),
     }
 

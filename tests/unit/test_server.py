@@ -3,6 +3,7 @@ with many connections, big and streamed bodies and pipelined requests, and the e
 longer treats a connection whose task owns its output as writable."""
 import http.client
 import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -423,3 +424,66 @@ def test_serving_starts_with_the_startup_heap_frozen(monkeypatch):
         assert seen["frozen"] > 10_000
     finally:
         gc.unfreeze()
+
+
+class _StubServer:
+    """What serve() needs of a server, recording the GIL's switch interval it ran with."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def print_listen(self, text):
+        pass
+
+    def run(self):
+        self.seen["interval"] = sys.getswitchinterval()
+
+
+@pytest.mark.parametrize("settings, expected", [({}, 0.02), ({"gil_switch_interval_ms": "7.5"}, 0.0075)])
+def test_serving_sets_the_gil_switch_interval(monkeypatch, settings, expected):
+    """serve() runs the server with the configured switch interval, 20 ms when none is set
+    (decision 0032), and waitress never sees the setting (it refuses unknown ones)."""
+    import ticketing.server
+
+    seen, given = {}, {}
+
+    def make(app, **server_settings):
+        given.update(server_settings)
+        return _StubServer(seen)
+
+    monkeypatch.setattr(ticketing.server, "make_server", make)
+    monkeypatch.setattr(ticketing.server, "freeze_startup_heap", lambda: None)
+    before = sys.getswitchinterval()
+    try:
+        ticketing.server.serve(app, threads="4", **settings)
+        assert seen["interval"] == pytest.approx(expected)
+        assert given == {"threads": "4"}
+    finally:
+        sys.setswitchinterval(before)
+
+
+@pytest.mark.parametrize("value", ["fast", "0", "-5", "5000", ""])
+def test_a_gil_switch_interval_out_of_range_is_refused_before_serving(monkeypatch, value):
+    import ticketing.server
+
+    monkeypatch.setattr(ticketing.server, "make_server", lambda app, **settings: pytest.fail("served"))
+    before = sys.getswitchinterval()
+    with pytest.raises(ValueError, match="gil_switch_interval_ms"):
+        ticketing.server.serve(app, gil_switch_interval_ms=value)
+    assert sys.getswitchinterval() == before
+
+
+def test_production_ini_server_settings_are_all_understood():
+    """pserve hands [server:main] to ticketing's server: after it takes its own setting out,
+    waitress accepts every remaining one."""
+    import pathlib
+
+    import plaster
+
+    from ticketing.server import gil_switch_interval
+
+    ini = pathlib.Path(__file__).resolve().parents[2] / "production.ini"
+    settings = dict(plaster.get_loader(str(ini), protocols=["wsgi"]).get_settings("server:main"))
+    settings.pop("use")
+    assert gil_switch_interval(settings) == pytest.approx(0.02)
+    Adjustments(**settings)  # raises on a setting waitress does not know
