@@ -1,5 +1,7 @@
 """Best available, adjacent: the short scan first, the full scan when the front is fragmented
 (holds._hold_adjacent)."""
+import random
+
 import pytest
 from sqlalchemy import text
 
@@ -82,3 +84,48 @@ def test_a_fan_replacing_a_hold_can_get_the_same_adjacent_seats_back(staff, cust
     again = customer.post(url, {"quantity": 2, "adjacent": True}, status=201).json
     assert [s["id"] for s in again["seats"]] == [s["id"] for s in first["seats"]]
     assert customer.get(f"/api/v1/holds/{first['id']}").json["status"] == "replaced"
+
+
+def _blocks_by_hand(seats, scan, quantity, limit):
+    """The plan's definition, in Python: among the first ``scan`` available seats in layout
+    order, every ``quantity`` seats of one row with consecutive numbers, in layout order."""
+    front = sorted((s for s in seats if s.status == "available"),
+                   key=lambda s: (s.section_id, s.row_index, s.number))[:scan]
+    blocks = []
+    for start, first in enumerate(front):
+        run = front[start:start + quantity]
+        if (len(run) == quantity and all((s.section_id, s.row_index) == (first.section_id, first.row_index) for s in run)
+                and [s.number for s in run] == list(range(first.number, first.number + quantity))):
+            blocks.append([s.seat_id for s in run])
+    return blocks[:limit]
+
+
+@pytest.mark.parametrize("in_category", [False, True])
+def test_the_block_plan_finds_exactly_the_runs_of_free_seats(staff, engine, in_category):
+    """decision 0033: one window over the index order finds the same blocks as their
+    definition, whatever the pattern of free seats (row ends, short scans, long quantities)."""
+    match, _, sections, categories = published_match(staff, seats_per_row=12, rows=6, prices=(4000, 2500))
+    chance = random.Random(33)
+    with engine.begin() as conn:
+        ids = conn.execute(text("SELECT seat_id FROM match_seats WHERE match_id = :m ORDER BY seat_id"),
+                           {"m": match["id"]}).scalars().all()
+        taken = [seat_id for seat_id in ids if chance.random() < 0.3]
+        conn.execute(text("UPDATE match_seats SET status = 'blocked', blocked_reason = 't' "
+                          "WHERE match_id = :m AND seat_id = ANY(:ids)"), {"m": match["id"], "ids": taken})
+        seats = conn.execute(text("SELECT seat_id, section_id, row_index, number, status, category_id "
+                                  "FROM match_seats WHERE match_id = :m"), {"m": match["id"]}).all()
+    category_id = categories[0]["id"] if in_category else None
+    if in_category:
+        seats = [s for s in seats if s.category_id == category_id]
+    statement = holds._ADJACENT_BLOCKS_IN_CATEGORY if in_category else holds._ADJACENT_BLOCKS_ANYWHERE
+    checked = 0
+    with engine.connect() as conn:
+        for quantity in (2, 3, 5):
+            for scan in (7, 40, holds.CANDIDATE_SCAN):
+                for limit in (3, 1000):
+                    params = {"match_id": match["id"], "category_id": category_id, "scan": scan,
+                              "quantity": quantity, "blocks": limit}
+                    expected = _blocks_by_hand(seats, scan, quantity, limit)
+                    assert statement.execute(conn, params).scalars().all() == expected, params
+                    checked += len(expected)
+    assert checked > 50  # the pattern leaves runs of every length asked for

@@ -117,11 +117,16 @@ def test_best_available_scans_read_no_held_seat(staff, customer, engine):
     with engine.connect() as conn:
         conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
         for statement, params in prepared:
-            conn.exec_driver_sql(statement.prepare_sql)
+            # Under a name of the test's own: the pooled connection may have prepared the
+            # app's statement already (an earlier test's request), and the pool remembers it.
+            own = f"test_{statement.name}"
+            conn.exec_driver_sql(statement.prepare_sql.replace(f"PREPARE {statement.name} ", f"PREPARE {own} ", 1))
             arguments = tuple(params[name] for name in statement.parameters)
             explained[statement.name] = conn.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.execute_sql}", arguments).scalar_one()[0]
-            conn.exec_driver_sql(f"DEALLOCATE {statement.name}")
+                "EXPLAIN (ANALYZE, FORMAT JSON) "
+                + statement.execute_sql.replace(f"EXECUTE {statement.name} ", f"EXECUTE {own} ", 1),
+                arguments).scalar_one()[0]
+            conn.exec_driver_sql(f"DEALLOCATE {own}")
         conn.rollback()
     with engine.connect() as conn:  # rolled back: the first-free claim really claims
         explained["first free"] = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {holds._CLAIM_FIRST_FREE.text}"), {
