@@ -37,21 +37,19 @@ SELECT m.status, now() >= m.sales_open_at AS opened, now() < m.sales_close_at AS
             WHERE ms.match_id = :match_id AND ms.status = 'available'
             ORDER BY ms.section_id, ms.row_index, ms.number
             LIMIT 600
-        ), runs AS (
-            SELECT seat_id, section_id, row_index, number,
-                   number - row_number() OVER (PARTITION BY section_id, row_index ORDER BY number) AS run
-            FROM candidates
-        ), windows AS (
+        ), windows AS (  -- one window in the index's order (decision 0033)
             SELECT section_id, row_index, number,
-                   array_agg(seat_id) OVER (PARTITION BY section_id, row_index, run ORDER BY number
-                                            ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS block
-            FROM runs
+                   lead(number, 1) OVER seats_on AS last_number,
+                   array_agg(seat_id) OVER seats_on AS block
+            FROM candidates
+            WINDOW seats_on AS (PARTITION BY section_id, row_index ORDER BY number
+                                ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING)
         )
         -- no two free seats side by side (the last seats of a sell-out, rows of 25 sold in
         -- pairs): the first free seats instead, as the app's fallback (_CLAIM_FIRST_FREE)
         SELECT coalesce(
             (SELECT string_agg(DISTINCT seat_id::text, ',')
-             FROM (SELECT block FROM windows WHERE cardinality(block) = 2
+             FROM (SELECT block FROM windows WHERE last_number = number + 1
                    ORDER BY section_id, row_index, number LIMIT 33) AS blocks, unnest(blocks.block) AS seat_id),
             (SELECT string_agg(seat_id::text, ',')
              FROM (SELECT seat_id FROM candidates ORDER BY section_id, row_index, number LIMIT 8) AS first_free),

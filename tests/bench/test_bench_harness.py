@@ -40,6 +40,10 @@ def test_pgbench_scripts_claim_with_the_services_sql():
         assert "FOR UPDATE SKIP LOCKED" in sql and "ORDER BY ms.section_id, ms.row_index, ms.number" in sql
         assert "INSERT INTO tickets" in sql and "INSERT INTO wallet_ledger" in sql
     assert _squash(holds.CLAIMABLE) in _squash((ROOT / "bench" / "app_path.sql").read_text())  # the block claim
+    # the block plan's one window in the index's order (decision 0033), for pairs in app_path.sql
+    window = "WINDOW seats_on AS (PARTITION BY section_id, row_index ORDER BY number ROWS BETWEEN CURRENT ROW AND {} FOLLOWING)"
+    assert _squash(window.format(":quantity - 1")) in services
+    assert _squash(window.format("1")) in _squash((ROOT / "bench" / "app_path.sql").read_text())
 
 
 def test_report_renders_tables_and_charts(tmp_path, monkeypatch):
