@@ -8,6 +8,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from ticketing import load_shedding, seat_map_fast_path
 from ticketing.request_class import freeze_request_extensions
+from ticketing.services.claims_in_flight import ClaimsInFlight
 from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
 
@@ -48,6 +49,8 @@ def main(global_config, **settings):
         config.include(".routes")
         # Ed25519 key for ticket codes; production refuses to start without one.
         config.registry["ticket_signer"] = load_signer(settings)
+        # Seats this process's requests are claiming, a hint for its other buyers (0034).
+        config.registry["claims_in_flight"] = ClaimsInFlight()
         config.add_static_view(
             "static/swagger-ui", "swagger_ui_bundle:vendor/swagger-ui-4.15.5", cache_max_age=86400,
             permission=NO_PERMISSION_REQUIRED,

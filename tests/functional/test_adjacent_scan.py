@@ -129,3 +129,37 @@ def test_the_block_plan_finds_exactly_the_runs_of_free_seats(staff, engine, in_c
                     assert statement.execute(conn, params).scalars().all() == expected, params
                     checked += len(expected)
     assert checked > 50  # the pattern leaves runs of every length asked for
+
+
+def _layout(engine, match_id):
+    """(row, number) -> seat id for the match's seats."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT s.row_label, s.number, s.id FROM seats s JOIN match_seats ms ON ms.seat_id = s.id "
+                                 "WHERE ms.match_id = :m"), {"m": match_id}).all()
+    return {(row, number): seat_id for row, number, seat_id in rows}
+
+
+def test_a_block_another_request_here_is_claiming_is_tried_last(staff, user_factory, engine, wsgi_app):
+    """decision 0034: a buyer's first try goes around the seats this process's other requests
+    are claiming; once their transaction has ended and a new plan was read, the hint is gone
+    and the best block is the best block again."""
+    match, *_ = published_match(staff, seats_per_row=10, rows=2, prices=(4000,))
+    seat = _layout(engine, match["id"])
+    registry = wsgi_app.registry["claims_in_flight"]
+    other = registry.claimer()  # another request, mid-claim on the best block
+    best = [seat[("1", 1)], seat[("1", 2)]]
+    other.take(match["id"], best)
+    url = f"/api/v1/matches/{match['id']}/holds"
+    first = user_factory()
+    first.post("/api/v1/wallet/top-ups", {"amount": 100_000}, status=201)
+    hold = first.post(url, {"quantity": 2, "adjacent": True}, status=201).json
+    assert not {s["id"] for s in hold["seats"]} & set(best)
+    # The request's own marks were released when it ended: a plan read now does not avoid them.
+    later = registry.claimer()
+    later.planning()
+    assert not later.busy(match["id"], [s["id"] for s in hold["seats"]])
+    other.drop(match["id"], best)  # that claim came back short: the best block is free again
+    second = user_factory()
+    second.post("/api/v1/wallet/top-ups", {"amount": 100_000}, status=201)
+    again = second.post(url, {"quantity": 2, "adjacent": True}, status=201).json
+    assert [s["id"] for s in again["seats"]] == best

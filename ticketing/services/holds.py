@@ -257,18 +257,23 @@ def _plan(quantity, category_id):
     return {"scan": scan, "quantity": quantity, "blocks": wanted_blocks}
 
 
-def _hold_adjacent(dbsession, params, quantity, category_id, planned=None):
+def _hold_adjacent(dbsession, params, quantity, category_id, planned=None, claimer=None):
     """Claim the best adjacent block that nobody else is taking and write the hold on it;
     returns the hold's row, or None if no block could be had. ``params``: the claim's and the
     hold's (see _CLAIM_BLOCK_AND_HOLD); ``planned``: the blocks the on-sale check already
-    planned with :func:`_plan` (None: plan now)."""
+    planned with :func:`_plan` (None: plan now); ``claimer``: this request's
+    :class:`~ticketing.services.claims_in_flight.Claimer`, or None for no hints."""
     plan = _plan(quantity, category_id)
     statement = _ADJACENT_BLOCKS_ANYWHERE if category_id is None else _ADJACENT_BLOCKS_IN_CATEGORY
     where = {"match_id": params["match_id"], "category_id": category_id}
     blocks = planned
     if blocks is None:
+        if claimer is not None:
+            claimer.planning()
         blocks = statement.execute(dbsession, {**where, **plan}).scalars().all()
     if len(blocks) < plan["blocks"] and plan["scan"] < CANDIDATE_SCAN:
+        if claimer is not None:
+            claimer.planning()
         blocks = statement.execute(dbsession, {**where, **plan, "scan": CANDIDATE_SCAN}).scalars().all()
     if not blocks:
         return None
@@ -276,14 +281,23 @@ def _hold_adjacent(dbsession, params, quantity, category_id, planned=None):
     # rush spreads over the front blocks instead of all queueing for the second-best one.
     runners_up = blocks[1 : 1 + WINDOW_JITTER]
     random.shuffle(runners_up)
+    ordered = [blocks[0]] + runners_up + blocks[1 + WINDOW_JITTER :]
+    if claimer is not None:
+        # Blocks this process's other requests are claiming go last (decision 0034): their
+        # rows are locked or, by the time this claim reads them, held.
+        match_id = params["match_id"]
+        busy = [claimer.busy(match_id, block) for block in ordered]
+        ordered = [b for b, taken in zip(ordered, busy) if not taken] + [b for b, taken in zip(ordered, busy) if taken]
     contended = set()
     attempts = 0
-    for block in [blocks[0]] + runners_up + blocks[1 + WINDOW_JITTER :]:
+    for block in ordered:
         if contended.intersection(block):
             continue
         attempts += 1
         if attempts > WINDOW_ATTEMPTS:
             break
+        if claimer is not None:
+            claimer.take(params["match_id"], block)
         # A savepoint per attempt, sent in the claim's own round trip: rolling back to it
         # releases the row locks of a partial block, so nobody else is turned away by our
         # leftovers. A complete block keeps its savepoint until commit (that is harmless).
@@ -291,6 +305,8 @@ def _hold_adjacent(dbsession, params, quantity, category_id, planned=None):
         if hold is not None:
             return hold
         dbsession.execute(text("ROLLBACK TO SAVEPOINT claim_block"))
+        if claimer is not None:
+            claimer.drop(params["match_id"], block)
         contended.update(block)
     return None
 
@@ -417,11 +433,14 @@ _INSERT_HOLD = Prepared(
 )
 
 
-def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
+def create_hold(dbsession, user_id, match, body, currency, autocommit_engine, claimer=None):
     """Claim seats for a fan; replaces the fan's previous live hold on this match.
 
     ``autocommit_engine``: ``registry["db_autocommit_engine"]``, on which lapsed holds' seats
     are made available before a best-available scan (see _RELEASE_LAPSED).
+    ``claimer``: the request's :class:`~ticketing.services.claims_in_flight.Claimer` (its
+    ``finish`` is the caller's, once the transaction has ended), or None: adjacent blocks
+    are then tried without knowing what this process's other requests are claiming.
 
     Returns the new hold as a row (id, match_id, user_id, seat_ids, total, currency, status,
     expires_at, created_at, and ``seats`` as the response shows them).
@@ -439,6 +458,8 @@ def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
     if not body.get("seat_ids") and body["quantity"] > 1:
         statement = _ON_SALE_WITH_BLOCKS_ANYWHERE if check["category_id"] is None else _ON_SALE_WITH_BLOCKS_IN_CATEGORY
         check.update(_plan(body["quantity"], check["category_id"]))
+        if claimer is not None:
+            claimer.planning()
     fan = statement.execute(dbsession, check).one()
     _check_on_sale(fan)
     planned = getattr(fan, "blocks", None)
@@ -467,7 +488,7 @@ def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
             dbsession,
             {"match_id": match.id, "hold_id": fan.hold_id, "hold_seconds": match.hold_seconds,
              "u": user_id, "c": currency},
-            body["quantity"], body.get("category_id"), planned)
+            body["quantity"], body.get("category_id"), planned, claimer)
         if hold is not None:
             return hold
     rows = _claim(dbsession, match, fan.hold_id, body)
