@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from ticketing.services import holds
+from ticketing.services.claims_in_flight import Claimer, ClaimsInFlight
 
 from .catalogue_helpers import published_match
 
@@ -139,27 +140,105 @@ def _layout(engine, match_id):
     return {(row, number): seat_id for row, number, seat_id in rows}
 
 
-def test_a_block_another_request_here_is_claiming_is_tried_last(staff, user_factory, engine, wsgi_app):
+@pytest.fixture
+def claims(wsgi_app):
+    """A fresh claims-in-flight map for this test: the app (and its map) lives for the whole
+    session while ids restart with every test, so a mark must not outlive its test."""
+    kept = wsgi_app.registry["claims_in_flight"]
+    wsgi_app.registry["claims_in_flight"] = fresh = ClaimsInFlight()
+    yield fresh
+    wsgi_app.registry["claims_in_flight"] = kept
+
+
+def _buyer(user_factory):
+    fan = user_factory()
+    fan.post("/api/v1/wallet/top-ups", {"amount": 100_000}, status=201)
+    return fan
+
+
+def _hold_pair(fan, match):
+    return fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2, "adjacent": True}, status=201).json
+
+
+def test_a_block_another_request_here_is_claiming_is_tried_last(staff, user_factory, engine, claims):
     """decision 0034: a buyer's first try goes around the seats this process's other requests
-    are claiming; once their transaction has ended and a new plan was read, the hint is gone
-    and the best block is the best block again."""
+    are claiming; without a mark the best block is the best block again."""
     match, *_ = published_match(staff, seats_per_row=10, rows=2, prices=(4000,))
     seat = _layout(engine, match["id"])
-    registry = wsgi_app.registry["claims_in_flight"]
-    other = registry.claimer()  # another request, mid-claim on the best block
+    other = claims.claimer(user_id=-1)  # another fan's request, mid-claim on the best block
     best = [seat[("1", 1)], seat[("1", 2)]]
     other.take(match["id"], best)
-    url = f"/api/v1/matches/{match['id']}/holds"
-    first = user_factory()
-    first.post("/api/v1/wallet/top-ups", {"amount": 100_000}, status=201)
-    hold = first.post(url, {"quantity": 2, "adjacent": True}, status=201).json
+    hold = _hold_pair(_buyer(user_factory), match)
     assert not {s["id"] for s in hold["seats"]} & set(best)
-    # The request's own marks were released when it ended: a plan read now does not avoid them.
-    later = registry.claimer()
-    later.planning()
-    assert not later.busy(match["id"], [s["id"] for s in hold["seats"]])
     other.drop(match["id"], best)  # that claim came back short: the best block is free again
-    second = user_factory()
-    second.post("/api/v1/wallet/top-ups", {"amount": 100_000}, status=201)
-    again = second.post(url, {"quantity": 2, "adjacent": True}, status=201).json
+    again = _hold_pair(_buyer(user_factory), match)
     assert [s["id"] for s in again["seats"]] == best
+
+
+def test_a_request_marks_what_it_claims_until_its_transaction_ended(staff, user_factory, claims):
+    """The hold's seats are marked, and the mark counts for a plan read while the request was
+    in flight but not for one read after it ended."""
+    match, *_ = published_match(staff, seats_per_row=10, rows=2, prices=(4000,))
+    before = claims.claimer(user_id=-1)
+    before.planning()
+    hold = _hold_pair(_buyer(user_factory), match)
+    ids = [s["id"] for s in hold["seats"]]
+    assert before.busy(match["id"], ids)
+    later = claims.claimer(user_id=-1)
+    later.planning()
+    assert not later.busy(match["id"], ids)
+
+
+def test_marks_are_released_after_the_commit(staff, user_factory, engine, claims, monkeypatch):
+    """Another request that plans once the marks are released sees the hold in the database."""
+    match, *_ = published_match(staff, seats_per_row=10, rows=1, prices=(4000,))
+    seen = []
+    release = ClaimsInFlight._release
+
+    def counting_holds_first(registry, claimer, keys):
+        with engine.connect() as conn:
+            seen.append(conn.execute(text("SELECT count(*) FROM holds WHERE match_id = :m"), {"m": match["id"]}).scalar())
+        return release(registry, claimer, keys)
+
+    monkeypatch.setattr(ClaimsInFlight, "_release", counting_holds_first)
+    _hold_pair(_buyer(user_factory), match)
+    assert seen == [1]
+
+
+def test_a_marked_block_is_still_tried_when_it_is_the_only_one(staff, user_factory, engine, claims):
+    """A hint, never a refusal: the only block is claimed even though another request here
+    has a mark on it (that claim is failing elsewhere)."""
+    match, *_ = published_match(staff, seats_per_row=2, rows=1, prices=(4000,))
+    seat = _layout(engine, match["id"])
+    only = [seat[("1", 1)], seat[("1", 2)]]
+    claims.claimer(user_id=-1).take(match["id"], only)
+    hold = _hold_pair(_buyer(user_factory), match)
+    assert sorted(s["id"] for s in hold["seats"]) == sorted(only)
+
+
+def test_a_short_claim_leaves_no_mark(staff, user_factory, engine, claims):
+    """The best block's second seat is being claimed by another process (a row lock this one
+    cannot see in its map): the first try comes back short, and its marks go with it."""
+    match, *_ = published_match(staff, seats_per_row=10, rows=1, prices=(4000,))
+    seat = _layout(engine, match["id"])
+    best = [seat[("1", 1)], seat[("1", 2)]]
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text("SELECT 1 FROM match_seats WHERE match_id = :m AND seat_id = :s FOR UPDATE"),
+                     {"m": match["id"], "s": best[1]})
+        probe = claims.claimer(user_id=-1)
+        probe.planning()
+        hold = _hold_pair(_buyer(user_factory), match)
+        assert not {s["id"] for s in hold["seats"]} & set(best)
+        assert not probe.busy(match["id"], best)
+
+
+def test_a_hold_reads_its_plan_before_it_marks_and_claims(staff, user_factory, claims, monkeypatch):
+    """The plan's time is taken before the statement that plans is sent (a mark released after
+    it still counts for that plan), and the block is marked before its claim."""
+    match, *_ = published_match(staff, seats_per_row=10, rows=1, prices=(4000,))
+    calls = []
+    for name in ("planning", "busy", "take", "drop", "finish"):
+        real = getattr(Claimer, name)
+        monkeypatch.setattr(Claimer, name, lambda self, *args, _real=real, _name=name: (calls.append(_name), _real(self, *args))[1])
+    _hold_pair(_buyer(user_factory), match)
+    assert calls == ["planning", "busy", "take", "finish"]

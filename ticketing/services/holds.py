@@ -282,15 +282,9 @@ def _hold_adjacent(dbsession, params, quantity, category_id, planned=None, claim
     runners_up = blocks[1 : 1 + WINDOW_JITTER]
     random.shuffle(runners_up)
     ordered = [blocks[0]] + runners_up + blocks[1 + WINDOW_JITTER :]
-    if claimer is not None:
-        # Blocks this process's other requests are claiming go last (decision 0034): their
-        # rows are locked or, by the time this claim reads them, held.
-        match_id = params["match_id"]
-        busy = [claimer.busy(match_id, block) for block in ordered]
-        ordered = [b for b, taken in zip(ordered, busy) if not taken] + [b for b, taken in zip(ordered, busy) if taken]
     contended = set()
     attempts = 0
-    for block in ordered:
+    for block in _in_claim_order(ordered, claimer, params["match_id"]):
         if contended.intersection(block):
             continue
         attempts += 1
@@ -309,6 +303,22 @@ def _hold_adjacent(dbsession, params, quantity, category_id, planned=None, claim
             claimer.drop(params["match_id"], block)
         contended.update(block)
     return None
+
+
+def _in_claim_order(blocks, claimer, match_id):
+    """The blocks in the order to try them, but those another fan's request in this process
+    is claiming last (decision 0034): their rows are locked or, by the time a claim reads
+    them, held. Checked as the walk reaches them, so a claim that succeeds early checks few."""
+    if claimer is None:
+        yield from blocks
+        return
+    deferred = []
+    for block in blocks:
+        if claimer.busy(match_id, block):
+            deferred.append(block)
+        else:
+            yield block
+    yield from deferred
 
 
 def _claim(dbsession, match, hold_id, request):

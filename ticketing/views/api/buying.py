@@ -64,7 +64,7 @@ def create_hold(context, request):
     body = dict(request.openapi_validated.body)
     # The seats this request claims are marked for the process's other buyers until its
     # transaction has ended: finished callbacks run after pyramid_tm's commit or abort.
-    claimer = request.registry["claims_in_flight"].claimer()
+    claimer = request.registry["claims_in_flight"].claimer(request.identity.id)
     request.add_finished_callback(lambda _request: claimer.finish())
     hold = holds.create_hold(request.dbsession, request.identity.id, context.row, body, _currency(request),
                              request.registry["db_autocommit_engine"], claimer)
