@@ -1,8 +1,10 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    create .venv, install, start the database (embedded when DATABASE_URL is unset),
-#               migrate, load demo data, print the demo admin, serve http://127.0.0.1:6543
+#               migrate, load demo data, print the demo admin, serve http://127.0.0.1:6543 (PORT=...)
 #   make test   create .venv, install with test extras, run the whole suite on a real PostgreSQL
 PYTHON ?= python3
+# The port `make run` serves on: `make run PORT=8000`.
+PORT ?= 6543
 VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
@@ -25,7 +27,7 @@ demo: migrate
 	$(BIN)/ticketing development.ini demo-admin
 
 run: demo
-	$(BIN)/pserve development.ini
+	$(BIN)/pserve development.ini http_port=$(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -43,9 +43,6 @@ def app_settings(database_url, **overrides):
         "tickets.signing_key": TICKET_KEY,
         "pyramid_openapi3.enable_request_validation": "true",
         "pyramid_openapi3.enable_response_validation": "true",
-        # Every poll goes to the database, so tests see each change at once; the fast path
-        # has its own tests (tests/functional/test_seat_map_fast_path.py).
-        "seatmap.fresh_seconds": "0",
     }
     settings.update(overrides)
     return settings

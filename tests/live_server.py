@@ -33,7 +33,7 @@ tickets.signing_key = {ticket_key}
 pyramid_openapi3.enable_response_validation = false
 
 [server:main]
-use = egg:ticketing#waitress
+use = egg:waitress#main
 listen = 127.0.0.1:{port}
 threads = 8
 

@@ -6,11 +6,9 @@ every package says in its own ``includeme`` what it adds.
 from pyramid.config import Configurator
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from ticketing import load_shedding, seat_map_fast_path
-from ticketing.request_class import freeze_request_extensions
-from ticketing.services.claims_in_flight import ClaimsInFlight
 from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
+from ticketing.startup import explain_port_clash
 
 
 #: Views without an explicit permission are denied: a new route cannot be public by accident.
@@ -35,6 +33,8 @@ TWEENS = (
 
 def main(global_config, **settings):
     """Return the Pyramid WSGI application (``paste.app_factory``)."""
+    if "http_port" in global_config:  # served by pserve (``pserve <ini> http_port=...``)
+        explain_port_clash(global_config["http_port"])
     settings = normalize_settings(settings)
     settings["pyramid.tweens"] = "\n".join(TWEENS)
     with Configurator(settings=settings) as config:
@@ -46,11 +46,10 @@ def main(global_config, **settings):
         config.include(".openapi")
         config.include(".request_log")
         config.include(".security")
+        config.include(".load_shedding")
         config.include(".routes")
         # Ed25519 key for ticket codes; production refuses to start without one.
         config.registry["ticket_signer"] = load_signer(settings)
-        # Seats this process's requests are claiming, a hint for its other buyers (0034).
-        config.registry["claims_in_flight"] = ClaimsInFlight()
         config.add_static_view(
             "static/swagger-ui", "swagger_ui_bundle:vendor/swagger-ui-4.15.5", cache_max_age=86400,
             permission=NO_PERMISSION_REQUIRED,
@@ -59,12 +58,4 @@ def main(global_config, **settings):
             "static/app", "ticketing:static", cache_max_age=3600, permission=NO_PERMISSION_REQUIRED
         )
         config.scan(".views")
-    # Every request extension is committed now: put the reified properties on one request
-    # class instead of a new class per request (ticketing/request_class.py).
-    freeze_request_extensions(config.registry)
-    # A seat-map poll the full path answered within the last second is answered in front of
-    # the router, before any request object, session or transaction exists (decision 0014).
-    # Behind it, an API request that waited too long for a thread is refused before the router
-    # does any work for it (decision 0025); the fast path's answers cost less than a refusal.
-    app = load_shedding.wrap(config.make_wsgi_app(), settings)
-    return seat_map_fast_path.wrap(app, settings)
+        return config.make_wsgi_app()

@@ -1,150 +1,116 @@
-"""Load shedding: an API request that waited too long for a thread is refused at once with a
-``503`` and ``Retry-After``, before any session, query or transaction (docs/decisions/0025).
+"""Load shedding: an API request that waited too long in front of the app is refused unstarted
+with a ``503`` and ``Retry-After`` (decisions 0025 and 0035).
 
 Why: when fans arrive faster than the box office can serve them (the first minute of a
-final's sale), waitress's queue of requests grows without bound and so does everyone's wait:
+final's sale), the queue in front of the app grows without bound and so does everyone's wait:
 each request is served at last, long after its fan gave up or pressed "buy" again, and the
-work done for it is lost while fresh requests wait behind it. Refusing the requests that
-have already waited longer than ``ticketing.max_queue_wait_ms`` keeps the queue short, so
-the requests that are served are served while their fan still waits; the refused ones cost
-a fraction of a millisecond each and changed nothing, so they are safe to retry.
+work done for it is lost while fresh requests wait behind it. Refusing the requests that have
+already waited longer than ``ticketing.max_queue_wait_ms`` keeps the queue short, so the
+requests that are served are served while their fan still waits; the refused ones changed
+nothing, so they are safe to retry.
 
-What it sheds, and what last:
-- Only ``/api/`` requests: ``/healthz`` must keep telling the load balancer the process is
-  alive, and the staff's admin pages are a trickle that shedding would not relieve.
-- The requests that finish work already done get three times the limit: paying for a hold
-  (``POST /holds/{id}/checkout``), releasing one (``DELETE /holds/{id}``: it frees seats for
-  everyone) and scanning a ticket at the gate. A fan who has seats in hand can pay for them
-  unless the process is stalled, and the checkouts cannot outgrow the holds that were let in
-  before them. (Not "never": a URL costs nothing to send, and a flood of made-up checkouts
-  must not be able to wait forever.)
+How long a request waited is read from the proxy's stamp: nginx sets
+``X-Request-Start: t=<seconds since the epoch, with milliseconds>`` (``${msec}``) when it
+passes the request on (deploy/nginx.conf). The stamp is trusted only on a request that came
+through the trusted proxy: waitress, configured with ``trusted_proxy``, keeps the
+``X-Forwarded-For`` header of a request from that address and removes it from any other
+(``clear_untrusted_proxy_headers``), so a request that still carries it was sent by nginx,
+which always replaces the client's ``X-Request-Start`` with its own. **Without a proxy stamp
+there is no shedding**: a process run on its own serves every request however late.
 
-The answer is an ``application/problem+json`` body of type ``service-busy`` with a
-``Retry-After`` of one to a few seconds, spread at random so refused fans do not all come
-back in the same second. Shedding is logged as one summary line every few seconds, not a
-line per refusal: a line per request would cost most when the process is busiest.
+What it sheds, and what last (declared in ``routes.py``, never by a copy of the paths):
+- only API routes (``api.*``): ``/healthz`` must keep telling the load balancer the process
+  is alive, and the staff's admin pages are a trickle that shedding would not relieve;
+- routes declared ``finishes_work=<methods>`` (paying for a hold, releasing one, a gate scan)
+  get ``FINISHING_WORK_PATIENCE`` times the limit: a fan with seats in hand can pay for them
+  unless the process is stalled, but a flood of made-up checkouts cannot wait forever.
+
+The check runs when the route is known and before traversal (``BeforeTraversal``): no
+database work has been done for the request yet. Each refusal is a ``service-busy`` problem
+with a ``Retry-After`` of one to a few seconds, spread at random so that refused fans do not
+all come back in the same second, and gets its own line in the access log.
 """
-import json
-import logging
 import random
-import re
-import threading
 import time
 
-from ticketing.problems import PROBLEM_CONTENT_TYPE, ServiceBusy, problem_body
-from ticketing.request_log import request_id
-from ticketing.security_headers import security_headers
+from pyramid.events import BeforeTraversal
 
-log = logging.getLogger(__name__)
+from ticketing.problems import ServiceBusy
 
-#: The environ key of the moment (``time.monotonic()``) the request was queued for a thread,
-#: set by ticketing/server.py.
-QUEUED_AT = "ticketing.queued_at"
-
-#: Requests that complete what an earlier request started: shed last, and served before new
-#: work when threads are short (ticketing/server.py). The admin's gate scan is one too.
-FINISHING_WORK = (
-    ("POST", re.compile(r"/api/v1/holds/[^/]+/checkout/?")),
-    ("DELETE", re.compile(r"/api/v1/holds/[^/]+/?")),
-    ("POST", re.compile(r"/api/v1/matches/[^/]+/check-ins/?")),
-    ("POST", re.compile(r"/admin/matches/[^/]+/gate/?")),
-)
 #: Finishing work is refused only after waiting this many times the limit.
 FINISHING_WORK_PATIENCE = 3
-SUMMARY_EVERY_SECONDS = 5.0
 
 
-def finishes_work(method, path):
-    """Whether the request completes work an earlier request started (see above)."""
-    return any(method == m and pattern.fullmatch(path) for m, pattern in FINISHING_WORK)
+class FinishesWork:
+    """Route predicate ``finishes_work=("POST",)``: marks the route's requests of these
+    methods as finishing work already started. It never filters: every request matches."""
+
+    def __init__(self, methods, config):
+        methods = (methods,) if isinstance(methods, str) else methods
+        self.methods = frozenset(method.upper() for method in methods)
+
+    def text(self):
+        return f"finishes_work = {sorted(self.methods)}"
+
+    phash = text
+
+    def __call__(self, info, request):
+        return True
 
 
-def patience(method, path):
-    """How many times the wait limit a request may wait before it is refused: 0 = never."""
-    if not path.startswith("/api/"):
-        return 0
-    return FINISHING_WORK_PATIENCE if finishes_work(method, path) else 1
+def finishes_work(route, method):
+    """Whether ``method`` on ``route`` was declared finishing work in routes.py."""
+    return any(isinstance(p, FinishesWork) and method in p.methods for p in route.predicates)
 
 
-class ShedLog:
-    """Counts refusals and logs them as one line per ``SUMMARY_EVERY_SECONDS`` at most."""
-
-    def __init__(self, clock=time.monotonic):
-        self.clock = clock
-        self.lock = threading.Lock()
-        self.count = 0
-        self.longest_wait = 0.0
-        self.since = clock()
-
-    def refused(self, waited):
-        with self.lock:
-            self.count += 1
-            self.longest_wait = max(self.longest_wait, waited)
-            now = self.clock()
-            if now - self.since < SUMMARY_EVERY_SECONDS:
-                return
-            count, longest, since = self.count, self.longest_wait, self.since
-            self.count, self.longest_wait, self.since = 0, 0.0, now
-        log.warning("load shedding: refused %d API requests in the last %.1f s (longest wait %.2f s)",
-                    count, now - since, longest)
+def proxy_stamp(environ):
+    """Seconds since the epoch at which the trusted proxy passed the request on, or None."""
+    if "HTTP_X_FORWARDED_FOR" not in environ:  # not through waitress's trusted proxy
+        return None
+    stamp = environ.get("HTTP_X_REQUEST_START", "")
+    if stamp.startswith("t="):
+        stamp = stamp[2:]
+    try:
+        return float(stamp)
+    except ValueError:
+        return None
 
 
-class QueueWaitLimit:
-    """WSGI middleware between waitress and the Pyramid router.
+class ShedLateRequests:
+    """The ``BeforeTraversal`` subscriber: refuses an API request that waited too long."""
 
-    It reads the moment the request was queued for a thread (``ticketing.queued_at``, set by
-    ticketing/server.py); a server that does not set it is never shed.
-    """
-
-    def __init__(self, app, max_wait_seconds, production, clock=time.monotonic, retry_after=None):
-        self.app = app
+    def __init__(self, max_wait_seconds, clock=time.time, retry_after=None):
         self.max_wait_seconds = max_wait_seconds
         self.clock = clock
         # One second to the wait limit, at random: spreads the retries over the time the
         # queue takes to turn over.
         ceiling = max(2, round(max_wait_seconds))
         self.retry_after = retry_after or (lambda: random.randint(1, ceiling))
-        self.headers = security_headers(production)
-        self.shed_log = ShedLog(clock)
 
-    def __getattr__(self, name):  # the router's ``registry`` and the rest, for tests and tools
-        return getattr(self.app, name)
-
-    def __call__(self, environ, start_response):
-        queued_at = environ.get(QUEUED_AT)
-        if queued_at is not None and self.max_wait_seconds > 0:
-            waited = self.clock() - queued_at
-            if waited > self.max_wait_seconds:
-                allowed = patience(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
-                if allowed and waited > allowed * self.max_wait_seconds:
-                    return self._refuse(environ, start_response, waited)
-        return self.app(environ, start_response)
-
-    def _refuse(self, environ, start_response, waited):
-        self.shed_log.refused(waited)
-        rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        retry_after = self.retry_after()
-        body = json.dumps(problem_body(
-            ServiceBusy.status, ServiceBusy.title,
-            f"The box office is very busy: this request waited {waited:.1f} s for its turn and was not "
-            f"started, so nothing changed. Retry in {retry_after} s (with the same Idempotency-Key, if it "
-            "had one).",
-            ServiceBusy.slug, request_id=rid,
-        )).encode()
-        start_response("503 Service Unavailable", [
-            ("Content-Type", PROBLEM_CONTENT_TYPE),
-            ("Content-Length", str(len(body))),
-            ("Retry-After", str(retry_after)),
-            ("Cache-Control", "no-store"),
-            *self.headers,
-            ("X-Request-ID", rid),
-        ])
-        return [body]
+    def __call__(self, event):
+        request = event.request
+        route = request.matched_route
+        if route is None or not route.name.startswith("api."):
+            return
+        stamped = proxy_stamp(request.environ)
+        if stamped is None:
+            return
+        waited = self.clock() - stamped
+        if waited <= self.max_wait_seconds:
+            return
+        patience = FINISHING_WORK_PATIENCE if finishes_work(route, request.method) else 1
+        if waited > patience * self.max_wait_seconds:
+            retry_after = self.retry_after()
+            raise ServiceBusy(
+                f"The box office is very busy: this request waited {waited:.1f} s for its turn and was not "
+                f"started, so nothing changed. Retry in {retry_after} s (with the same Idempotency-Key, if it "
+                "had one).",
+                headers={"Retry-After": str(retry_after), "Cache-Control": "no-store"},
+            )
 
 
-def wrap(app, settings):
-    """Put the wait limit in front of the router; ``ticketing.max_queue_wait_ms`` 0 turns it off."""
-    max_wait_ms = settings.get("ticketing.max_queue_wait_ms") or 0
-    if max_wait_ms <= 0:
-        return app
-    return QueueWaitLimit(app, max_wait_ms / 1000, settings.get("ticketing.production", False))
+def includeme(config):
+    config.add_route_predicate("finishes_work", FinishesWork)
+    max_wait_ms = config.get_settings().get("ticketing.max_queue_wait_ms") or 0
+    if max_wait_ms > 0:
+        config.add_subscriber(ShedLateRequests(max_wait_ms / 1000), BeforeTraversal)

@@ -3,6 +3,10 @@
 API routes are hybrid: a URL pattern picks the route, ``factory`` gives the container and
 ``traverse`` walks to the context whose ``__acl__`` decides access. Paths under ``/api/v1``
 must match the OpenAPI document (pyramid_openapi3 checks this at start-up).
+
+``finishes_work=<methods>`` marks requests that complete what an earlier request started
+(paying for a hold, releasing one, a gate scan): under overload they wait longest before
+they are refused (ticketing/load_shedding.py).
 """
 from ticketing.resources import root_factory
 from ticketing.resources.accounts import auth_factory, me_factory
@@ -49,18 +53,19 @@ def includeme(config):
         ("api.match.report", "/report"),
         ("api.match.cancel", "/cancel"),
         ("api.match.holds", "/holds"),
-        ("api.match.check_ins", "/check-ins"),
     ):
         config.add_route(name, match + suffix, factory=match_factory, traverse="/{match_id}")
+    config.add_route("api.match.check_ins", match + "/check-ins", factory=match_factory, traverse="/{match_id}",
+                     finishes_work="POST")
 
     # Buying: the caller's wallet, then holds, orders and tickets reached by traversal
     config.add_route("api.wallet", "/api/v1/wallet", factory=wallet_factory)
     config.add_route("api.wallet.top_ups", "/api/v1/wallet/top-ups", factory=wallet_factory)
     config.add_route("api.wallet.transactions", "/api/v1/wallet/transactions", factory=wallet_factory)
-    config.add_route("api.hold", "/api/v1/holds/{hold_id}", factory=hold_factory, traverse="/{hold_id}")
-    config.add_route(
-        "api.hold.checkout", "/api/v1/holds/{hold_id}/checkout", factory=hold_factory, traverse="/{hold_id}"
-    )
+    config.add_route("api.hold", "/api/v1/holds/{hold_id}", factory=hold_factory, traverse="/{hold_id}",
+                     finishes_work="DELETE")
+    config.add_route("api.hold.checkout", "/api/v1/holds/{hold_id}/checkout", factory=hold_factory,
+                     traverse="/{hold_id}", finishes_work="POST")
     config.add_route("api.orders", "/api/v1/orders", factory=order_factory)
     config.add_route("api.order", "/api/v1/orders/{order_id}", factory=order_factory, traverse="/{order_id}")
     config.add_route(

@@ -60,13 +60,12 @@ class Identity:
         return self._user
 
 
-#: SQL for what credentials are checked against: ``role:generation`` of an active account.
-ACCOUNT_STATE_SQL = "SELECT role || ':' || session_generation FROM users WHERE id = {user} AND is_active"
-
 # The one row every authenticated request reads: a prepared statement on the request's
 # connection (no ORM object, no identity map, no planning).
 _ACCOUNT_STATE = Prepared(
-    "identity_account_state", ACCOUNT_STATE_SQL.format(user=":user_id"), {"user_id": "bigint"}
+    "identity_account_state",
+    "SELECT role || ':' || session_generation FROM users WHERE id = :user_id AND is_active",
+    {"user_id": "bigint"},
 )
 
 
@@ -84,32 +83,6 @@ _END_SESSIONS = Prepared(
 def end_sessions(dbsession, user_id):
     """Refuse every admin session of ``user_id`` opened so far (logout, role changes)."""
     _END_SESSIONS.execute(dbsession, {"user_id": user_id})
-
-
-# The caller's role, read by the request's first statement along with its own row (the match
-# or hold that traversal loads): one round trip fewer on every buying request. Only the
-# database's answer is taken from there; the credentials and the comparison stay here.
-_ROLE_READ_ALONG = "_ticketing_role_read_along"
-
-#: SQL for a column ``caller_account``: the account state of the active user ``:caller``
-#: (``role:generation``; NULL for none).
-CALLER_ACCOUNT_COLUMN = f"({ACCOUNT_STATE_SQL.format(user=':caller')}) AS caller_account"
-
-
-def claimed_user_id(request):
-    """The user id the request's credentials claim (a valid token's subject, the session's
-    user), not yet checked against the account: the ``:caller`` of CALLER_ACCOUNT_COLUMN."""
-    credentials = request.registry["security_policy"].credentials_cache.get_or_create(request)
-    return None if credentials is None else credentials.user_id
-
-
-def role_read_along(request, user_id, account):
-    """Hand the security policy what CALLER_ACCOUNT_COLUMN read for ``user_id``, before the
-    identity is first asked for; it is used once, for that user only."""
-    if user_id is not None:
-        # On the request object, not its environ: pyramid_retry runs a retried request as a
-        # new request over the same environ.
-        request.__dict__[_ROLE_READ_ALONG] = (user_id, account)
 
 
 class Credentials:
@@ -147,11 +120,7 @@ class TicketingSecurityPolicy:
         credentials = self.credentials_cache.get_or_create(request)
         if credentials is None:
             return None
-        read_along = request.__dict__.pop(_ROLE_READ_ALONG, None)
-        if read_along is not None and read_along[0] == credentials.user_id:
-            account = read_along[1]
-        else:
-            account = account_state(request.dbsession, credentials.user_id)
+        account = account_state(request.dbsession, credentials.user_id)
         role, _, generation = (account or "").rpartition(":")
         # Deactivation, a role change or a logout (the generation moved on) invalidates the
         # tokens and sessions issued before it.

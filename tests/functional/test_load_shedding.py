@@ -1,10 +1,12 @@
-"""Load shedding with the real app and database (decision 0025).
+"""Load shedding with the real app and database (decisions 0025, 0035).
 
-First through WebTest, with the server's queue stamp set by the test: a late request that
-starts work is refused with nothing written, and what finishes work is served. Then under
-the real waitress server with one thread, kept busy by a hold waiting on a row lock: the
-request queued behind it is refused, the health check behind it is not, and the process
-serves normally once the queue is gone."""
+First through WebTest, with nginx's stamp (``X-Request-Start``) set by the test on a request
+that came through the proxy (``X-Forwarded-For``, which waitress keeps from its trusted proxy
+only): a late request that starts work is refused with nothing written, and what finishes
+work is served. Then under stock waitress with one thread, kept busy by a hold waiting on a
+row lock: the request queued behind it is refused, the health check behind it is not, the
+process serves normally once the queue is gone, and a stamp from an address that is not the
+trusted proxy is never believed."""
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,16 +16,24 @@ import requests
 from sqlalchemy import text
 
 import ticketing
-from ticketing.server import QUEUED_AT, make_server
+import waitress
 
 from ..conftest import app_settings
 from .catalogue_helpers import published_match
 from .test_auth import assert_problem
 
 
-def late(seconds=10.0):
-    """WebTest keyword arguments for a request that waited ``seconds`` for a thread."""
-    return {"extra_environ": {QUEUED_AT: time.monotonic() - seconds, "REMOTE_ADDR": "127.0.0.1"}}
+def stamp(seconds=0.0):
+    """nginx's X-Request-Start for a request it passed on ``seconds`` ago."""
+    return f"t={time.time() - seconds:.3f}"
+
+
+def late(seconds=10.0, through_proxy=True, headers=None):
+    """WebTest keyword arguments for a request that waited ``seconds`` since nginx passed it on."""
+    headers = {**(headers or {}), "X-Request-Start": stamp(seconds)}
+    if through_proxy:
+        headers["X-Forwarded-For"] = "203.0.113.7"
+    return {"headers": headers}
 
 
 def holds_of(engine, user_id):
@@ -35,7 +45,7 @@ def test_a_late_hold_is_refused_with_nothing_written(staff, customer, engine):
     match, *_ = published_match(staff)
     customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
     refused = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=503,
-                            headers={"Idempotency-Key": "late-hold-1"}, **late())
+                            **late(headers={"Idempotency-Key": "late-hold-1"}))
     body = assert_problem(refused, 503)
     assert body["type"] == "urn:ticketing:problem:service-busy"
     assert int(refused.headers["Retry-After"]) >= 1 and refused.headers["Cache-Control"] == "no-store"
@@ -43,7 +53,7 @@ def test_a_late_hold_is_refused_with_nothing_written(staff, customer, engine):
     assert holds_of(engine, customer.user["id"]) == 0
     # Nothing was started, so the same key is free: the retry is served as a first request.
     retried = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201,
-                            headers={"Idempotency-Key": "late-hold-1"}, **late(0.5))
+                            **late(0.5, headers={"Idempotency-Key": "late-hold-1"}))
     assert len(retried.json["seats"]) == 2 and holds_of(engine, customer.user["id"]) == 1
 
 
@@ -70,11 +80,18 @@ def test_a_checkout_that_waited_three_times_the_limit_is_refused_and_can_be_retr
     customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
     hold = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
     key = {"Idempotency-Key": "stalled-checkout"}
-    assert_problem(customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=503, headers=key, **late(16)), 503)
+    assert_problem(customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=503, **late(16, headers=key)), 503)
     assert customer.get(f"/api/v1/holds/{hold['id']}").json["status"] == "active"
     assert customer.get("/api/v1/wallet").json["balance"] == 50_000
     order = customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=201, headers=key).json
     assert order["status"] == "paid"
+
+
+def test_a_stamp_that_did_not_come_through_the_proxy_is_ignored(customer, anonymous):
+    """Without X-Forwarded-For (waitress removes it from anyone but its trusted proxy) the
+    request did not come through nginx, and its X-Request-Start is the client's own."""
+    assert anonymous.get("/api/v1/matches", status=200, **late(through_proxy=False)).json["items"] == []
+    customer.post("/api/v1/wallet/top-ups", {"amount": 1_000}, status=201, **late(through_proxy=False))
 
 
 def test_late_reads_and_top_ups_are_refused_but_health_and_admin_are_not(customer, anonymous):
@@ -85,17 +102,36 @@ def test_late_reads_and_top_ups_are_refused_but_health_and_admin_are_not(custome
     assert anonymous.get("/admin/login", status=200, **late()).content_type == "text/html"
 
 
+def serve_one_thread(app, **options):
+    """Stock waitress with a single thread on a free port; returns (base URL, server)."""
+    server = waitress.create_server(app, listen="127.0.0.1:0", threads=1, clear_untrusted_proxy_headers=True,
+                                    **options)
+    threading.Thread(target=server.run, daemon=True).start()
+    return f"http://127.0.0.1:{server.effective_port}", server
+
+
 @pytest.fixture
-def one_thread_server(database_url):
-    """The real app, under the real server with a single thread and a 300 ms wait limit."""
+def app_with_short_wait(database_url):
+    """The real app with a 300 ms wait limit."""
     app = ticketing.main({}, **app_settings(database_url, **{"ticketing.max_queue_wait_ms": "300"}))
-    served = make_server(app, listen="127.0.0.1:0", threads=1)
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{served.effective_port}"
-    served.close()
-    served.task_dispatcher.shutdown(timeout=5)
+    yield app
     app.registry["db_engine"].dispose()
+
+
+@pytest.fixture
+def one_thread_server(app_with_short_wait):
+    """The app under stock waitress with one thread, behind its trusted proxy (this test)."""
+    base, server = serve_one_thread(app_with_short_wait, trusted_proxy="127.0.0.1",
+                                    trusted_proxy_headers="x-forwarded-for x-forwarded-proto")
+    yield base
+    server.close()
+    server.task_dispatcher.shutdown(timeout=5)
+
+
+def as_nginx(headers=None):
+    """The headers nginx adds (deploy/nginx.conf), stamped now."""
+    return {**(headers or {}), "X-Forwarded-For": "198.51.100.20", "X-Forwarded-Proto": "http",
+            "X-Request-Start": stamp()}
 
 
 def test_under_the_real_server_the_request_queued_behind_a_stuck_one_is_refused(
@@ -110,10 +146,10 @@ def test_under_the_real_server_the_request_queued_behind_a_stuck_one_is_refused(
         # The fan's wallet row, locked: the hold (the only thread) waits on it.
         locker.execute(text("SELECT 1 FROM wallets WHERE user_id = :u FOR UPDATE"), {"u": customer.user["id"]})
         hold = pool.submit(requests.post, f"{one_thread_server}/api/v1/matches/{match['id']}/holds",
-                           json={"quantity": 2}, headers=auth, timeout=30)
+                           json={"quantity": 2}, headers=as_nginx(auth), timeout=30)
         time.sleep(0.3)
-        queued = pool.submit(requests.get, summary, timeout=30)
-        health = pool.submit(requests.get, f"{one_thread_server}/healthz", timeout=30)
+        queued = pool.submit(requests.get, summary, headers=as_nginx(), timeout=30)
+        health = pool.submit(requests.get, f"{one_thread_server}/healthz", headers=as_nginx(), timeout=30)
         time.sleep(0.6)
         transaction.commit()
         hold, queued, health = hold.result(), queued.result(), health.result()
@@ -122,4 +158,26 @@ def test_under_the_real_server_the_request_queued_behind_a_stuck_one_is_refused(
     assert queued.json()["type"] == "urn:ticketing:problem:service-busy"
     assert health.status_code == 200
     # The queue is gone: the same read is served.
-    assert requests.get(summary, timeout=30).json()["held"] == 2
+    assert requests.get(summary, headers=as_nginx(), timeout=30).json()["held"] == 2
+
+
+def test_under_the_real_server_a_stamp_from_an_untrusted_address_is_ignored(staff, app_with_short_wait):
+    """The same late stamp and proxy headers, sent to waitress whose trusted proxy is another
+    address: waitress drops X-Forwarded-For, so the request is served however old its stamp."""
+    match, *_ = published_match(staff)
+    summary = f"/api/v1/matches/{match['id']}/summary"
+    old = {"X-Forwarded-For": "198.51.100.20", "X-Request-Start": stamp(60)}
+    trusting_other, server = serve_one_thread(app_with_short_wait, trusted_proxy="192.0.2.1",
+                                              trusted_proxy_headers="x-forwarded-for")
+    try:
+        assert requests.get(trusting_other + summary, headers=old, timeout=30).status_code == 200
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(timeout=5)
+    trusting_us, server = serve_one_thread(app_with_short_wait, trusted_proxy="127.0.0.1",
+                                           trusted_proxy_headers="x-forwarded-for")
+    try:  # the control: from the trusted proxy, the same request is refused
+        assert requests.get(trusting_us + summary, headers=old, timeout=30).status_code == 503
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(timeout=5)

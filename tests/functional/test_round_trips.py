@@ -116,7 +116,7 @@ def counting_app(database_url, clean_db, engine, monkeypatch):
     proxy.close()
 
 
-def test_a_purchase_is_fourteen_round_trips(counting_app, engine):
+def test_a_purchase_is_sixteen_round_trips(counting_app, engine):
     app, proxy = counting_app
     staff = make_user(app, engine, "staff")
     match, *_ = published_match(staff, seats_per_row=20, rows=4, prices=(2500,))
@@ -134,7 +134,8 @@ def test_a_purchase_is_fourteen_round_trips(counting_app, engine):
     hold, checkout = purchase(fans[1], "counted")
     assert [q.split(" ", 1)[0] for q in hold] == [
         "BEGIN",
-        "EXECUTE",  # traversal: the match with the caller's role (decision 0019)
+        "EXECUTE",  # traversal: the match
+        "EXECUTE",  # the security policy: the caller's account, active with this role?
         "SET",  # the per-user and per-IP counters, one upsert (with SET LOCAL: one round trip)
         "EXECUTE",  # the fan's wallet, locked
         "EXECUTE",  # on sale? previous hold, tickets owned, the new hold's id, the block plan
@@ -143,13 +144,14 @@ def test_a_purchase_is_fourteen_round_trips(counting_app, engine):
     ], hold
     assert [q.split(" ", 1)[0] for q in checkout] == [
         "BEGIN",
-        "EXECUTE",  # traversal: the hold with the caller's role
+        "EXECUTE",  # the security policy: the caller's account (before any lookup of an id)
+        "EXECUTE",  # traversal: the hold
         "SET",  # the counters and the Idempotency-Key's claim, one statement
         "EXECUTE",  # the fan's wallet, then the hold, locked
         "EXECUTE",  # pay and issue
         "EXECUTE",  # the response recorded on the key
         "COMMIT",
     ], checkout
-    assert "idempotency_count_and_claim" in checkout[2] and "hold_on_sale_with_blocks" in hold[4]
-    assert "hold_claim_block_and_insert" in hold[5]
-    assert "checkout_lock_wallet_and_hold" in checkout[3]
+    assert "idempotency_count_and_claim" in checkout[3] and "hold_on_sale_with_blocks" in hold[5]
+    assert "hold_claim_block_and_insert" in hold[6]
+    assert "checkout_lock_wallet_and_hold" in checkout[4]

@@ -1,135 +1,84 @@
-"""Load shedding (ticketing/load_shedding.py, decision 0025) as a WSGI middleware, with a clock
-the test moves: which requests are refused, what the refusal says, and the summary log."""
-import json
-import logging
+"""Load shedding (ticketing/load_shedding.py, decision 0035) with a clock the test moves:
+which routes are finishing work (as routes.py declares them), which stamps are believed, and
+which requests are refused."""
+from types import SimpleNamespace
 
 import pytest
+from pyramid.interfaces import IRoutesMapper
 
-from ticketing.load_shedding import FINISHING_WORK_PATIENCE, SUMMARY_EVERY_SECONDS, QueueWaitLimit, patience
-from ticketing.load_shedding import QUEUED_AT
+from ticketing.load_shedding import FINISHING_WORK_PATIENCE, ShedLateRequests, finishes_work, proxy_stamp
+from ticketing.problems import ServiceBusy
 
-
-class Clock:
-    def __init__(self):
-        self.now = 500.0
-
-    def __call__(self):
-        return self.now
+NOW = 1_800_000_000.0
 
 
-class Downstream:
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, environ, start_response):
-        self.calls += 1
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"served"]
+@pytest.fixture(scope="module")
+def routes(wsgi_app):
+    return {route.name: route for route in wsgi_app.registry.getUtility(IRoutesMapper).get_routes()}
 
 
-def call(app, method, path, queued_at, headers=None):
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, **(headers or {})}
-    if queued_at is not None:
-        environ[QUEUED_AT] = queued_at
-    answer = {}
+@pytest.mark.parametrize("route, method, finishing", [
+    ("api.hold.checkout", "POST", True),
+    ("api.hold", "DELETE", True),
+    ("api.match.check_ins", "POST", True),
+    ("api.hold", "GET", False),
+    ("api.match.holds", "POST", False),
+    ("api.match.seats", "GET", False),
+    ("api.wallet.top_ups", "POST", False),
+    ("api.auth.login", "POST", False),
+])
+def test_routes_py_declares_which_requests_finish_work(routes, route, method, finishing):
+    assert finishes_work(routes[route], method) is finishing
 
-    def start_response(status, response_headers):
-        answer["status"], answer["headers"] = status, dict(response_headers)
 
-    answer["body"] = b"".join(app(environ, start_response))
-    return answer
+@pytest.mark.parametrize("environ, expected", [
+    ({"HTTP_X_FORWARDED_FOR": "203.0.113.7", "HTTP_X_REQUEST_START": "t=1800000000.250"}, 1800000000.25),
+    ({"HTTP_X_FORWARDED_FOR": "203.0.113.7", "HTTP_X_REQUEST_START": "1800000000.250"}, 1800000000.25),
+    ({"HTTP_X_REQUEST_START": "t=1800000000.250"}, None),  # not through waitress's trusted proxy
+    ({"HTTP_X_FORWARDED_FOR": "203.0.113.7"}, None),  # a proxy that does not stamp
+    ({"HTTP_X_FORWARDED_FOR": "203.0.113.7", "HTTP_X_REQUEST_START": "t=soon"}, None),
+])
+def test_only_a_stamp_that_came_through_the_trusted_proxy_counts(environ, expected):
+    assert proxy_stamp(environ) == expected
+
+
+def event(routes, name, method, waited):
+    environ = {"HTTP_X_FORWARDED_FOR": "203.0.113.7", "HTTP_X_REQUEST_START": f"t={NOW - waited:.3f}"}
+    request = SimpleNamespace(matched_route=routes.get(name), method=method, environ=environ)
+    return SimpleNamespace(request=request)
 
 
 @pytest.fixture
-def limited():
-    clock, downstream = Clock(), Downstream()
-    return QueueWaitLimit(downstream, 2.0, production=True, clock=clock), clock, downstream
+def shed():
+    return ShedLateRequests(2.0, clock=lambda: NOW)
 
 
-@pytest.mark.parametrize("method, path, expected", [
-    ("POST", "/api/v1/matches/7/holds", 1),
-    ("GET", "/api/v1/matches/7/seats", 1),
-    ("GET", "/api/v1/matches", 1),
-    ("POST", "/api/v1/wallet/top-ups", 1),
-    ("POST", "/api/v1/auth/login", 1),
-    ("GET", "/api/v1/holds/12", 1),
-    ("POST", "/api/v1/holds/12/checkout", FINISHING_WORK_PATIENCE),
-    ("POST", "/api/v1/holds/12/checkout/", FINISHING_WORK_PATIENCE),
-    ("DELETE", "/api/v1/holds/12", FINISHING_WORK_PATIENCE),
-    ("POST", "/api/v1/matches/7/check-ins", FINISHING_WORK_PATIENCE),
-    ("GET", "/api/v1/matches/7/check-ins", 1),
-    ("GET", "/healthz", 0),
-    ("GET", "/admin/matches", 0),
-    ("POST", "/admin/login", 0),
-    ("POST", "/admin/matches/7/gate", 0),
-])
-def test_how_long_each_request_may_wait(method, path, expected):
-    assert patience(method, path) == expected
+def test_a_request_that_waited_less_than_the_limit_is_served(routes, shed):
+    shed(event(routes, "api.match.holds", "POST", 1.9))
 
 
-def test_a_request_that_waited_less_than_the_limit_is_served(limited):
-    app, clock, downstream = limited
-    answer = call(app, "POST", "/api/v1/matches/7/holds", clock.now - 1.9)
-    assert answer["status"] == "200 OK" and downstream.calls == 1
-
-
-def test_a_request_that_waited_too_long_is_refused_unstarted(limited):
-    app, clock, downstream = limited
-    answer = call(app, "POST", "/api/v1/matches/7/holds", clock.now - 2.5, {"HTTP_X_REQUEST_ID": "rush-1"})
-    assert downstream.calls == 0
-    assert answer["status"] == "503 Service Unavailable"
-    headers = answer["headers"]
-    assert headers["Content-Type"] == "application/problem+json"
-    assert headers["Cache-Control"] == "no-store"
-    assert headers["X-Request-ID"] == "rush-1"
-    assert headers["Strict-Transport-Security"].startswith("max-age=")
-    assert headers["X-Content-Type-Options"] == "nosniff"
-    assert 1 <= int(headers["Retry-After"]) <= 2
-    assert int(headers["Content-Length"]) == len(answer["body"])
-    body = json.loads(answer["body"])
-    assert body["type"] == "urn:ticketing:problem:service-busy"
-    assert body["status"] == 503 and body["errors"] == [] and body["request_id"] == "rush-1"
-    assert "2.5 s" in body["detail"] and f"Retry in {headers['Retry-After']} s" in body["detail"]
-
-
-def test_retry_after_is_spread_over_the_range(limited):
-    app, clock, _ = limited
-    seen = {int(call(app, "GET", "/api/v1/matches", clock.now - 3)["headers"]["Retry-After"]) for _ in range(300)}
+def test_a_request_that_waited_too_long_is_refused_with_a_spread_retry_after(routes, shed):
+    seen = set()
+    for _ in range(300):
+        with pytest.raises(ServiceBusy) as refused:
+            shed(event(routes, "api.match.holds", "POST", 2.5))
+        seen.add(int(refused.value.headers["Retry-After"]))
+        assert refused.value.headers["Cache-Control"] == "no-store"
     assert seen == {1, 2}
+    assert "2.5 s" in refused.value.detail and "nothing changed" in refused.value.detail
 
 
-def test_what_finishes_work_waits_three_times_the_limit(limited):
-    app, clock, downstream = limited
-    for method, path in (("POST", "/api/v1/holds/12/checkout"), ("DELETE", "/api/v1/holds/12"),
-                         ("POST", "/api/v1/matches/7/check-ins")):
-        assert call(app, method, path, clock.now - 5.9)["status"] == "200 OK"
-        assert call(app, method, path, clock.now - 6.1)["status"] == "503 Service Unavailable"
-    assert downstream.calls == 3
+def test_what_finishes_work_waits_three_times_the_limit(routes, shed):
+    for name, method in (("api.hold.checkout", "POST"), ("api.hold", "DELETE"), ("api.match.check_ins", "POST")):
+        shed(event(routes, name, method, FINISHING_WORK_PATIENCE * 2.0 - 0.1))
+        with pytest.raises(ServiceBusy):
+            shed(event(routes, name, method, FINISHING_WORK_PATIENCE * 2.0 + 0.1))
 
 
-def test_health_and_admin_are_served_however_long_they_waited(limited):
-    app, clock, downstream = limited
-    for method, path in (("GET", "/healthz"), ("GET", "/admin/"), ("POST", "/admin/matches/7/gate")):
-        assert call(app, method, path, clock.now - 600)["status"] == "200 OK"
-    assert downstream.calls == 3
+def test_health_and_admin_are_served_however_long_they_waited(routes, shed):
+    for name, method in (("healthz", "GET"), ("admin.dashboard", "GET"), ("admin.match.gate", "POST")):
+        shed(event(routes, name, method, 600))
 
 
-def test_without_the_servers_stamp_nothing_is_shed(limited):
-    app, _, downstream = limited
-    assert call(app, "POST", "/api/v1/matches/7/holds", None)["status"] == "200 OK"
-    assert downstream.calls == 1
-
-
-def test_refusals_are_logged_as_one_summary_line_per_interval(limited, caplog):
-    app, clock, _ = limited
-    caplog.set_level(logging.WARNING, logger="ticketing.load_shedding")
-    for wait in (2.5, 4.0, 3.0):
-        call(app, "GET", "/api/v1/matches", clock.now - wait)
-    assert caplog.records == []
-    clock.now += SUMMARY_EVERY_SECONDS
-    call(app, "GET", "/api/v1/matches", clock.now - 2.2)
-    (line,) = caplog.records
-    assert "refused 4 API requests" in line.getMessage() and "longest wait 4.00 s" in line.getMessage()
-    clock.now += 1
-    call(app, "GET", "/api/v1/matches", clock.now - 2.2)
-    assert len(caplog.records) == 1  # the next line waits for the next interval
+def test_an_unmatched_url_is_left_to_the_not_found_view(shed):
+    shed(SimpleNamespace(request=SimpleNamespace(matched_route=None, method="GET", environ={})))

@@ -61,19 +61,6 @@ def test_results_behave_like_sqlalchemys_for_the_methods_services_use(engine):
             statement.execute(conn, {"count": 0}).one()
         with pytest.raises(exc.MultipleResultsFound):
             statement.execute(conn, {"count": 2}).one_or_none()
-        # The rows' class is built from the first description and kept: one class for every call.
-        assert type(statement.execute(conn, {"count": 1}).one()) is type(three.first())
-
-
-def test_columns_are_named_from_the_statement_whatever_comes_first(engine):
-    """An empty result first, a duplicate or unnamed column: the row class is still right."""
-    statement = Prepared("test_named_late", "SELECT n AS a, n AS a, n + 1 FROM generate_series(1, :c) AS n",
-                         {"c": "integer"})
-    with engine.connect() as conn:
-        assert statement.execute(conn, {"c": 0}).all() == []
-        row = statement.execute(conn, {"c": 1}).one()
-        assert row == (1, 1, 2) and row.a == 1 and row._fields == ("a", "_1", "_2")
-        assert statement.execute(conn, {"c": 2}).mappings().all()[1] == {"a": 2, "_1": 2, "_2": 3}
 
 
 def test_runs_in_the_sessions_transaction(engine):
@@ -127,21 +114,19 @@ def test_a_lost_connection_is_invalidated_like_any_statements(engine):
         event.remove(engine, "handle_error", listener)
 
 
-def test_a_request_session_runs_on_its_transactions_connection_and_forgets_it_at_the_end(engine):
+def test_a_request_session_runs_every_statement_in_its_one_transaction(engine):
     import transaction
 
-    from ticketing.models import get_request_session_factory, get_tm_session
+    from ticketing.models import get_session_factory, get_tm_session
 
     backend = Prepared("test_backend_pid", "SELECT pg_backend_pid(), txid_current()", {})
     manager = transaction.TransactionManager(explicit=True)
     with manager:
-        session = get_tm_session(get_request_session_factory(engine), manager)
+        session = get_tm_session(get_session_factory(engine), manager)
         pid, first_txid = backend.execute(session, {}).one()
-        assert session.info["connection"] is session.connection()
         assert backend.execute(session, {}).one() == (pid, first_txid)  # the same transaction
-    assert "connection" not in session.info
     with manager:
-        session = get_tm_session(get_request_session_factory(engine), manager)
+        session = get_tm_session(get_session_factory(engine), manager)
         _, second_txid = backend.execute(session, {}).one()
         assert second_txid != first_txid  # a new transaction, begun by the session
 
@@ -149,7 +134,7 @@ def test_a_request_session_runs_on_its_transactions_connection_and_forgets_it_at
 def test_inside_a_savepoint_statements_run_in_it_and_roll_back_with_it(engine):
     import transaction
 
-    from ticketing.models import get_request_session_factory, get_tm_session
+    from ticketing.models import get_session_factory, get_tm_session
 
     insert = Prepared("test_in_savepoint", "INSERT INTO rate_limit_counters (key, window_start, hits) "
                       "VALUES (:key, now(), 1) RETURNING hits", {"key": "text"})
@@ -157,7 +142,7 @@ def test_inside_a_savepoint_statements_run_in_it_and_roll_back_with_it(engine):
                      {"key": "text"})
     manager = transaction.TransactionManager(explicit=True)
     manager.begin()
-    session = get_tm_session(get_request_session_factory(engine), manager)
+    session = get_tm_session(get_session_factory(engine), manager)
     insert.execute(session, {"key": "test-outer"})  # the transaction and its connection exist
     nested = session.begin_nested()
     insert.execute(session, {"key": "test-in-savepoint"})
@@ -166,4 +151,3 @@ def test_inside_a_savepoint_statements_run_in_it_and_roll_back_with_it(engine):
     assert count.execute(session, {"key": "test-in-savepoint"}).scalar_one() == 0
     assert count.execute(session, {"key": "test-outer"}).scalar_one() == 1
     manager.abort()
-    assert "connection" not in session.info

@@ -257,23 +257,18 @@ def _plan(quantity, category_id):
     return {"scan": scan, "quantity": quantity, "blocks": wanted_blocks}
 
 
-def _hold_adjacent(dbsession, params, quantity, category_id, planned=None, claimer=None):
+def _hold_adjacent(dbsession, params, quantity, category_id, planned=None):
     """Claim the best adjacent block that nobody else is taking and write the hold on it;
     returns the hold's row, or None if no block could be had. ``params``: the claim's and the
     hold's (see _CLAIM_BLOCK_AND_HOLD); ``planned``: the blocks the on-sale check already
-    planned with :func:`_plan` (None: plan now); ``claimer``: this request's
-    :class:`~ticketing.services.claims_in_flight.Claimer`, or None for no hints."""
+    planned with :func:`_plan` (None: plan now)."""
     plan = _plan(quantity, category_id)
     statement = _ADJACENT_BLOCKS_ANYWHERE if category_id is None else _ADJACENT_BLOCKS_IN_CATEGORY
     where = {"match_id": params["match_id"], "category_id": category_id}
     blocks = planned
     if blocks is None:
-        if claimer is not None:
-            claimer.planning()
         blocks = statement.execute(dbsession, {**where, **plan}).scalars().all()
     if len(blocks) < plan["blocks"] and plan["scan"] < CANDIDATE_SCAN:
-        if claimer is not None:
-            claimer.planning()
         blocks = statement.execute(dbsession, {**where, **plan, "scan": CANDIDATE_SCAN}).scalars().all()
     if not blocks:
         return None
@@ -284,14 +279,12 @@ def _hold_adjacent(dbsession, params, quantity, category_id, planned=None, claim
     ordered = [blocks[0]] + runners_up + blocks[1 + WINDOW_JITTER :]
     contended = set()
     attempts = 0
-    for block in _in_claim_order(ordered, claimer, params["match_id"]):
+    for block in ordered:
         if contended.intersection(block):
             continue
         attempts += 1
         if attempts > WINDOW_ATTEMPTS:
             break
-        if claimer is not None:
-            claimer.take(params["match_id"], block)
         # A savepoint per attempt, sent in the claim's own round trip: rolling back to it
         # releases the row locks of a partial block, so nobody else is turned away by our
         # leftovers. A complete block keeps its savepoint until commit (that is harmless).
@@ -299,26 +292,8 @@ def _hold_adjacent(dbsession, params, quantity, category_id, planned=None, claim
         if hold is not None:
             return hold
         dbsession.execute(text("ROLLBACK TO SAVEPOINT claim_block"))
-        if claimer is not None:
-            claimer.drop(params["match_id"], block)
         contended.update(block)
     return None
-
-
-def _in_claim_order(blocks, claimer, match_id):
-    """The blocks in the order to try them, but those another fan's request in this process
-    is claiming last (decision 0034): their rows are locked or, by the time a claim reads
-    them, held. Checked as the walk reaches them, so a claim that succeeds early checks few."""
-    if claimer is None:
-        yield from blocks
-        return
-    deferred = []
-    for block in blocks:
-        if claimer.busy(match_id, block):
-            deferred.append(block)
-        else:
-            yield block
-    yield from deferred
 
 
 def _claim(dbsession, match, hold_id, request):
@@ -443,14 +418,11 @@ _INSERT_HOLD = Prepared(
 )
 
 
-def create_hold(dbsession, user_id, match, body, currency, autocommit_engine, claimer=None):
+def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
     """Claim seats for a fan; replaces the fan's previous live hold on this match.
 
     ``autocommit_engine``: ``registry["db_autocommit_engine"]``, on which lapsed holds' seats
     are made available before a best-available scan (see _RELEASE_LAPSED).
-    ``claimer``: the request's :class:`~ticketing.services.claims_in_flight.Claimer` (its
-    ``finish`` is the caller's, once the transaction has ended), or None: adjacent blocks
-    are then tried without knowing what this process's other requests are claiming.
 
     Returns the new hold as a row (id, match_id, user_id, seat_ids, total, currency, status,
     expires_at, created_at, and ``seats`` as the response shows them).
@@ -468,8 +440,6 @@ def create_hold(dbsession, user_id, match, body, currency, autocommit_engine, cl
     if not body.get("seat_ids") and body["quantity"] > 1:
         statement = _ON_SALE_WITH_BLOCKS_ANYWHERE if check["category_id"] is None else _ON_SALE_WITH_BLOCKS_IN_CATEGORY
         check.update(_plan(body["quantity"], check["category_id"]))
-        if claimer is not None:
-            claimer.planning()
     fan = statement.execute(dbsession, check).one()
     _check_on_sale(fan)
     planned = getattr(fan, "blocks", None)
@@ -498,7 +468,7 @@ def create_hold(dbsession, user_id, match, body, currency, autocommit_engine, cl
             dbsession,
             {"match_id": match.id, "hold_id": fan.hold_id, "hold_seconds": match.hold_seconds,
              "u": user_id, "c": currency},
-            body["quantity"], body.get("category_id"), planned, claimer)
+            body["quantity"], body.get("category_id"), planned)
         if hold is not None:
             return hold
     rows = _claim(dbsession, match, fan.hold_id, body)

@@ -53,8 +53,7 @@ _DAILY = text(
 
 
 def totals(dbsession):
-    row = dbsession.execute(_TOTALS).one()
-    return dict(row._mapping)
+    return dict(dbsession.execute(_TOTALS).mappings().one())
 
 
 def revenue_by_match(dbsession, match_ids):
@@ -70,5 +69,5 @@ def daily_sales(dbsession, first_day, last_day, tz="UTC", match_id=None):
     """Paid orders and revenue (by day paid) and refunds (by day refunded), per local day."""
     rows = dbsession.execute(
         _DAILY, {"first": first_day, "last": last_day, "tz": tz, "match_id": match_id}
-    ).all()
-    return [dict(row._mapping) for row in rows]
+    ).mappings().all()
+    return [dict(row) for row in rows]

@@ -3,8 +3,8 @@
 The seat map is what thousands of fans poll during a rush, so it is served cheaply:
 - the ETag is computed by one tiny query (match state, the sum of the sharded seat-version
   counters, and how many holds have lapsed since), so a ``304`` costs no seat rows;
-- the rendered JSON body is kept in a small per-process LRU keyed by that ETag, so repeated
-  full fetches of an unchanged map cost the same tiny query;
+- a public map is cacheable for a second by a shared cache (nginx in front, deploy/): the
+  view says so with ``Cache-Control``, and a rush's polls are answered there;
 - the body is compact: one array per seat, with sections and categories listed once;
 - the seat arrays (the bulk of the body) are written as JSON text by PostgreSQL, so a
   re-render after a change costs the app no per-seat Python work: during a rush the map
@@ -15,8 +15,6 @@ A seat whose hold has expired is reported as available, computed in the query fr
 """
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 
 from sqlalchemy import text
 
@@ -64,32 +62,6 @@ _SEATS_JSON = """
 """
 
 
-class _BodyCache:
-    """A tiny thread-safe LRU of rendered seat maps, keyed by (match, filters, ETag)."""
-
-    def __init__(self, size=32):
-        self.size = size
-        self.entries = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            body = self.entries.get(key)
-            if body is not None:
-                self.entries.move_to_end(key)
-            return body
-
-    def put(self, key, body):
-        with self.lock:
-            self.entries[key] = body
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-
-
-body_cache = _BodyCache()
-
-
 def version(dbsession, match_id, filters):
     """The map's ETag and the match status it was computed from, read in one statement.
 
@@ -127,12 +99,8 @@ def _filter_sql(filters, draft):
 
 
 def render(dbsession, match, filters, current_etag, status):
-    """The seat map body as JSON bytes (from the cache when the ETag is unchanged).
-    ``current_etag`` and ``status``: what :func:`version` returned."""
-    key = (match.id, current_etag)
-    cached = body_cache.get(key)
-    if cached is not None:
-        return cached
+    """The seat map body as JSON bytes. ``current_etag`` and ``status``: what :func:`version`
+    returned."""
     draft = status == "draft"
     filter_sql, params = _filter_sql(filters, draft)
     seats_sql = (_DRAFT_SEATS if draft else _PUBLISHED_SEATS).format(filters=filter_sql)
@@ -158,11 +126,9 @@ def render(dbsession, match, filters, current_etag, status):
     }
     # The seat arrays are already JSON (from PostgreSQL): spliced in after "columns".
     envelope = json.dumps(body, separators=(",", ":"))
-    encoded = (
+    return (
         f'{envelope[:-1]},"seats":{seats.seats},"counts":{json.dumps(counts, separators=(",", ":"))}}}'
     ).encode("utf-8")
-    body_cache.put(key, encoded)
-    return encoded
 
 
 _SUMMARY = text(

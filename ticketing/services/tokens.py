@@ -16,8 +16,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import jwt
-from jwt.algorithms import HMACAlgorithm
-from jwt.utils import base64url_encode
 from sqlalchemy import select, update
 
 from ticketing.models import RefreshToken, User
@@ -32,40 +30,11 @@ def utcnow():
     return datetime.now(timezone.utc)
 
 
-class _CheckedSecretHMAC(HMACAlgorithm):
-    """HS256 whose key checks ran once, when the app's secret was loaded.
-
-    PyJWT checks the key on every decode that it is not empty, and not a PEM, SSH, DER or JWK
-    document: a JSON parse and several failed certificate parses per call. That was ~60 µs of
-    a ~130 µs decode. Here the checks run once, on the app's own secret, and later calls with
-    that secret get the checked bytes back. It lives only on the app's own key object
-    (:func:`verification_key`); PyJWT's global HS256 is untouched."""
-
-    def __init__(self, secret):
-        super().__init__(HMACAlgorithm.SHA256)
-        self._checked = super().prepare_key(secret)  # raises for a secret PyJWT would refuse
-
-    def prepare_key(self, key):
-        if key == self._checked:
-            return self._checked
-        return super().prepare_key(key)
-
-
-def verification_key(secret):
-    """The app's HS256 secret as a PyJWT key object, bound to HS256 (PyJWT then also refuses a
-    token whose header names any other algorithm), with its checks done once."""
-    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
-    key = jwt.PyJWK({"kty": "oct", "k": base64url_encode(raw).decode("ascii")}, algorithm=ALGORITHM)
-    key.Algorithm = _CheckedSecretHMAC(key.key)
-    return key
-
-
 class TokenSettings:
     """The token knobs, read once from the app settings."""
 
     def __init__(self, settings):
         self.secret = settings["auth.jwt_secret"]
-        self.verification_key = verification_key(self.secret)
         self.audience = settings["auth.jwt_audience"]
         self.issuer = settings["auth.jwt_issuer"]
         self.access_ttl = int(settings["auth.access_token_ttl_seconds"])
@@ -139,7 +108,7 @@ def decode_access_token(config, token, now=None):
     try:
         claims = jwt.decode(
             token,
-            config.verification_key,
+            config.secret,
             algorithms=[ALGORITHM],
             audience=config.audience,
             issuer=config.issuer,

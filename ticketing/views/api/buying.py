@@ -62,12 +62,8 @@ def _hold_body(request, hold, seats=None):
              decorator=idempotent("hold", rate_limit="holds", location=("api.hold", "hold_id")))
 def create_hold(context, request):
     body = dict(request.openapi_validated.body)
-    # The seats this request claims are marked for the process's other buyers until its
-    # transaction has ended: finished callbacks run after pyramid_tm's commit or abort.
-    claimer = request.registry["claims_in_flight"].claimer(request.identity.id)
-    request.add_finished_callback(lambda _request: claimer.finish())
     hold = holds.create_hold(request.dbsession, request.identity.id, context.row, body, _currency(request),
-                             request.registry["db_autocommit_engine"], claimer)
+                             request.registry["db_autocommit_engine"])
     request.response.status = 201
     request.response.location = request.route_path("api.hold", hold_id=hold.id)
     return _hold_body(request, hold, hold.seats)

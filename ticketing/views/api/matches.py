@@ -1,9 +1,10 @@
 """Match endpoints: scheduling, categories, seating, publication, seat map and report."""
 from datetime import timezone
 
+from pyramid.authorization import ACLHelper, Everyone
+from pyramid.response import Response
 from pyramid.view import view_config
 
-from ticketing import seat_map_fast_path as fast_path
 from ticketing.problems import ValidationFailed, field_error
 from ticketing.resources.catalogue import MatchContainer, MatchResource
 from ticketing.services import audit, matches, seat_map
@@ -125,6 +126,25 @@ def close(context, request):
     return match_json(match)
 
 
+#: A map anyone may see is the same for everyone: a shared cache (nginx, deploy/nginx.conf)
+#: may answer it for a second, then revalidates it with its ETag. Browsers always revalidate.
+PUBLIC_MAP = "public, max-age=0, s-maxage=1"
+#: A draft's map is for staff only: no shared cache may keep it.
+PRIVATE_MAP = "private, no-cache"
+
+
+def etag_matches(if_none_match, etag):
+    """RFC 9110 weak comparison of ``etag`` with an ``If-None-Match`` header (a list, or ``*``)."""
+    if not if_none_match:
+        return False
+    opaque = etag[2:] if etag.startswith("W/") else etag
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or (candidate[2:] if candidate.startswith("W/") else candidate) == opaque:
+            return True
+    return False
+
+
 @view_config(route_name="api.match.seats", context=MatchResource, permission="match:view",
              request_method="GET", openapi=True)
 def seats(context, request):
@@ -132,14 +152,16 @@ def seats(context, request):
     match = context.row  # id and stadium_id; the status comes with the ETag (seat_map.version)
     query = request.openapi_validated.parameters.query
     filters = {key: query[key] for key in ("section_id", "category_id", "status") if query.get(key) is not None}
-    read_at = fast_path.read_started(request)
     current, status = seat_map.version(request.dbsession, match.id, filters)
-    if fast_path.etag_matches(request.headers.get("If-None-Match"), current):
-        fast_path.remember_if_public(request, context, match.id, current, read_at=read_at)
-        return fast_path.not_modified(current)
-    body = seat_map.render(request.dbsession, match, filters, current, status)
-    fast_path.remember_if_public(request, context, match.id, current, body, read_at)
-    return fast_path.seat_map_response(current, body)
+    public = ACLHelper().permits(context, [Everyone], "match:view")
+    if etag_matches(request.headers.get("If-None-Match"), current):
+        response = Response(status=304)
+    else:
+        body = seat_map.render(request.dbsession, match, filters, current, status)
+        response = Response(body=body, content_type="application/json", charset=None)
+    response.headers["ETag"] = current
+    response.headers["Cache-Control"] = PUBLIC_MAP if public else PRIVATE_MAP
+    return response
 
 
 @view_config(route_name="api.match.summary", context=MatchResource, permission="match:view",
