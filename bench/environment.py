@@ -155,7 +155,7 @@ class Server:
         self.log_path = TMP / f"{name}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [*argv, "--port", str(self.port)], cwd=ROOT, env={**os.environ, **env},
+            [arg.format(port=self.port) for arg in argv], cwd=ROOT, env={**os.environ, **env},
             stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.ps = psutil.Process(self.process.pid)
@@ -189,33 +189,16 @@ class Server:
         self._log.close()
 
 
-#: waitress behind nginx on the same host, as deploy/README.md configures production.ini.
-BEHIND_PROXY = ["--server-set", "trusted_proxy=127.0.0.1",
-                "--server-set", "trusted_proxy_headers=x-forwarded-for x-forwarded-proto"]
+def start_app(database_url, run_secrets, name="app", env=None, ini=INI):
+    """``pserve production.ini http_port=<free port>``, exactly as ops start each process
+    (deploy/ticketing@.service), with the run's secrets and database in its environment.
 
-
-#: waitress threads of each process when several serve one host, as deploy/README.md sets
-#: them (decision 0028); a lone process keeps production.ini's own count.
-SCALE_OUT_THREADS = 4
-
-
-def start_app(database_url, run_secrets, name="app", behind_proxy=False, settings=(), scale_out=False):
-    """``settings``: extra ``key=value`` app settings (the seat map's database path only);
-    ``scale_out``: one of several processes on this host, with deploy/README.md's threads."""
-    env = {"DATABASE_URL": database_url, **run_secrets}
-    # One address sends every fan's requests: per-IP limits off, per-user limits on (serve.py).
-    overrides = ["--set", "ratelimit.holds_per_ip=0", "--set", "ratelimit.checkouts_per_ip=0"]
-    for setting in settings:
-        overrides += ["--set", setting]
-    if behind_proxy:
-        overrides += BEHIND_PROXY
-    if scale_out:
-        overrides += ["--server-set", f"threads={SCALE_OUT_THREADS}"]
-    return Server(name, [PYTHON, "-m", "bench.serve", str(INI), *overrides], env, "/healthz")
-
-
-def start_bare():
-    return Server("bare", [PYTHON, "-m", "bench.bare_app", str(INI)], {}, "/")
+    One address sends every fan's requests here, so the per-IP request limits are off and
+    the per-user ones on (``TICKETING_DISABLE_REQUEST_LIMITS=per-ip``); ``env`` adds to the
+    environment; ``ini``: another ini than production.ini (bench/ab.py's variants)."""
+    env = {"DATABASE_URL": database_url, **run_secrets, "TICKETING_DISABLE_REQUEST_LIMITS": "per-ip", **(env or {})}
+    pserve = str(Path(PYTHON).parent / "pserve")
+    return Server(name, [pserve, str(ini), "http_port={port}"], env, "/healthz")
 
 
 # --- CPU meters ------------------------------------------------------------------------------

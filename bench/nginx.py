@@ -1,11 +1,16 @@
 """Debian's nginx in front of the app processes, run from ``deploy/nginx.conf``.
 
-The benchmark never touches /etc/nginx or port 80: it writes a main ``nginx.conf`` of its
-own under a temporary prefix (pid, error log, temp paths, ``worker_processes auto`` as
-Debian's has) that includes ``deploy/nginx.conf`` with only three things changed: the
-upstream servers become the benchmark's app processes, the listen address becomes
-127.0.0.1:<free port>, and the log files go under the prefix. Everything else (keep-alive
-to the upstreams, proxy headers, timeouts, body limit, gzip) is the deployed file's.
+The benchmark and the tests never touch /etc/nginx or port 80: they write a main
+``nginx.conf`` of their own under a temporary prefix (pid, error log, temp paths,
+``worker_processes auto`` as Debian's has, ``worker_connections 4096`` as deploy/README.md
+tells ops to set) that includes ``deploy/nginx.conf`` with only these things changed: the
+upstream servers become their app processes, the listen address becomes 127.0.0.1:<free
+port>, and the log files and the micro-cache go under the prefix. Everything else
+(keep-alive to the upstreams, proxy headers, the request-start stamp, the micro-cache's
+rules, per-address limits, timeouts, body limit, gzip) is the deployed file's.
+
+``stamp=False`` leaves out the ``X-Request-Start`` stamp: the app then sheds nothing (the
+benchmark's "no wait limit" overload run).
 """
 import os
 import pwd
@@ -29,9 +34,23 @@ def executable():
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 
 
-def site_config(ports, listen_port, log_dir, source=None):
-    """deploy/nginx.conf with the benchmark's upstream servers, listen address and log paths."""
+#: Connections per client address: every fan of the benchmark comes from 127.0.0.1, where in
+#: a rush they come from thousands of addresses (as the app's per-IP limits, switched off).
+BENCH_CONNECTIONS_PER_ADDRESS = 65_535
+
+
+def site_config(ports, listen_port, log_dir, source=None, stamp=True, per_address=BENCH_CONNECTIONS_PER_ADDRESS):
+    """deploy/nginx.conf with the benchmark's upstream servers, listen address, log and cache
+    paths (under ``log_dir``) and connections per address; ``stamp=False``: without the
+    X-Request-Start stamp."""
     text = (source if source is not None else DEPLOYED.read_text())
+    text, found = re.subn(r"(?m)^([ \t]*limit_conn ticketing_per_address )\d+;", rf"\g<1>{per_address};", text)
+    if not found:
+        raise ValueError("deploy/nginx.conf has no `limit_conn ticketing_per_address N;`")
+    if not stamp:
+        text, found = re.subn(r"^[ \t]*proxy_set_header X-Request-Start [^\n]*\n", "", text, flags=re.M)
+        if not found:
+            raise ValueError("deploy/nginx.conf sets no X-Request-Start")
     upstream = re.compile(r"^(\s*)server\s+127\.0\.0\.1:\d+([^;]*);[^\n]*$", re.M)
     first = upstream.search(text)
     if first is None:
@@ -47,6 +66,7 @@ def site_config(ports, listen_port, log_dir, source=None):
     text = (text[:first.start()] + f"{first.group(1)}listen 127.0.0.1:{listen_port};"
             + listen.sub("", text[first.end():]))
     text = re.sub(r"(?<=\s)/var/log/nginx/", str(log_dir).rstrip("/") + "/", text)
+    text = re.sub(r"(?<=\s)/var/cache/nginx/", str(log_dir).rstrip("/") + "/cache/", text)
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
@@ -70,7 +90,7 @@ def main_config(prefix, site_path, user=None):
 class Nginx:
     """nginx (master and workers) on 127.0.0.1:<free port> in front of ``app_servers``."""
 
-    def __init__(self, app_servers, name="nginx"):
+    def __init__(self, app_servers, name="nginx", stamp=True, per_address=BENCH_CONNECTIONS_PER_ADDRESS):
         self.name = name
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -86,7 +106,12 @@ class Nginx:
             if user:
                 os.chown(self.prefix / sub, entry.pw_uid, entry.pw_gid)
         site = self.prefix / "site.conf"
-        site.write_text(site_config([s.port for s in app_servers], self.port, self.prefix))
+        (self.prefix / "cache").mkdir()
+        if user:
+            os.chown(self.prefix / "cache", entry.pw_uid, entry.pw_gid)
+        site.write_text(site_config([s.port for s in app_servers], self.port, self.prefix, stamp=stamp,
+                                    per_address=per_address))
+        self.access_log = self.prefix / "ticketing.access.log"
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(main_config(self.prefix, site, user))
         argv = [executable(), "-p", str(self.prefix), "-e", str(self.prefix / "error.log"), "-c", str(self.conf)]

@@ -10,8 +10,6 @@ def merged(previous, results, only):
     fresh = results["scenarios"]
     previous = dict(previous)
     scenarios = dict(previous.get("scenarios", {}))
-    if "bare" in only and "bare_view_after" not in fresh:
-        scenarios.pop("bare_view_after", None)  # a lone re-run of the bare view has no "after" run
     scenarios.update(fresh)
     previous["scenarios"] = scenarios
     previous.setdefault("partial_reruns", []).append(

@@ -1,20 +1,21 @@
-"""``make bench``: the rush on one match, measured end to end, with the database's own ceiling.
+"""``make bench``: the rush on one match, measured through the production topology.
 
-One run: a fresh database, the app under waitress from ``production.ini``, the untimed
-set-up, then every scenario of docs/performance.md in turn, each followed by the invariant
-checks (a broken invariant stops the run with a non-zero exit). Results go to
-``bench/results/latest.json`` and ``docs/performance.md`` (with the SVG charts in
-``docs/perf/``) is rendered from it.
+One run: a fresh database; the app as ops run it (``pserve production.ini http_port=...``
+per process, behind the deployed ``deploy/nginx.conf``); the untimed set-up; then every
+scenario of docs/performance.md in turn, each followed by the invariant checks (a broken
+invariant stops the run with a non-zero exit). Results go to ``bench/results/latest.json``
+and ``docs/performance.md`` (with the SVG charts in ``docs/perf/``) is rendered from it.
 
-    python -m bench.rush                 # the full run (5-10 minutes on 2 cores)
-    python -m bench.rush --smoke         # every scenario, tiny budgets (a minute): checks the harness
+The headline figures go through nginx in front of 2 app processes (the shipped upstream).
+The same sell-outs run through nginx in front of 1 process, and once straight to one process
+without nginx, as secondary rows.
+
+    python -m bench.rush                 # the full run (8-12 minutes on 2 cores)
+    python -m bench.rush --smoke         # every scenario, tiny budgets: checks the harness
     python -m bench.rush --no-report     # keep docs/ untouched (profiling runs)
-    python -m bench.rush --only nginx    # only the scale-out through nginx (1 and 2 app processes)
+    python -m bench.rush --only reads    # some groups only, merged into latest.json
 
-``--only`` runs some scenario groups and merges their results into the existing
-``bench/results/latest.json`` (the other scenarios keep their numbers) before rendering.
-The ``nginx`` group needs Debian's nginx (``apt-get install -y nginx``); without it the
-group is skipped with a logged reason, and nothing is installed.
+Needs Debian's nginx, wrk and pgbench (``apt-get install -y nginx wrk postgresql-client``).
 """
 import argparse
 import json
@@ -27,23 +28,23 @@ from pathlib import Path
 import psycopg2
 
 from bench import checks, environment, loadgen, nginx, pgbench, prepare, wrk
+from bench.environment import CpuMeter, log
 from bench.partial import merged
 from bench.ratios import ratios
-from bench.environment import CpuMeter, log
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SELL_OUT_CONCURRENCY = (16, 64, 256)
+GROUPS = ("pgbench", "sellout", "paced", "chosen", "mixed", "reads", "overload", "one_process", "direct")
+#: The 256-buyer sell-out through nginx in front of 2 processes, run this many times in a row:
+#: the target must hold in each run, not in the best.
+CONSECUTIVE_SELL_OUTS = 3
 PACED_SHARES = (0.5, 0.7, 0.8)
-# Overload: purchases started at twice the peak, with and without load shedding (decision
-# 0025). In flight at most 1,800 purchases (one connection each): below production.ini's
-# connection_limit of 2,000, so the queue is waitress's, where the app can see it.
+# Overload: purchases started at twice the peak, with load shedding (nginx stamps each
+# request) and without (an nginx that does not stamp).
 OVERLOAD_SHARE = 2.0
 OVERLOAD_IN_FLIGHT = 1800
 #: Arrivals stop before they could sell the overload's match out (at most this share of its
-#: seats started), so that the end of the sale does not end the overload: in a fast hour,
-#: twice the peak for 12 s was more purchases than a match has.
+#: seats started), so that the end of the sale does not end the overload.
 OVERLOAD_MATCH_SHARE = 0.9
-OVERLOAD_SCENARIOS = ("overload_shed", "overload_unbounded")
 CUSTOMERS = 4000
 
 
@@ -53,13 +54,10 @@ def fail(message):
 
 
 def preflight():
-    missing = []
-    if not wrk.available():
-        missing.append("wrk")
-    if pgbench.executable() is None:
-        missing.append("pgbench")
+    missing = [name for name, found in (("nginx", nginx.executable()), ("wrk", wrk.available()),
+                                        ("pgbench", pgbench.executable())) if not found]
     if missing:
-        fail(f"missing {', '.join(missing)}: apt-get install -y wrk postgresql-client (pgbench) and run again")
+        fail(f"missing {', '.join(missing)}: apt-get install -y nginx wrk postgresql-client, and run again")
 
 
 def settings_for(smoke):
@@ -70,46 +68,76 @@ def settings_for(smoke):
             "max_requests": 60000}
 
 
-def run_loadgen(name, kind, url, server, match_id, customers, concurrency, deadline_s, max_requests, via=None):
-    """``via``: a proxy (bench/nginx.py) that every request goes through; its CPU is reported apart."""
-    servers = server if isinstance(server, list) else [server]
-    log(f"{name}: {kind} at concurrency {concurrency} on {len(servers)} app process(es)"
-        + (f" through nginx {via.base}" if via else "") + f" (at most {deadline_s}s / {max_requests} requests)")
-    proxy_cpu = via.cpu_seconds() if via else 0.0
-    environment.vacuum(url)
-    with CpuMeter(servers) as meter:
-        bases = via.base if via else [s.base for s in servers]
-        scenario = loadgen.run_scenario(kind, bases, match_id, customers, concurrency, deadline_s, max_requests)
-    result = {"scenario": name, "kind": kind, "match_id": match_id, "app_processes": len(servers),
+class Cluster:
+    """``count`` app processes (``pserve production.ini``) behind the deployed nginx."""
+
+    def __init__(self, url, run_secrets, count, name):
+        self.count = count
+        self.apps = []
+        try:
+            for number in range(1, count + 1):
+                self.apps.append(environment.start_app(url, run_secrets, name=f"{name}_{number}"))
+            self.proxy = nginx.Nginx(self.apps, name=f"nginx-{name}")
+        except BaseException:
+            self.stop()
+            raise
+        self.base = self.proxy.base
+        log(f"{name}: nginx {self.base} in front of {', '.join(app.base for app in self.apps)}")
+
+    def stop(self):
+        if getattr(self, "proxy", None) is not None:
+            self.proxy.stop()
+        for app in self.apps:
+            app.stop()
+
+
+def _measured(name, url, match_id, scenario, meter, servers, via, extra=None):
+    result = {"scenario": name, "match_id": match_id, "app_processes": len(servers),
+              "via": "nginx (deploy/nginx.conf)" if via else "direct", **(extra or {}),
               **scenario.result(), "cpu": meter.result()}
     if via:
-        proxy_cpu = round(via.cpu_seconds() - proxy_cpu, 2)
-        result["cpu"]["proxy_cpu_seconds"] = proxy_cpu
-        result["cpu"]["other_cpu_seconds"] = round(max(0.0, result["cpu"]["other_cpu_seconds"] - proxy_cpu), 2)
+        result["cpu"]["proxy_cpu_seconds"] = round(via.cpu_seconds() - result.pop("_proxy_cpu_before"), 2)
+        result["cpu"]["other_cpu_seconds"] = round(
+            max(0.0, result["cpu"]["other_cpu_seconds"] - result["cpu"]["proxy_cpu_seconds"]), 2)
     result["after"] = checks.check(url, match_id, scenario.orders, prepare.SEATS)
     if result["purchases"]:
-        result["server_cpu_ms_per_purchase"] = round(1000 * result["cpu"]["server_cpu_seconds"] / result["purchases"], 1)
-    log(f"  {result['purchases']} purchases, {result['purchases_per_s']}/s, stop: {result['stop_reason']}, "
-        f"5xx: {result['http_5xx']}, sold {result['after']['sold']}, invariants: {result['after']['invariants']}")
+        result["server_cpu_ms_per_purchase"] = round(
+            1000 * result["cpu"]["server_cpu_seconds"] / result["purchases"], 1)
     return result
 
 
-def run_paced(name, url, server, match_id, customers, peak, share, seconds, max_requests, max_in_flight=512,
-              wait_limit_ms=None):
+def run_loadgen(name, kind, url, target, match_id, customers, concurrency, deadline_s, max_requests):
+    """A closed-loop scenario against a Cluster (through its nginx) or one app process (direct)."""
+    servers, via = (target.apps, target.proxy) if isinstance(target, Cluster) else ([target], None)
+    log(f"{name}: {kind} at concurrency {concurrency}, {len(servers)} app process(es)"
+        + (" through nginx" if via else " direct") + f" (at most {deadline_s}s / {max_requests} requests)")
+    environment.vacuum(url)
+    proxy_before = via.cpu_seconds() if via else 0.0
+    with CpuMeter(servers) as meter:
+        scenario = loadgen.run_scenario(kind, target.base, match_id, customers, concurrency, deadline_s, max_requests)
+    result = _measured(name, url, match_id, scenario, meter, servers, via,
+                       {"kind": kind, "_proxy_cpu_before": proxy_before} if via else {"kind": kind})
+    log(f"  {result['purchases']} purchases, {result['purchases_per_s']}/s, sold out at "
+        f"{result.get('last_purchase_at_s')} s, stop: {result['stop_reason']}, 5xx: {result['http_5xx']}, "
+        f"sold {result['after']['sold']}, invariants: {result['after']['invariants']}")
+    return result
+
+
+def run_paced(name, url, cluster, match_id, customers, peak, share, seconds, max_requests, max_in_flight=512,
+              via=None, shedding=True):
     """Purchases started at ``share`` of the ``peak`` purchases/s (open loop), for latency.
-    ``wait_limit_ms``: the app's load-shedding limit (ticketing.max_queue_wait_ms), recorded."""
+    ``via``: another nginx in front of the cluster's processes (the overload without stamps)."""
+    proxy = via or cluster.proxy
     rate = round(share * peak, 1)
     log(f"{name}: purchases started at {rate}/s ({share:.0%} of the {peak}/s peak) for {seconds}s")
     environment.vacuum(url)
-    with CpuMeter(server) as meter:
-        scenario = loadgen.run_paced(server.base, match_id, customers, rate, seconds, max_requests, max_in_flight)
-    result = {"scenario": name, "kind": "paced", "match_id": match_id, "app_processes": 1,
-              "max_in_flight": max_in_flight, "wait_limit_ms": wait_limit_ms, "arrival_seconds": seconds,
-              "peak_purchases_per_s": peak, "share_of_peak": share, "target_purchases_per_s": rate,
-              "late_starts": scenario.late_starts, **scenario.result(), "cpu": meter.result()}
-    result["after"] = checks.check(url, match_id, scenario.orders, prepare.SEATS)
-    if result["purchases"]:
-        result["server_cpu_ms_per_purchase"] = round(1000 * result["cpu"]["server_cpu_seconds"] / result["purchases"], 1)
+    proxy_before = proxy.cpu_seconds()
+    with CpuMeter(cluster.apps) as meter:
+        scenario = loadgen.run_paced(proxy.base, match_id, customers, rate, seconds, max_requests, max_in_flight)
+    result = _measured(name, url, match_id, scenario, meter, cluster.apps, proxy, {
+        "kind": "paced", "max_in_flight": max_in_flight, "load_shedding": shedding, "arrival_seconds": seconds,
+        "peak_purchases_per_s": peak, "share_of_peak": share, "target_purchases_per_s": rate,
+        "late_starts": scenario.late_starts, "_proxy_cpu_before": proxy_before})
     hold, checkout = result["by_type"].get("hold", {}), result["by_type"].get("checkout", {})
     log(f"  {result['purchases']} purchases, {result['purchases_per_s']}/s, p99 hold {hold.get('p99_ms')} ms, "
         f"checkout {checkout.get('p99_ms')} ms, late starts {scenario.late_starts}, 5xx: {result['http_5xx']}, "
@@ -117,13 +145,38 @@ def run_paced(name, url, server, match_id, customers, peak, share, seconds, max_
     return result
 
 
-def run_wrk(name, server, path, concurrency, seconds, etag=None):
-    # (Reads write nothing: no vacuum needed before them.)
-    log(f"{name}: wrk GET {path} at concurrency {concurrency} for {seconds}s" + (" with If-None-Match" if etag else ""))
-    with CpuMeter(server) as meter:
-        result = wrk.run(server.base, path, concurrency, seconds, etag=etag)
-    result = {"scenario": name, "path": path, "if_none_match": bool(etag), **result, "cpu": meter.result()}
-    log(f"  {result['requests_per_s']} req/s, p99 {result['p99_ms']} ms, statuses {result['statuses']}")
+def cache_statuses(access_log, since_line):
+    """``$upstream_cache_status`` of the requests nginx logged after line ``since_line``."""
+    time.sleep(1.5)  # the access log is buffered, flushed every second (deploy/nginx.conf)
+    counts = {}
+    for line in access_log.read_text().splitlines()[since_line:]:
+        found = re.search(r" ucs=(\S+)", line)
+        status = found.group(1) if found else "?"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def run_wrk(name, cluster, path, concurrency, seconds, etag=None, direct=False):
+    """GET ``path`` with wrk through nginx (or straight to the first process, ``direct``)."""
+    base = cluster.apps[0].base if direct else cluster.base
+    log(f"{name}: wrk GET {path} at concurrency {concurrency} for {seconds}s"
+        + (" with If-None-Match" if etag else "") + (" straight to one process" if direct else " through nginx"))
+    log_file = cluster.proxy.access_log
+    since = len(log_file.read_text().splitlines()) if log_file.exists() else 0
+    proxy_before = cluster.proxy.cpu_seconds()
+    with CpuMeter(cluster.apps) as meter:
+        result = wrk.run(base, path, concurrency, seconds, etag=etag, threads=1 if direct else 2)
+    result = {"scenario": name, "path": path, "if_none_match": bool(etag), "via": "direct" if direct else "nginx",
+              **result, "cpu": meter.result()}
+    if not direct:
+        result["cpu"]["proxy_cpu_seconds"] = round(cluster.proxy.cpu_seconds() - proxy_before, 2)
+        statuses = cache_statuses(log_file, since)
+        answered_by_nginx = sum(n for status, n in statuses.items() if status in ("HIT", "UPDATING", "STALE"))
+        result["cache_statuses"] = statuses
+        result["answered_by_nginx_share"] = round(answered_by_nginx / max(1, sum(statuses.values())), 4)
+    log(f"  {result['requests_per_s']} req/s, p99 {result['p99_ms']} ms, statuses {result['statuses']}"
+        + (f", nginx answered {result['answered_by_nginx_share']:.1%} ({result['cache_statuses']})"
+           if not direct else ""))
     return result
 
 
@@ -134,36 +187,26 @@ def etag_of(base, match_id):
         return response.headers["ETag"]
 
 
+def scenario_names(sellout_concurrency):
+    return ["warmup", "warmup_1proc",
+            *(f"sellout_c{c}" for c in sellout_concurrency),
+            *(f"sellout_c256_run{n}" for n in range(1, CONSECUTIVE_SELL_OUTS + 1)),
+            "sellout_c64_1proc", "sellout_c256_1proc", "sellout_c256_direct",
+            *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
+            "overload_shed", "overload_unbounded", "chosen", "reads", "mixed",
+            "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_prepared", "pgbench_c16_after"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: check the harness, not the app")
     parser.add_argument("--no-report", action="store_true", help="do not write results/latest.json or docs/")
     parser.add_argument("--output", default=None, help="write the results JSON here instead")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated scenario groups: "
-                             "pgbench,sellout,chosen,reads,mixed,overload,scale,nginx,bare")
-    parser.add_argument("--sellout-concurrency", default=None,
-                        help="comma-separated buyer counts for the sell-out group (profiling runs; default 16,64,256)")
+    parser.add_argument("--only", default=None, help="comma-separated scenario groups: " + ",".join(GROUPS))
     args = parser.parse_args(argv)
-    sellout_concurrency = (tuple(int(c) for c in args.sellout_concurrency.split(","))
-                           if args.sellout_concurrency else SELL_OUT_CONCURRENCY)
-    groups = {"pgbench", "sellout", "chosen", "reads", "mixed", "overload", "scale", "nginx", "bare"}
-    only = set(args.only.split(",")) if args.only else groups
-    if only - groups:
-        parser.error(f"unknown scenario group(s): {', '.join(sorted(only - groups))}")
-    if "reads" in only and "bare" not in only:
-        # The 304 target's yardstick runs beside the 304s: a re-run of the reads alone must
-        # not leave them beside a bare view measured in another run.
-        log("--only reads: the bare view runs with it (the 304 target divides by it)")
-        only.add("bare")
-    skipped = {}
-    if "nginx" in only and nginx.executable() is None:
-        skipped["nginx"] = "nginx is not installed (Debian: apt-get install -y nginx); scale-out through nginx skipped"
-        log(skipped["nginx"])
-        only.discard("nginx")
-        if not only:
-            log("nothing left to run")
-            return None
+    only = set(args.only.split(",")) if args.only else set(GROUPS)
+    if only - set(GROUPS):
+        parser.error(f"unknown scenario group(s): {', '.join(sorted(only - set(GROUPS)))}")
     budget = settings_for(args.smoke)
     preflight()
     started = time.monotonic()
@@ -173,28 +216,21 @@ def main(argv=None):
         "machine": environment.machine(),
         "scenarios": {},
     }
-    if skipped:
-        results["skipped"] = skipped
-
     run_secrets = environment.generated_secrets()
     with environment.fresh_database(run_secrets) as url:
         results["postgresql"] = environment.server_version(url)
-        app = environment.start_app(url, run_secrets)
+        results["app_server"] = _server_settings()
+        scenarios = results["scenarios"]
+        sellout_concurrency = (16, 64, 256) if "sellout" in only else (256,) if "paced" in only else ()
+        token_settings = prepare.token_settings(environment.INI, {"DATABASE_URL": url, **run_secrets})
+        (staff_id,) = prepare.create_users(url, 1, "staff", 0)
+        staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
+        cluster = Cluster(url, run_secrets, 2, "app2")
         try:
-            results["app_server"] = {"ini": "production.ini", "pid": app.process.pid,
-                                     **_server_settings()}
-            log(f"app on {app.base} (pid {app.process.pid})")
             t0 = time.monotonic()
-            token_settings = prepare.token_settings(environment.INI, {"DATABASE_URL": url, **run_secrets})
-            (staff_id,) = prepare.create_users(url, 1, "staff", 0)
-            staff_token = prepare.issue_tokens(token_settings, [staff_id], "staff")[0][1]
-            stadium, sections = prepare.create_stadium(app.base, staff_token)
-            names = ["warmup", *(f"sellout_c{c}" for c in sorted(set(sellout_concurrency) | set(SELL_OUT_CONCURRENCY))), "sellout_c64_2proc", "sellout_c256_2proc",
-                     *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
-                     *NGINX_SCENARIOS, *OVERLOAD_SCENARIOS, "chosen",
-                     "reads", "mixed",
-                     "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_prepared", "pgbench_c16_after"]
-            matches = {name: prepare.create_match(app.base, staff_token, stadium, sections, name) for name in names}
+            stadium, sections = prepare.create_stadium(cluster.base, staff_token)
+            matches = {name: prepare.create_match(cluster.base, staff_token, stadium, sections, name)
+                       for name in scenario_names(sellout_concurrency)}
             customer_ids = prepare.create_users(url, CUSTOMERS, "customer", prepare.WALLET_BALANCE)
             conn = psycopg2.connect(url)
             conn.autocommit = True
@@ -212,10 +248,6 @@ def main(argv=None):
 
             def customers():  # fresh tokens per scenario: access tokens live 15 minutes
                 return prepare.issue_tokens(token_settings, customer_ids)
-
-            scenarios = results["scenarios"]
-            # Warm-up: connection pool, caches, the first seat-map render; not reported.
-            loadgen.run_scenario("best_available", app.base, matches["warmup"], customers(), 16, 3, 3000)
 
             def run_pgbench(name, script, clients, mode="simple"):
                 log(f"{name}: pgbench -M {mode} bench/{script}.sql with {clients} clients")
@@ -235,89 +267,46 @@ def main(argv=None):
                         ("pgbench_c16_prepared", "hot_path", 16, "prepared")):
                     run_pgbench(name, script, clients, mode)
 
-            if "sellout" in only:
-                for concurrency in sellout_concurrency:
+            # Warm-up through nginx: pools, prepared statements, nginx's keep-alive connections.
+            loadgen.run_scenario("best_available", cluster.base, matches["warmup"], customers(), 16, 3, 3000)
+
+            for concurrency in sellout_concurrency:
+                if concurrency == 256:
+                    # The target is a 10 s sell-out in each of several runs in a row.
+                    for number in range(1, CONSECUTIVE_SELL_OUTS + 1):
+                        name = f"sellout_c256_run{number}"
+                        scenarios[name] = run_loadgen(name, "best_available", url, cluster, matches[name],
+                                                      customers(), 256, budget["deadline_s"], budget["max_requests"])
+                else:
                     name = f"sellout_c{concurrency}"
-                    scenarios[name] = run_loadgen(name, "best_available", url, app, matches[name], customers(),
+                    scenarios[name] = run_loadgen(name, "best_available", url, cluster, matches[name], customers(),
                                                   concurrency, budget["deadline_s"], budget["max_requests"])
+            if "paced" in only:
                 # Latency against load, with arrivals at a fixed rate: 50, 70 and 80 % of the
                 # peak just measured (the target is at 80 %).
-                peak = max(scenarios[f"sellout_c{c}"]["purchases_per_s"] for c in sellout_concurrency)
+                peak = peak_of(scenarios)
                 for share in PACED_SHARES:
                     name = f"paced_{round(share * 100)}"
-                    scenarios[name] = run_paced(name, url, app, matches[name], customers(), peak, share,
+                    scenarios[name] = run_paced(name, url, cluster, matches[name], customers(), peak, share,
                                                 budget["paced_s"], budget["max_requests"])
-                if "pgbench" in only:
-                    # The database's ceiling again, right after the sell-outs: on a shared
-                    # machine its speed drifts within minutes, so the ratio is taken against the
-                    # mean of the two hot-path runs that bracket the app's (ratios()).
-                    run_pgbench("pgbench_c16_after", "hot_path", 16)
             if "chosen" in only:
-                scenarios["chosen_c64"] = run_loadgen("chosen_c64", "chosen_seats", url, app, matches["chosen"],
+                scenarios["chosen_c64"] = run_loadgen("chosen_c64", "chosen_seats", url, cluster, matches["chosen"],
                                                       customers(), 64, budget["chosen_s"], budget["max_requests"])
-            if "reads" in only:
-                path = f"/api/v1/matches/{matches['reads']}/seats"
-                scenarios["seat_map_200"] = run_wrk("seat_map_200", app, path, 64, budget["wrk_s"])
-                etag = etag_of(app.base, matches["reads"])
-                if "bare" in only:
-                    # The 304 target's yardstick, run right before and right after the 304s
-                    # (ratios.bare_view_rps takes the mean): this machine's speed drifts within
-                    # minutes, and the bare view used to run last, minutes after the 304s.
-                    bare = environment.start_bare()
-                    try:
-                        scenarios["bare_view"] = run_wrk("bare_view", bare, "/", 64, budget["wrk_s"])
-                        scenarios["seat_map_304"] = run_wrk("seat_map_304", app, path, 64, budget["wrk_s"], etag=etag)
-                        scenarios["bare_view_after"] = run_wrk("bare_view_after", bare, "/", 64, budget["wrk_s"])
-                    finally:
-                        bare.stop()
-                else:
-                    scenarios["seat_map_304"] = run_wrk("seat_map_304", app, path, 64, budget["wrk_s"], etag=etag)
-                # The same polls with the fast path off (seatmap.fresh_seconds = 0, decision
-                # 0014): every poll costs the ETag query, as before the fast path.
-                db_path = environment.start_app(url, run_secrets, name="app_seat_map_db",
-                                                settings=["seatmap.fresh_seconds=0"])
-                try:
-                    scenarios["seat_map_304_db"] = run_wrk("seat_map_304_db", db_path, path, 64, budget["wrk_s"],
-                                                           etag=etag_of(db_path.base, matches["reads"]))
-                finally:
-                    db_path.stop()
-                for name in ("seat_map_200", "seat_map_304", "seat_map_304_db"):
-                    scenarios[name]["after"] = checks.check(url, matches["reads"], [], prepare.SEATS)
             if "mixed" in only:
-                scenarios["mixed_c64"] = run_loadgen("mixed_c64", "mixed", url, app, matches["mixed"], customers(),
-                                                     64, budget["mixed_s"], budget["max_requests"])
+                scenarios["mixed_c64"] = run_loadgen("mixed_c64", "mixed", url, cluster, matches["mixed"],
+                                                     customers(), 64, budget["mixed_s"], budget["max_requests"])
+            if "reads" in only:
+                scenarios.update(run_reads(url, cluster, matches["reads"], budget))
             if "overload" in only:
-                scenarios.update(run_overload(url, run_secrets, app, matches, customers, budget,
-                                              peak_of(scenarios)))
-            if "scale" in only:
-                # Scale-out: two app processes on the same database, configured as
-                # deploy/README.md runs several on one host (their threads, decision 0028);
-                # buyers are spread over both as a round-robin load balancer would.
-                pair = []
-                try:
-                    for number in (1, 2):
-                        pair.append(environment.start_app(url, run_secrets, name=f"app_scale{number}",
-                                                          scale_out=True))
-                        loadgen.run_scenario("best_available", pair[-1].base, matches["warmup"], customers(), 16,
-                                             2, 500)
-                    for concurrency in (64, 256):
-                        name = f"sellout_c{concurrency}_2proc"
-                        scenarios[name] = run_loadgen(name, "best_available", url, pair, matches[name],
-                                                      customers(), concurrency, budget["deadline_s"],
-                                                      budget["max_requests"])
-                finally:
-                    for server in pair:
-                        server.stop()
-            if "nginx" in only:
-                scenarios.update(run_nginx(url, run_secrets, matches, customers, budget))
+                scenarios.update(run_overload(url, cluster, matches, customers, budget, peak_of(scenarios)))
+            if "pgbench" in only and "sellout" in only:
+                # The database's ceiling again, after the sell-outs: this machine's speed drifts
+                # within minutes, so the ratio is taken against the mean of the two runs.
+                run_pgbench("pgbench_c16_after", "hot_path", 16)
         finally:
-            app.stop()
-        if "bare" in only and "reads" not in only:
-            bare = environment.start_bare()
-            try:
-                scenarios["bare_view"] = run_wrk("bare_view", bare, "/", 64, budget["wrk_s"])
-            finally:
-                bare.stop()
+            cluster.stop()
+        if "one_process" in only or "direct" in only:
+            scenarios.update(run_one_process(url, run_secrets, matches, customers, budget, only))
 
     elapsed = results["total_seconds"] = round(time.monotonic() - started, 1)
     if args.only and not args.output and not args.no_report and (RESULTS / "latest.json").exists():
@@ -337,15 +326,13 @@ def main(argv=None):
     return results
 
 
-NGINX_SCENARIOS = ("sellout_c64_nginx_1proc", "sellout_c64_nginx_2proc")
-
-
 def peak_of(scenarios):
-    """The closed-loop peak purchases/s of this run's one-process sell-outs, else of the last
-    full run's (``--only overload``), else 150."""
+    """The closed-loop peak purchases/s through nginx in front of 2 processes in this run,
+    else of the last full run's, else 150."""
 
     def peaks(found):
-        return [x["purchases_per_s"] for name, x in found.items() if re.fullmatch(r"sellout_c\d+", name)]
+        return [x["purchases_per_s"] for name, x in found.items()
+                if re.fullmatch(r"sellout_c\d+(_run\d+)?", name)]
 
     found = peaks(scenarios)
     if not found and (RESULTS / "latest.json").exists():
@@ -353,60 +340,60 @@ def peak_of(scenarios):
     return max(found) if found else 150.0
 
 
-def run_overload(url, run_secrets, app, matches, customers, budget, peak):
-    """Open arrivals at twice the peak: the production settings (load shedding on), then a
-    second process with shedding off, the queue's wait unbounded (decision 0025)."""
+def run_reads(url, cluster, match_id, budget):
+    """The public seat map polled by anonymous fans through nginx: full bodies, then with
+    ``If-None-Match`` (the rush's polls), and the same polls straight to one process."""
+    out = {}
+    path = f"/api/v1/matches/{match_id}/seats"
+    out["seat_map_200"] = run_wrk("seat_map_200", cluster, path, 64, budget["wrk_s"])
+    etag = etag_of(cluster.base, match_id)
+    out["seat_map_304"] = run_wrk("seat_map_304", cluster, path, 256, budget["wrk_s"], etag=etag)
+    out["seat_map_304_direct"] = run_wrk("seat_map_304_direct", cluster, path, 64, budget["wrk_s"],
+                                         etag=etag_of(cluster.apps[0].base, match_id), direct=True)
+    for name in out:
+        out[name]["after"] = checks.check(url, match_id, [], prepare.SEATS)
+    return out
+
+
+def run_overload(url, cluster, matches, customers, budget, peak):
+    """Open arrivals at twice the peak: through the deployed nginx (it stamps each request, so
+    the app sheds what waited too long), then through an nginx without the stamp (nothing is
+    shed: the queue's wait is unbounded)."""
     results = {}
-    limit = _server_settings()["ticketing.max_queue_wait_ms"]
     purchases_per_match = prepare.SEATS // 2  # every purchase holds two seats
     seconds = min(budget["overload_s"], round(OVERLOAD_MATCH_SHARE * purchases_per_match / (OVERLOAD_SHARE * peak), 1))
-    results["overload_shed"] = run_paced("overload_shed", url, app, matches["overload_shed"], customers(), peak,
-                                         OVERLOAD_SHARE, seconds, budget["max_requests"],
-                                         OVERLOAD_IN_FLIGHT, wait_limit_ms=limit)
-    unbounded = environment.start_app(url, run_secrets, name="app_unbounded",
-                                      settings=["ticketing.max_queue_wait_ms=0"])
+    limit = _server_settings()["ticketing.max_queue_wait_ms"]
+    results["overload_shed"] = run_paced("overload_shed", url, cluster, matches["overload_shed"], customers(), peak,
+                                         OVERLOAD_SHARE, seconds, budget["max_requests"], OVERLOAD_IN_FLIGHT)
+    results["overload_shed"]["wait_limit_ms"] = limit
+    unstamped = nginx.Nginx(cluster.apps, name="nginx-unstamped", stamp=False)
     try:
-        loadgen.run_scenario("best_available", unbounded.base, matches["warmup"], customers(), 16, 2, 500)
         results["overload_unbounded"] = run_paced(
-            "overload_unbounded", url, unbounded, matches["overload_unbounded"], customers(), peak, OVERLOAD_SHARE,
-            seconds, budget["max_requests"], OVERLOAD_IN_FLIGHT, wait_limit_ms=0)
+            "overload_unbounded", url, cluster, matches["overload_unbounded"], customers(), peak, OVERLOAD_SHARE,
+            seconds, budget["max_requests"], OVERLOAD_IN_FLIGHT, via=unstamped, shedding=False)
+        results["overload_unbounded"]["wait_limit_ms"] = 0
     finally:
-        unbounded.stop()
+        unstamped.stop()
     return results
 
 
-def run_nginx(url, run_secrets, matches, customers, budget):
-    """Sell-out at 64 buyers through nginx (deploy/nginx.conf) with 1, then 2 app processes.
-
-    App processes of their own, started as deploy/README.md says (waitress trusting the
-    proxy's X-Forwarded-* headers): one process alone runs production.ini's threads, two
-    sharing the host run 4 each (decision 0028), so the two runs start their own processes;
-    nginx is stopped with its upstreams after each run.
-    """
+def run_one_process(url, run_secrets, matches, customers, budget, only):
+    """The secondary rows: one process through nginx, and the same process without nginx."""
     out = {}
-    for count, name in ((1, "sellout_c64_nginx_1proc"), (2, "sellout_c64_nginx_2proc")):
-        apps = []
-        try:
-            for number in range(1, count + 1):
-                apps.append(environment.start_app(url, run_secrets, name=f"app_nginx{count}_{number}",
-                                                  behind_proxy=True, scale_out=count > 1))
-            proxy = nginx.Nginx(apps)
-            try:
-                log(f"nginx on {proxy.base} (pid {proxy.process.pid}) in front of "
-                    f"{', '.join(a.base for a in apps)}")
-                # Warm-up through nginx: pools, caches and nginx's keep-alive connections.
-                loadgen.run_scenario("best_available", proxy.base, matches["warmup"], customers(), 16, 2, 500 * count)
-                result = run_loadgen(name, "best_available", url, apps, matches[name], customers(), 64,
-                                     budget["deadline_s"], budget["max_requests"], via=proxy)
-                result["via"] = "nginx (deploy/nginx.conf)"
-                result["threads_per_process"] = (environment.SCALE_OUT_THREADS if count > 1
-                                                 else _server_settings()["threads"])
-                out[name] = result
-            finally:
-                proxy.stop()
-        finally:
-            for app in apps:
-                app.stop()
+    single = Cluster(url, run_secrets, 1, "app1")
+    try:
+        loadgen.run_scenario("best_available", single.base, matches["warmup_1proc"], customers(), 16, 3, 1500)
+        if "one_process" in only:
+            for concurrency in (64, 256):
+                name = f"sellout_c{concurrency}_1proc"
+                out[name] = run_loadgen(name, "best_available", url, single, matches[name], customers(),
+                                        concurrency, budget["deadline_s"], budget["max_requests"])
+        if "direct" in only:
+            out["sellout_c256_direct"] = run_loadgen(
+                "sellout_c256_direct", "best_available", url, single.apps[0], matches["sellout_c256_direct"],
+                customers(), 256, budget["deadline_s"], budget["max_requests"])
+    finally:
+        single.stop()
     return out
 
 
@@ -414,15 +401,16 @@ def _server_settings():
     import plaster
 
     loader = plaster.get_loader(str(environment.INI), protocols=["wsgi"])
-    server = loader.get_settings("server:main")
+    server = loader.get_settings("server:main", defaults={"http_port": "0"})
     app = loader.get_settings("app:main")
     return {
+        "ini": "production.ini",
+        "server": server.get("use"),
         "threads": int(server.get("threads", 4)),
-        "scale_out_threads": environment.SCALE_OUT_THREADS,
+        "connection_limit": int(server.get("connection_limit", 100)),
         "sqlalchemy.pool_size": int(app.get("sqlalchemy.pool_size", 5)),
         "sqlalchemy.max_overflow": int(app.get("sqlalchemy.max_overflow", 10)),
-        "connection_limit": int(server.get("connection_limit", 100)),
-        "gil_switch_interval_ms": float(server.get("gil_switch_interval_ms", 5)),
+        "ticketing.gc_freeze": app.get("ticketing.gc_freeze", "false"),
         "ticketing.max_queue_wait_ms": int(app.get("ticketing.max_queue_wait_ms", 0)),
     }
 

@@ -8,7 +8,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
-from ticketing.startup import explain_port_clash
+from ticketing.startup import explain_port_clash, freeze_startup_heap
 
 
 #: Views without an explicit permission are denied: a new route cannot be public by accident.
@@ -58,4 +58,6 @@ def main(global_config, **settings):
             "static/app", "ticketing:static", cache_max_age=3600, permission=NO_PERMISSION_REQUIRED
         )
         config.scan(".views")
-        return config.make_wsgi_app()
+        app = config.make_wsgi_app()
+    freeze_startup_heap(settings)
+    return app

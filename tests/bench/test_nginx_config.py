@@ -1,5 +1,6 @@
-"""The nginx config the benchmark runs is deploy/nginx.conf with only its upstreams, listen
-address and log paths swapped: never /etc/nginx's logs, port 80 or a public address."""
+"""The nginx config the benchmark and the tests run is deploy/nginx.conf with only its
+upstreams, listen address, log and cache paths and per-address limit swapped: never
+/etc/nginx's logs, /var/cache, port 80 or a public address."""
 import re
 import subprocess
 
@@ -7,18 +8,28 @@ import pytest
 
 from bench import nginx
 
+from ..system_packages import require
 
-def test_site_config_swaps_only_upstreams_listen_and_logs(tmp_path):
+
+def test_site_config_swaps_only_upstreams_listen_logs_cache_and_limit(tmp_path):
     site = nginx.site_config([41001, 41002, 41003], 42000, tmp_path)
     assert re.findall(r"^\s*server 127\.0\.0\.1:(\d+)", site, re.M) == ["41001", "41002", "41003"]
     assert re.findall(r"^\s*listen\s+([^;]+);", site, re.M) == ["127.0.0.1:42000"]
     assert "/var/log/nginx" not in site and f"{tmp_path}/ticketing.access.log" in site
-    for kept in ("keepalive 32;", "proxy_http_version 1.1;", 'proxy_set_header Connection "";',
+    assert "/var/cache" not in site and f"proxy_cache_path {tmp_path}/cache/ticketing " in site
+    assert "limit_conn ticketing_per_address 65535;" in site
+    assert 'proxy_set_header X-Request-Start "t=${msec}";' in site
+    unstamped = nginx.site_config([41001], 42000, tmp_path, stamp=False)
+    assert "X-Request-Start" not in unstamped and unstamped.count("proxy_set_header") == site.count("proxy_set_header") - 1
+    for kept in ("keepalive 32;", "proxy_cache ticketing_api;", "proxy_cache_lock on;",
+                 "proxy_cache_use_stale updating", "proxy_cache_revalidate on;",
+                 "proxy_cache_bypass $http_authorization $cookie_ticketing_session;", "proxy_http_version 1.1;", 'proxy_set_header Connection "";',
                  "X-Forwarded-For $proxy_add_x_forwarded_for;", "X-Forwarded-Proto $scheme;",
                  "client_max_body_size 1m;", "gzip_types application/json image/svg+xml;", "proxy_read_timeout"):
         assert kept in site, kept
     deployed = nginx.DEPLOYED.read_text()
     assert "listen 80;" in deployed and "server 127.0.0.1:6543" in deployed
+    assert "limit_conn ticketing_per_address 100;" in deployed
 
 
 def test_main_config_keeps_everything_under_its_prefix(tmp_path):
@@ -30,9 +41,9 @@ def test_main_config_keeps_everything_under_its_prefix(tmp_path):
         assert f"{name}_temp_path {tmp_path}/{name};" in text
 
 
-@pytest.mark.skipif(nginx.executable() is None, reason="nginx is not installed")
 def test_nginx_accepts_the_generated_config(tmp_path):
-    for name in nginx.TEMP_DIRS:
+    require(nginx.executable(), "nginx", "checking the deployed site with nginx -t")
+    for name in (*nginx.TEMP_DIRS, "cache"):
         (tmp_path / name).mkdir()
     (tmp_path / "site.conf").write_text(nginx.site_config([41001, 41002], 42000, tmp_path))
     (tmp_path / "nginx.conf").write_text(nginx.main_config(tmp_path, tmp_path / "site.conf"))
@@ -41,11 +52,12 @@ def test_nginx_accepts_the_generated_config(tmp_path):
     assert check.returncode == 0, check.stderr
 
 
-def test_scale_out_processes_run_with_the_deploy_guides_threads():
-    """The benchmark's several-process runs are configured as deploy/README.md tells an
-    operator to run several processes on one host (decision 0028): the same thread count."""
+def test_the_benchmark_starts_its_processes_as_the_unit_does():
+    """``pserve production.ini http_port=<port>``: the unit's command, with the port its own."""
     from bench import environment
 
-    guide = (nginx.DEPLOYED.parent / "README.md").read_text()
-    assert re.findall(r"^threads = (\d+)$", guide, re.M) == [str(environment.SCALE_OUT_THREADS)]
-    assert f"set `threads = {environment.SCALE_OUT_THREADS}` in\n`[server:main]`" in guide
+    unit = (nginx.DEPLOYED.parent / "ticketing@.service").read_text()
+    assert "ExecStart=/srv/ticketing/.venv/bin/pserve production.ini http_port=%i" in unit
+    source = (nginx.DEPLOYED.parent.parent / "bench" / "environment.py").read_text()
+    assert '[pserve, str(ini), "http_port={port}"]' in source
+    assert environment.INI.name == "production.ini"

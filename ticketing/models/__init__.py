@@ -84,8 +84,8 @@ def get_autocommit_engine(settings):
     return retry_on_lost_connection(get_engine(
         settings,
         isolation_level="AUTOCOMMIT",
-        pool_size=int(settings.get("sqlalchemy.autocommit_pool_size", 6)),
-        max_overflow=int(settings.get("sqlalchemy.autocommit_max_overflow", 4)),
+        pool_size=int(settings.get("db.autocommit_pool_size", 6)),
+        max_overflow=int(settings.get("db.autocommit_max_overflow", 4)),
     ))
 
 

@@ -1,0 +1,155 @@
+"""The production path for real: Debian's nginx running deploy/nginx.conf in front of the app
+on stock waitress (as production.ini configures it, trusting 127.0.0.1).
+
+- The public seat map is answered by nginx's micro-cache: a miss, then hits; a poll's
+  If-None-Match is answered by nginx; once the second is up nginx revalidates with the ETag
+  (a 304 from the app keeps the entry) and a changed map replaces it.
+- Signed-in callers and drafts bypass the cache and are never stored in it.
+- Load shedding reads nginx's stamp: a request queued behind a stuck thread is refused when
+  it came through the stamping nginx, and served through one that does not stamp.
+"""
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import pytest
+import requests
+import waitress
+from sqlalchemy import text
+
+import ticketing
+from bench import nginx
+
+from ..conftest import app_settings
+from ..system_packages import require
+from .catalogue_helpers import published_match
+
+
+@pytest.fixture(autouse=True, scope="module")
+def nginx_installed():
+    require(nginx.executable(), "nginx", "the production path's tests")
+
+
+def serve(app, threads=4):
+    """Stock waitress as production.ini configures it behind nginx; returns its port holder."""
+    server = waitress.create_server(app, listen="127.0.0.1:0", threads=threads, trusted_proxy="127.0.0.1",
+                                    trusted_proxy_headers="x-forwarded-for x-forwarded-proto",
+                                    clear_untrusted_proxy_headers=True)
+    threading.Thread(target=server.run, daemon=True).start()
+    return server, SimpleNamespace(port=server.effective_port)
+
+
+def stop(server):
+    server.close()
+    server.task_dispatcher.shutdown(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def through_nginx(wsgi_app):
+    server, upstream = serve(wsgi_app)
+    proxy = nginx.Nginx([upstream], name="nginx-test", per_address=100)
+    yield proxy.base
+    proxy.stop()
+    stop(server)
+
+
+def seats(base, match_id, headers=None):
+    return requests.get(f"{base}/api/v1/matches/{match_id}/seats", headers=headers or {}, timeout=10)
+
+
+def test_the_public_seat_map_is_answered_by_nginx_and_revalidated(through_nginx, staff, customer, clean_db,
+                                                                   caplog):
+    match, *_ = published_match(staff)
+    first = seats(through_nginx, match["id"])
+    assert first.status_code == 200 and first.headers["X-Cache-Status"] == "MISS"
+    assert first.headers["Cache-Control"] == "public, max-age=0, s-maxage=1"
+    etag = first.headers["ETag"]
+    again = seats(through_nginx, match["id"])
+    assert again.headers["X-Cache-Status"] == "HIT" and again.json() == first.json()
+    poll = seats(through_nginx, match["id"], {"If-None-Match": etag})
+    assert poll.status_code == 304 and poll.headers["X-Cache-Status"] == "HIT" and poll.headers["ETag"] == etag
+
+    # Once the second is up (nginx counts whole seconds) nothing changed: the poll gets the
+    # stale entry while nginx asks the app in the background with the ETag, and the app
+    # confirms it with a 304 (its own access log says so).
+    caplog.set_level(logging.INFO, logger="ticketing.access")
+    seen = set()
+    deadline = time.monotonic() + 4
+    while "STALE" not in seen and time.monotonic() < deadline:
+        time.sleep(0.3)
+        unchanged = seats(through_nginx, match["id"], {"If-None-Match": etag})
+        assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
+        seen.add(unchanged.headers["X-Cache-Status"])
+    time.sleep(0.3)  # the background revalidation
+    assert seen <= {"HIT", "STALE", "UPDATING", "REVALIDATED"}, seen
+    answered_by_app = [json.loads(record.getMessage()) for record in caplog.records if record.name == "ticketing.access"]
+    assert {(line["path"], line["status"]) for line in answered_by_app} == {
+        (f"/api/v1/matches/{match['id']}/seats", 304)}
+
+    customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201)
+    deadline = time.monotonic() + 5
+    while True:  # within a second or two (stale while updating) the changed map replaces it
+        changed = seats(through_nginx, match["id"], {"If-None-Match": etag})
+        if changed.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert changed.json()["counts"]["held"] == 2
+    assert seats(through_nginx, match["id"]).headers["X-Cache-Status"] in ("HIT", "UPDATING")
+
+
+def test_signed_in_callers_and_drafts_bypass_the_cache(through_nginx, staff, clean_db):
+    match, *_ = published_match(staff)
+    draft = staff.post("/api/v1/matches", {"stadium_id": match["stadium_id"], "home_team": "Draft", "away_team": "X",
+                                           "starts_at": "2031-05-01T18:00:00Z"}, status=201).json
+    auth = {"Authorization": f"Bearer {staff.token}"}
+    as_staff = seats(through_nginx, draft["id"], auth)
+    assert as_staff.status_code == 200 and as_staff.headers["X-Cache-Status"] == "BYPASS"
+    assert as_staff.headers["Cache-Control"] == "private, no-cache"
+    # Nothing of the draft was stored: an anonymous caller gets the app's answer, a 404.
+    anonymous = seats(through_nginx, draft["id"])
+    assert anonymous.status_code == 404 and anonymous.headers["X-Cache-Status"] == "MISS"
+    public_with_token = seats(through_nginx, match["id"], auth)
+    assert public_with_token.headers["X-Cache-Status"] == "BYPASS"
+
+
+@pytest.fixture
+def stuck_one_thread(database_url):
+    """The app with a 300 ms wait limit on one waitress thread, behind a stamping nginx and a
+    non-stamping one."""
+    app = ticketing.main({}, **app_settings(database_url, **{"ticketing.max_queue_wait_ms": "300"}))
+    server, upstream = serve(app, threads=1)
+    stamping = nginx.Nginx([upstream], name="nginx-stamp", per_address=100)
+    unstamped = nginx.Nginx([upstream], name="nginx-nostamp", per_address=100, stamp=False)
+    yield stamping.base, unstamped.base
+    stamping.stop()
+    unstamped.stop()
+    stop(server)
+    app.registry["db_engine"].dispose()
+
+
+def test_load_shedding_reads_the_stamp_of_the_nginx_in_front(staff, customer, engine, stuck_one_thread):
+    stamping, unstamped = stuck_one_thread
+    match, *_ = published_match(staff)
+    customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    summary = f"/api/v1/matches/{match['id']}/summary"
+    with engine.connect() as locker, ThreadPoolExecutor(max_workers=3) as pool:
+        transaction = locker.begin()
+        # The fan's wallet row, locked: the hold (on the only thread) waits on it.
+        locker.execute(text("SELECT 1 FROM wallets WHERE user_id = :u FOR UPDATE"), {"u": customer.user["id"]})
+        hold = pool.submit(requests.post, f"{stamping}/api/v1/matches/{match['id']}/holds", json={"quantity": 2},
+                           headers={"Authorization": f"Bearer {customer.token}"}, timeout=30)
+        time.sleep(0.3)
+        through_stamping = pool.submit(requests.get, stamping + summary, timeout=30)
+        through_unstamped = pool.submit(requests.get, unstamped + summary, timeout=30)
+        time.sleep(0.6)
+        transaction.commit()
+        hold, shed, served = hold.result(), through_stamping.result(), through_unstamped.result()
+    assert hold.status_code == 201
+    assert shed.status_code == 503 and shed.json()["type"] == "urn:ticketing:problem:service-busy"
+    assert int(shed.headers["Retry-After"]) >= 1
+    assert served.status_code == 200 and served.json()["held"] == 2
