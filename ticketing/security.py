@@ -61,17 +61,25 @@ class Identity:
 
 
 # The one row every authenticated request reads: a prepared statement on the request's
-# connection (no ORM object, no identity map, no planning).
+# connection (no ORM object, no identity map, no planning). A token's refresh family rides
+# along (ix_refresh_tokens_family_id): a family revoked by logout or by a replayed refresh
+# token ends its access tokens without a round trip of its own.
 _ACCOUNT_STATE = Prepared(
     "identity_account_state",
-    "SELECT role || ':' || session_generation FROM users WHERE id = :user_id AND is_active",
-    {"user_id": "bigint"},
+    """
+    SELECT role || ':' || session_generation FROM users
+    WHERE id = :user_id AND is_active
+      AND NOT EXISTS (SELECT 1 FROM refresh_tokens
+                      WHERE family_id = :family_id AND user_id = :user_id AND revoked_at IS NOT NULL)
+    """,
+    {"user_id": "bigint", "family_id": "uuid"},
 )
 
 
-def account_state(dbsession, user_id):
-    """``role:generation`` if the account exists and is active, else None."""
-    return _ACCOUNT_STATE.execute(dbsession, {"user_id": user_id}).scalar_one_or_none()
+def account_state(dbsession, user_id, family_id=None):
+    """``role:generation`` if the account exists and is active (and ``family_id``, the access
+    token's refresh family, has not been revoked), else None."""
+    return _ACCOUNT_STATE.execute(dbsession, {"user_id": user_id, "family_id": family_id}).scalar_one_or_none()
 
 _END_SESSIONS = Prepared(
     "identity_end_sessions",
@@ -88,10 +96,11 @@ def end_sessions(dbsession, user_id):
 class Credentials:
     """Who the request's credentials say the caller is, before the account is checked."""
 
-    __slots__ = ("user_id", "role", "method", "generation")
+    __slots__ = ("user_id", "role", "method", "generation", "family_id")
 
-    def __init__(self, user_id, role, method, generation=None):
+    def __init__(self, user_id, role, method, generation=None, family_id=None):
         self.user_id, self.role, self.method, self.generation = user_id, role, method, generation
+        self.family_id = family_id
 
 
 class TicketingSecurityPolicy:
@@ -108,7 +117,8 @@ class TicketingSecurityPolicy:
             if claims is None:
                 request.environ["ticketing.invalid_token"] = True
                 return None
-            return Credentials(int(claims["sub"]), claims.get("role"), "bearer", claims.get("gen", 0))
+            return Credentials(int(claims["sub"]), claims.get("role"), "bearer", claims.get("gen", 0),
+                               claims.get("fam"))
         if SESSION_COOKIE_NAME in request.cookies:
             session = request.session
             user_id, opened_at = session.get("user_id"), session.get("opened_at")
@@ -120,10 +130,10 @@ class TicketingSecurityPolicy:
         credentials = self.credentials_cache.get_or_create(request)
         if credentials is None:
             return None
-        account = account_state(request.dbsession, credentials.user_id)
+        account = account_state(request.dbsession, credentials.user_id, credentials.family_id)
         role, _, generation = (account or "").rpartition(":")
-        # Deactivation, a role change or a logout (the generation moved on) invalidates the
-        # tokens and sessions issued before it.
+        # Deactivation, a role change or an admin logout (the generation moved on), or the
+        # token's refresh family revoked (an API logout), invalidates what was issued before.
         if account is None or role != credentials.role or generation != str(credentials.generation):
             if credentials.method == "bearer":
                 request.environ["ticketing.invalid_token"] = True

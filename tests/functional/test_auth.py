@@ -188,18 +188,95 @@ def test_demoted_or_deleted_user_token_stops_working(testapp, user_factory, engi
     testapp.get(ME, headers={"Authorization": f"Bearer {fan.token}"}, status=401)
 
 
-def test_login_is_rate_limited_per_email_across_app_instances(database_url, clean_db):
-    limited = app_settings(database_url, **{"ratelimit.auth_per_email": "3", "ratelimit.auth_per_ip": "1000"})
-    # Two independent WSGI apps stand for two processes: the limit lives in PostgreSQL.
-    first = webtest.TestApp(ticketing.main({}, **limited), extra_environ={"REMOTE_ADDR": "10.9.9.9"})
-    second = webtest.TestApp(ticketing.main({}, **limited), extra_environ={"REMOTE_ADDR": "10.9.9.8"})
+def throttled_app(database_url, **limits):
+    settings = {"ratelimit.auth_per_ip": "1000", "ratelimit.auth_per_account_client": "3",
+                "ratelimit.auth_untrusted_per_account": "5", "ratelimit.auth_untrusted_window_seconds": "60",
+                "ratelimit.auth_per_device": "3"}
+    settings.update(limits)
+    return ticketing.main({}, **app_settings(database_url, **settings))
+
+
+def from_address(app, address):
+    return webtest.TestApp(app, extra_environ={"REMOTE_ADDR": address})
+
+
+def test_guessing_from_many_addresses_cannot_lock_the_owner_out(database_url, clean_db):
+    """Twenty wrong passwords from ten addresses spend the account's budget for untrusted
+    clients, yet the owner, on a device that logged in before, gets in at once (OWASP's device
+    cookies). Before, ten wrong passwords locked the owner out for five minutes."""
+    app = throttled_app(database_url)
+    owner = from_address(app, "10.0.0.1")
+    owner.post_json(SIGNUP, {"email": "owner@example.com", "password": TEST_PASSWORD, "full_name": "O"}, status=201)
+    device = owner.post_json(LOGIN, {"email": "owner@example.com", "password": TEST_PASSWORD}).json["device_token"]
+    statuses = [from_address(app, f"198.51.100.{n % 10}").post_json(
+        LOGIN, {"email": "owner@example.com", "password": f"guess-number-{n}"}, expect_errors=True).status_int
+        for n in range(20)]
+    assert statuses[:4] == [401] * 4 and set(statuses[4:]) == {429}  # the owner's login was the fifth
+    # The owner's right password from an untrusted client waits with everyone else...
+    assert_problem(from_address(app, "10.0.0.7").post_json(
+        LOGIN, {"email": "owner@example.com", "password": TEST_PASSWORD}, expect_errors=True), 429)
+    # ...but the owner's device gets in, by the token in the body or by the cookie alone.
+    phone = from_address(app, "10.0.0.8")
+    pair = phone.post_json(LOGIN, {"email": "owner@example.com", "password": TEST_PASSWORD,
+                                   "device_token": device}, status=200).json
+    assert pair["access_token"] and pair["device_token"]
+    browser = from_address(app, "10.0.0.9")
+    browser.set_cookie("ticketing_device", device)
+    browser.post_json(LOGIN, {"email": "owner@example.com", "password": TEST_PASSWORD}, status=200)
+    # A device token is the account's only: it does not open another account's budget.
+    from_address(app, "10.0.0.8").post_json(LOGIN, {"email": "other@example.com", "password": "guess-1",
+                                                    "device_token": device}, status=401)
+
+
+def test_untrusted_clients_are_slowed_down_not_locked_out(database_url, clean_db):
+    app = throttled_app(database_url, **{"ratelimit.auth_untrusted_per_account": "2",
+                                         "ratelimit.auth_untrusted_window_seconds": "4"})
+    from_address(app, "10.0.1.1").post_json(
+        SIGNUP, {"email": "slow@example.com", "password": TEST_PASSWORD, "full_name": "S"}, status=201)
+    time.sleep(4 - time.time() % 4)  # windows are fixed: start at the beginning of one
+    for n in range(2):
+        from_address(app, f"10.0.1.{10 + n}").post_json(
+            LOGIN, {"email": "slow@example.com", "password": "guess-number-1"}, status=401)
+    refused = from_address(app, "10.0.1.20").post_json(
+        LOGIN, {"email": "slow@example.com", "password": TEST_PASSWORD}, expect_errors=True)
+    assert_problem(refused, 429)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 4
+    time.sleep(4 - time.time() % 4 + 0.1)
+    from_address(app, "10.0.1.20").post_json(LOGIN, {"email": "slow@example.com", "password": TEST_PASSWORD},
+                                             status=200)
+
+
+def test_one_client_is_limited_per_account_across_app_instances(database_url, clean_db):
+    """The (account, address) budget lives in PostgreSQL: two apps stand for two processes."""
+    first = from_address(throttled_app(database_url), "10.9.9.9")
+    second = from_address(throttled_app(database_url), "10.9.9.9")
     body = {"email": "target@example.com", "password": "wrong-password-1"}
     statuses = [app.post_json(LOGIN, body, expect_errors=True).status_int for app in (first, second, first, second)]
     assert statuses == [401, 401, 401, 429]
     response = second.post_json(LOGIN, body, expect_errors=True)
     assert_problem(response, 429)
-    retry_after = int(response.headers["Retry-After"])
-    assert 1 <= retry_after <= 300
+    assert 1 <= int(response.headers["Retry-After"]) <= 300
+    # Another address still has its own budget for the account.
+    from_address(first.app, "10.9.9.10").post_json(LOGIN, body, status=401)
+
+
+def test_logout_ends_the_families_access_tokens_at_once(anonymous, testapp, customer):
+    """Before, an access token kept working for up to 15 minutes after its logout."""
+    other_login = anonymous.post(LOGIN, {"email": customer.user["email"], "password": TEST_PASSWORD}).json
+    testapp.get(ME, headers={"Authorization": f"Bearer {customer.token}"}, status=200)
+    anonymous.post(LOGOUT, {"refresh_token": customer.user["refresh_token"]}, status=204)
+    body = assert_problem(testapp.get(ME, headers={"Authorization": f"Bearer {customer.token}"}, status=401), 401)
+    assert "invalid or expired" in body["detail"]
+    # The account's other login (another family: another device) is not logged out.
+    testapp.get(ME, headers={"Authorization": f"Bearer {other_login['access_token']}"}, status=200)
+
+
+def test_a_replayed_refresh_token_ends_the_families_access_tokens(anonymous, testapp, customer):
+    rotated = anonymous.post(REFRESH, {"refresh_token": customer.user["refresh_token"]}, status=200).json
+    testapp.get(ME, headers={"Authorization": f"Bearer {rotated['access_token']}"}, status=200)
+    anonymous.post(REFRESH, {"refresh_token": customer.user["refresh_token"]}, status=401)  # the replay
+    for token in (customer.token, rotated["access_token"]):
+        testapp.get(ME, headers={"Authorization": f"Bearer {token}"}, status=401)
 
 
 def test_login_is_rate_limited_per_ip(database_url, clean_db):

@@ -109,7 +109,14 @@ def test_fans_see_only_published_matches_and_filters(staff, anonymous, customer)
     published, *_ = published_match(staff, name="Second Arena", home_team="Lions", away_team="Bears", days=10)
     assert [m["id"] for m in anonymous.get("/api/v1/matches").json["items"]] == [published["id"]]
     assert {m["id"] for m in staff.get("/api/v1/matches").json["items"]} == {draft["id"], published["id"]}
-    assert_problem(customer.get(f"/api/v1/matches/{draft['id']}", status=403), 403)
+    # A draft does not exist for fans: the same 404 as an id that was never used, for anyone
+    # who may not see it, on every route under it (before: 401/403, which confirmed it).
+    unknown = assert_problem(customer.get("/api/v1/matches/987654321", status=404), 404)
+    for caller in (customer, anonymous):
+        for path in ("", "/seats", "/summary", "/categories", "/report"):
+            body = assert_problem(caller.get(f"/api/v1/matches/{draft['id']}{path}", status=404), 404)
+            assert body["title"] == unknown["title"]
+        assert_problem(caller.post(f"/api/v1/matches/{draft['id']}/holds", {"quantity": 1}, status=404), 404)
     assert anonymous.get("/api/v1/matches?team=lion").json["total"] == 1
     assert anonymous.get("/api/v1/matches?team=tigers").json["total"] == 0
     soon = iso(datetime.now(timezone.utc) + timedelta(days=20))
@@ -269,7 +276,7 @@ def test_a_draft_cannot_be_cancelled_into_public_view(staff, anonymous):
     stadium, _ = create_stadium(staff, name="Private Arena")
     match = create_match(staff, stadium["id"])
     assert_problem(staff.post(f"/api/v1/matches/{match['id']}/cancel", status=409), 409)
-    anonymous.get(f"/api/v1/matches/{match['id']}", status=401)  # still a staff-only draft
+    anonymous.get(f"/api/v1/matches/{match['id']}", status=404)  # still a staff-only draft
 
 
 def test_categories_are_paginated_like_every_list(staff):

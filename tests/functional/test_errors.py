@@ -6,8 +6,14 @@ def test_unknown_route_is_problem_json(testapp):
     assert_problem(testapp.get("/api/v1/no-such-thing", status=404), 404)
 
 
-def test_wrong_method_is_405(testapp):
-    assert_problem(testapp.delete("/api/v1/me", status=405), 405)
+def test_wrong_method_is_405_with_the_allowed_ones(testapp):
+    for method in ("DELETE", "TRACE", "PUT"):
+        response = testapp.request("/api/v1/me", method=method, status=405)
+        assert_problem(response, 405)
+        assert response.headers["Allow"] == "GET, HEAD"
+    matches = testapp.request("/api/v1/matches", method="PUT", status=405)
+    assert matches.headers["Allow"] == "GET, HEAD, POST"
+    assert "it answers GET, HEAD, POST" in matches.json["detail"]
 
 
 def test_request_id_is_echoed_or_generated(testapp):

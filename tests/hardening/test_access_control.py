@@ -44,7 +44,7 @@ POLICY = {
     ("api.match.seating", "GET", "/api/v1/matches/{match}/seating", None): {"anonymous": 401, "customer": 403, "other": 403, "staff": OK, "admin": OK},
     ("api.match.seating", "PUT", "/api/v1/matches/{match}/seating", '{}'): {"anonymous": 401, "customer": 403, "other": 403, "staff": OK, "admin": OK},
     ("api.match.publish", "POST", "/api/v1/matches/{match}/publish", None): {"anonymous": 401, "customer": 403, "other": 403, "staff": OK, "admin": OK},
-    ("api.match.close", "POST", "/api/v1/matches/{draft}/close", None): {"anonymous": 401, "customer": 403, "other": 403, "staff": OK, "admin": OK},
+    ("api.match.close", "POST", "/api/v1/matches/{draft}/close", None): {"anonymous": 404, "customer": 404, "other": 404, "staff": OK, "admin": OK},
     ("api.match.cancel", "POST", "/api/v1/matches/{cancelled}/cancel", None): {"anonymous": 401, "customer": 403, "other": 403, "staff": OK, "admin": OK},
     ("api.match.seats", "GET", "/api/v1/matches/{match}/seats", None): dict.fromkeys(ROLES, OK),
     ("api.match.summary", "GET", "/api/v1/matches/{match}/summary", None): dict.fromkeys(ROLES, OK),

@@ -61,3 +61,37 @@ def test_request_limits_can_be_switched_off_for_load_tests():
     settings = normalize_settings({"ratelimit.holds_per_user": "5"}, environ={"TICKETING_DISABLE_REQUEST_LIMITS": "1"})
     assert settings["ratelimit.holds_per_user"] == 0 and settings["ratelimit.checkouts_per_ip"] == 0
     assert normalize_settings({}, environ={})["ratelimit.holds_per_user"] == 30
+
+
+def _production_ini_settings(environ):
+    import plaster
+
+    from tests.database import ROOT
+
+    loader = plaster.get_loader(str(ROOT / "production.ini"), protocols=["wsgi"])
+    secrets = {"TICKETING_JWT_SECRET": "j" * 40, "TICKETING_SESSION_SECRET": "s" * 40}
+    return normalize_settings(loader.get_settings("app:main"), environ={**secrets, **environ})
+
+
+def test_production_never_picks_up_the_development_key(tmp_path):
+    """production.ini started in a checkout where development created var/ticket-signing.key
+    used to sign tickets with it; now only a key given explicitly is used."""
+    from ticketing.services.ticket_codes import MissingSigningKey, generate_key_file, load_signer
+    from tests.database import ROOT
+
+    development_key = ROOT / "var" / "ticket-signing.key"
+    created = not development_key.exists()
+    if created:  # as `make run` leaves it
+        development_key.parent.mkdir(exist_ok=True)
+        generate_key_file(str(development_key))
+    try:
+        with pytest.raises(MissingSigningKey, match="TICKETING_TICKET_SIGNING_KEY"):
+            load_signer(_production_ini_settings({}))
+        given = tmp_path / "production-ticket.key"
+        generate_key_file(str(given))
+        signer = load_signer(_production_ini_settings({"TICKETING_TICKET_SIGNING_KEY_FILE": str(given)}))
+        development = load_signer({"tickets.signing_key_file": str(development_key)})
+        assert signer.public_key_raw() != development.public_key_raw()
+    finally:
+        if created:
+            development_key.unlink()

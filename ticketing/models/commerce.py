@@ -135,6 +135,8 @@ class Ticket(Base):
         ),
         Index("ix_tickets_order_id", "order_id"),
         Index("ix_tickets_user_id", "user_id"),
+        # Deleting a seat checks this foreign key by seat_id (migration 0007).
+        Index("ix_tickets_seat_id", "seat_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

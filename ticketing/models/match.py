@@ -101,6 +101,8 @@ class SeatAssignment(Base):
             ondelete="CASCADE",
         ),
         CheckConstraint("category_id IS NOT NULL OR blocked_reason IS NOT NULL", name="category_or_blocked"),
+        # Deleting a seat checks this foreign key by seat_id (migration 0007).
+        Index("ix_seat_assignments_seat_id", "seat_id"),
     )
 
     match_id: Mapped[int] = mapped_column(
@@ -146,6 +148,8 @@ class MatchSeat(Base):
             postgresql_where=text("status = 'available'"),
         ),
         Index("ix_match_seats_hold_id", "hold_id", postgresql_where=text("hold_id IS NOT NULL")),
+        # "Is this section sold for a match?" and deleting a seat (its foreign key): by seat.
+        Index("ix_match_seats_seat_id", "seat_id"),
         # Finds holds that have expired but not been swept: part of the seat map's ETag.
         Index(
             "ix_match_seats_held_until",

@@ -56,7 +56,12 @@ class MatchContainer(Resource):
         row = _MATCH_ROW.execute(self.request.dbsession, {"id": parse_id(key)}).one_or_none()
         if row is None:
             raise KeyError(key)
-        return MatchResource(self.request, row, parent=self)
+        match = MatchResource(self.request, row, parent=self)
+        # A match the caller may not even see (a draft, to anyone but staff) does not exist for
+        # them: a 404 like an unknown id, never a 401/403 that confirms it is there.
+        if row.status == "draft" and not self.request.has_permission("match:view", match):
+            raise KeyError(key)
+        return match
 
 
 class MatchResource(Resource):

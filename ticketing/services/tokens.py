@@ -1,7 +1,10 @@
 """Access tokens (JWT) and refresh tokens.
 
-Access tokens are short-lived HS256 JWTs carrying ``sub`` (user id), ``role``, ``aud``,
-``iss``, ``iat``, ``nbf`` and ``exp``. Decoding pins the algorithm list to HS256, so ``alg:
+Access tokens are short-lived HS256 JWTs carrying ``sub`` (user id), ``role``, ``gen``
+(the account's session generation), ``fam`` (the refresh-token family issued with it), ``aud``,
+``iss``, ``iat``, ``nbf`` and ``exp``. Revoking the family (logout, a replayed refresh token)
+ends its access tokens too: the identity check reads the family's state with the account's,
+in the same statement (security.py). Decoding pins the algorithm list to HS256, so ``alg:
 none`` and RS/HS confusion are rejected, and requires every time claim.
 
 Refresh tokens are 256-bit random strings; only their SHA-256 is stored. A refresh rotates the
@@ -81,13 +84,15 @@ class VerifiedAccessTokens:
         return len(self._claims)
 
 
-def issue_access_token(config, user, now=None):
+def issue_access_token(config, user, now=None, family_id=None):
+    """``family_id``: the refresh-token family issued with it (a login's): when that family is
+    revoked (logout, or a replayed refresh token) this access token stops working too."""
     now = now or utcnow()
     claims = {
         "sub": str(user.id),
         "role": user.role,
-        # The account's generation: a logout or role change moves it on, and the token with it
-        # stops working for good (security.py).
+        # The account's generation: a role change or an admin logout moves it on, and the token
+        # with it stops working for good (security.py).
         "gen": getattr(user, "session_generation", None) or 0,
         "aud": config.audience,
         "iss": config.issuer,
@@ -95,6 +100,8 @@ def issue_access_token(config, user, now=None):
         "nbf": now,
         "exp": now + timedelta(seconds=config.access_ttl),
     }
+    if family_id is not None:
+        claims["fam"] = str(family_id)
     return jwt.encode(claims, config.secret, algorithm=ALGORITHM)
 
 
@@ -122,6 +129,11 @@ def decode_access_token(config, token, now=None):
         return None
     if not all(isinstance(claims[name], (int, float)) for name in ("exp", "nbf", "iat")):
         return None  # stricter than PyJWT (which takes numeric strings): our tokens carry numbers
+    if "fam" in claims:
+        try:
+            uuid.UUID(str(claims["fam"]))
+        except ValueError:
+            return None
     config.verified.add(token, claims)
     return config.verified.get(token, now)  # the same time checks as every later use
 
@@ -143,9 +155,9 @@ def _new_refresh_token(dbsession, config, user_id, family_id, now):
     return token
 
 
-def token_pair(config, user, refresh_token):
+def token_pair(config, user, refresh_token, family_id):
     return {
-        "access_token": issue_access_token(config, user),
+        "access_token": issue_access_token(config, user, family_id=family_id),
         "refresh_token": refresh_token,
         "token_type": "bearer",
         "expires_in": config.access_ttl,
@@ -154,9 +166,10 @@ def token_pair(config, user, refresh_token):
 
 def issue_token_pair(dbsession, config, user):
     """Start a new refresh-token family for ``user`` (a login)."""
-    refresh = _new_refresh_token(dbsession, config, user.id, uuid.uuid4(), utcnow())
+    family_id = uuid.uuid4()
+    refresh = _new_refresh_token(dbsession, config, user.id, family_id, utcnow())
     dbsession.flush()
-    return token_pair(config, user, refresh)
+    return token_pair(config, user, refresh, family_id)
 
 
 class RefreshTokenReused(Exception):
@@ -188,7 +201,7 @@ def rotate_refresh_token(dbsession, config, presented):
     row.rotated_at = now
     refresh = _new_refresh_token(dbsession, config, user.id, row.family_id, now)
     dbsession.flush()
-    return token_pair(config, user, refresh)
+    return token_pair(config, user, refresh, row.family_id)
 
 
 def revoke_family(dbsession, family_id, now=None):

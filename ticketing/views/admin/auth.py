@@ -16,8 +16,9 @@ from pyramid.view import exception_view_config, forbidden_view_config, notfound_
 
 from ticketing.problems import Problem, RateLimited
 from ticketing.resources.admin import AdminRoot
-from ticketing.services import accounts, rate_limits
+from ticketing.services import accounts, login_throttle
 
+from ..login_devices import device_of, remember_device
 from .forms import ADMIN_PATH, FormErrors, flash, rejected, text_field
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,11 @@ def safe_next(target):
 
 
 def _limit_attempts(request, email):
-    settings = request.registry.settings
-    engine = request.registry["db_autocommit_engine"]
-    window = settings["ratelimit.auth_window_seconds"]
-    # The same keys as the API's login, so the two doors share one budget.
-    limits = [(f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"])]
-    if email:
-        limits.append((f"auth:email:{accounts.normalize_email(email)}", settings["ratelimit.auth_per_email"]))
-    rate_limits.hit_all(engine, limits, window)
+    """The same budgets as the API's login (login_throttle.py), so the two doors share them;
+    a browser that logged in before shows its device cookie."""
+    email = accounts.normalize_email(email)
+    login_throttle.check_login_attempt(request.registry["db_autocommit_engine"], request.registry.settings,
+                                       email, request.remote_addr, device_of(request, email))
 
 
 @view_config(route_name="admin.login", context=AdminRoot, permission="admin:login",
@@ -83,7 +81,11 @@ def login(context, request):
         return {"next": target or "", "email": email, "errors": FormErrors(problem)}
     headers = remember(request, user.id)
     flash(request, f"Welcome, {user.full_name}.")
-    return HTTPSeeOther(target or request.route_url("admin.dashboard"), headers=headers)
+    email = accounts.normalize_email(email)
+    remember_device(request, email, device_of(request, email))
+    response = HTTPSeeOther(target or request.route_url("admin.dashboard"), headers=headers)
+    response.headers.extend(header for header in request.response.headerlist if header[0] == "Set-Cookie")
+    return response
 
 
 @view_config(route_name="admin.logout", context=AdminRoot, permission="admin:login", request_method="POST")

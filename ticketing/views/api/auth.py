@@ -5,20 +5,19 @@ from pyramid.view import view_config
 from ticketing import problems
 from ticketing.problems import problem_response
 from ticketing.resources.accounts import AuthService, Me
-from ticketing.services import accounts, rate_limits, tokens
+from ticketing.services import accounts, login_throttle, rate_limits, tokens
 
+from ..login_devices import device_of, remember_device
 from .serializers import user_json
 
 
-def _limit_auth_attempts(request, email):
-    """Per client IP and per e-mail: slows password guessing and sign-up floods."""
+def _limit_signups(request, email):
+    """Per client IP and per e-mail: slows sign-up floods."""
     settings = request.registry.settings
     engine = request.registry["db_autocommit_engine"]
-    window = settings["ratelimit.auth_window_seconds"]
-    limits = [(f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"])]
-    if email:
-        limits.append((f"auth:email:{accounts.normalize_email(email)}", settings["ratelimit.auth_per_email"]))
-    rate_limits.hit_all(engine, limits, window)
+    limits = [(f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"]),
+              (f"auth:email:{accounts.normalize_email(email)}", settings["ratelimit.auth_per_email"])]
+    rate_limits.hit_all(engine, limits, settings["ratelimit.auth_window_seconds"])
 
 
 @view_config(
@@ -31,7 +30,7 @@ def _limit_auth_attempts(request, email):
 )
 def signup(context, request):
     body = request.openapi_validated.body
-    _limit_auth_attempts(request, body["email"])
+    _limit_signups(request, body["email"])
     user = accounts.signup(
         request.dbsession,
         body["email"],
@@ -53,14 +52,18 @@ def signup(context, request):
 )
 def login(context, request):
     body = request.openapi_validated.body
-    _limit_auth_attempts(request, body["email"])
+    email = accounts.normalize_email(body["email"])
+    device_id = device_of(request, email, body.get("device_token"))
+    login_throttle.check_login_attempt(request.registry["db_autocommit_engine"], request.registry.settings,
+                                       email, request.remote_addr, device_id)
     user = accounts.authenticate(
         request.dbsession,
-        body["email"],
+        email,
         body["password"],
         bcrypt_rounds=request.registry.settings["auth.bcrypt_rounds"],
     )
-    return tokens.issue_token_pair(request.dbsession, request.registry["token_settings"], user)
+    pair = tokens.issue_token_pair(request.dbsession, request.registry["token_settings"], user)
+    return {**pair, "device_token": remember_device(request, email, device_id)}
 
 
 @view_config(

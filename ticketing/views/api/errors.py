@@ -33,12 +33,27 @@ def _is_api(request):
     return request.path.startswith("/api/")
 
 
+def allowed_methods(registry, route_name):
+    """The methods some view answers on ``route_name`` (HEAD wherever GET is), for ``Allow``."""
+    methods = set()
+    for view in registry.introspector.get_category("views"):
+        introspectable = view["introspectable"]
+        if introspectable["route_name"] == route_name:
+            declared = introspectable["request_methods"] or ()
+            methods.update((declared,) if isinstance(declared, str) else declared)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 @notfound_view_config(path_info=API_PATH)
 def api_not_found(exc, request):
     if isinstance(exc, PredicateMismatch) and request.matched_route is not None:
+        allowed = allowed_methods(request.registry, request.matched_route.name)
         return problem_response(
             request,
-            problems.MethodNotAllowed(f"{request.method} is not allowed on {request.path}."),
+            problems.MethodNotAllowed(f"{request.method} is not allowed on {request.path}; "
+                                      f"it answers {', '.join(allowed)}.", headers={"Allow": ", ".join(allowed)}),
         )
     return problem_response(request, problems.NotFound(f"Nothing at {request.path}."))
 
