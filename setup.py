@@ -1,5 +1,5 @@
 """Packaging for the ticketing service: dependencies, the WSGI entry point and the CLI."""
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 requires = [
     "pyramid>=2.0,<3",
@@ -58,7 +58,9 @@ setup(
     name="ticketing",
     version="0.1.0",
     description="Online box office of the national volleyball federation",
-    packages=find_packages(exclude=["tests", "tests.*"]),
+    # Namespace discovery: ticketing/static/ (the admin's CSS and JS, vendored libraries) has no
+    # __init__.py but is package data; plain find_packages() made setuptools warn about it.
+    packages=find_namespace_packages(include=["ticketing", "ticketing.*"]),
     include_package_data=True,
     package_data={"ticketing": ["openapi/*.yaml", "static/**/*", "templates/**/*"]},
     zip_safe=False,

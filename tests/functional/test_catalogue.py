@@ -311,3 +311,28 @@ def test_timestamps_take_rfc_3339_lower_case_t_and_z(staff):
     match = staff.post("/api/v1/matches", {"stadium_id": stadium["id"], "home_team": "A", "away_team": "B",
                                            "starts_at": f"{year}-01-01t18:00:00z"}, status=201).json
     assert match["starts_at"].startswith(f"{year}-01-01T18:00:00")
+
+
+@pytest.mark.slow
+def test_deleting_an_unused_section_stays_fast_as_matches_pile_up(staff, engine):
+    """A 1,000-seat section nobody sells, in a stadium with 20 published matches (3,000 seats
+    each on sale: 60,000 match_seats rows). Its seats are referred to by match_seats,
+    seat_assignments and tickets; without an index starting with seat_id (migration 0007) each
+    deleted seat made PostgreSQL scan those tables: ~8 s here, a timeout as the season grew."""
+    stadium, (sold, spare) = create_stadium(staff, name="Busy Arena",
+                                             sections=(("Sold", 100, 30), ("Spare", 40, 25)))
+    for number in range(20):
+        match = create_match(staff, stadium["id"], days=10 + number)
+        category = staff.post(f"/api/v1/matches/{match['id']}/categories", {"name": "All", "price": 1000},
+                              status=201).json
+        staff.put(f"/api/v1/matches/{match['id']}/seating",
+                  {"assignments": [{"section_id": sold["id"], "category_id": category["id"]}]}, status=200)
+        staff.post(f"/api/v1/matches/{match['id']}/publish", status=200)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE match_seats; ANALYZE seat_assignments; ANALYZE tickets"))
+        assert conn.execute(text("SELECT count(*) FROM match_seats")).scalar() == 60_000
+    started = time.monotonic()
+    staff.delete(f"/api/v1/stadiums/{stadium['id']}/sections/{spare['id']}", status=204)
+    assert time.monotonic() - started < 0.5
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM seats WHERE section_id = :s"), {"s": spare["id"]}).scalar() == 0

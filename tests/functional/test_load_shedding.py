@@ -7,6 +7,8 @@ work is served. Then under stock waitress with one thread, kept busy by a hold w
 row lock: the request queued behind it is refused, the health check behind it is not, the
 process serves normally once the queue is gone, and a stamp from an address that is not the
 trusted proxy is never believed."""
+import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -181,3 +183,42 @@ def test_under_the_real_server_a_stamp_from_an_untrusted_address_is_ignored(staf
     finally:
         server.close()
         server.task_dispatcher.shutdown(timeout=5)
+
+
+def signup_burst(app, count, prefix):
+    """``count`` signups sent at once, each stamped as nginx would, to a one-thread waitress."""
+    base, server = serve_one_thread(app, trusted_proxy="127.0.0.1", trusted_proxy_headers="x-forwarded-for")
+    try:
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            answers = list(pool.map(lambda n: requests.post(
+                f"{base}/api/v1/auth/signup", headers=as_nginx(), timeout=60,
+                json={"email": f"{prefix}-{n}@example.com", "password": "spike-and-block-7", "full_name": "Fan"}),
+                range(count)))
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(timeout=5)
+    return [answer.status_code for answer in answers]
+
+
+@pytest.mark.slow
+def test_a_signup_burst_waits_in_line_and_every_refusal_is_logged(database_url, clean_db, monkeypatch, caplog):
+    """Eight signups at once with bcrypt's production cost (12 rounds, ~0.25 s each here) queue
+    behind one thread for up to ~2 s, twice the 1 s limit: signups may wait six times it
+    (routes.py), so all are served. The control builds the app with signups given no extra
+    patience: the same burst is mostly refused, and every refusal has its own access-log line."""
+    from ticketing import routes
+
+    settings = app_settings(database_url, **{"auth.bcrypt_rounds": "12", "ticketing.max_queue_wait_ms": "1000"})
+    patient = ticketing.main({}, **settings)
+    assert signup_burst(patient, 8, "patient") == [201] * 8
+
+    monkeypatch.setattr(routes, "HASHES_A_PASSWORD", 1)
+    impatient = ticketing.main({}, **settings)
+    caplog.set_level(logging.INFO, logger="ticketing.access")
+    statuses = signup_burst(impatient, 8, "impatient")
+    refused = statuses.count(503)
+    assert refused >= 2 and set(statuses) <= {201, 503}, statuses
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ticketing.access"]
+    assert sum(1 for line in logged if line["status"] == 503 and line["path"] == "/api/v1/auth/signup") == refused
+    for app in (patient, impatient):
+        app.registry["db_engine"].dispose()

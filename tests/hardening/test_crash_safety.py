@@ -71,7 +71,7 @@ def test_purchases_survive_app_kill_and_database_crash(tmp_path):
         settings = normalize_settings({"auth.jwt_secret": "j" * 48, "auth.session_secret": "s" * 48}, environ={})
         port = free_port()
         ini = tmp_path / "crash.ini"
-        ini.write_text(INI.format(url=db_url, root=ROOT, jwt="j" * 48, session="s" * 48, ticket_key=key, port=port))
+        ini.write_text(INI.format(url=db_url.replace("%", "%%"), root=ROOT, jwt="j" * 48, session="s" * 48, ticket_key=key, port=port))
         app = App(ini, port, tmp_path / "app.log")
         app.start()
         match_id, fans = _seed(engine, settings, app.url)

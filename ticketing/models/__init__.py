@@ -134,6 +134,7 @@ def includeme(config):
     # pyramid_tm would look up the user to annotate each transaction, *outside* the exception
     # views: a database outage there became a bare 500 (found by the crash test).
     settings["tm.annotate_user"] = False
+    settings.setdefault("retry.activate_hook", "ticketing.input_guard.retry_attempts")
     config.include("pyramid_tm")
     config.include("pyramid_retry")
 

@@ -9,6 +9,8 @@ import os
 
 import yaml
 
+from ticketing.views.api.field_checks import with_service_checks
+
 from .validation import CompiledSpec, openapi_validated
 
 SPEC_PATH = os.path.join(os.path.dirname(__file__), "openapi.yaml")
@@ -23,5 +25,5 @@ def includeme(config):
         config.registry["openapi_spec_dict"] = yaml.safe_load(spec_file)
     # Requests are validated by validators compiled once from the same document (see
     # validation.py for why); this overrides pyramid_openapi3's per-request openapi-core path.
-    config.registry["compiled_openapi"] = CompiledSpec(config.registry["openapi_spec_dict"])
+    config.registry["compiled_openapi"] = CompiledSpec(config.registry["openapi_spec_dict"], with_service_checks)
     config.add_request_method(openapi_validated, name="openapi_validated", reify=True)

@@ -114,7 +114,10 @@ def _validator(schema):
 
 
 class CompiledSpec:
-    def __init__(self, document):
+    def __init__(self, document, field_checks=None):
+        """``field_checks``: ``function(route name, body, schema errors) -> errors``, the
+        service's own checks added to a body the schema refused (views/api/field_checks.py)."""
+        self.field_checks = field_checks
         resolved = _resolve(document, document)
         self.prefix = (resolved.get("servers") or [{"url": ""}])[0]["url"].rstrip("/")
         self.operations = {}
@@ -167,6 +170,8 @@ class CompiledSpec:
             getattr(parameters, parameter.location)[parameter.name] = value
         body = self._body(request, operation, errors)
         if errors:
+            if self.field_checks is not None:
+                errors = self.field_checks(request.matched_route.name, body, errors)
             raise problems.ValidationFailed("Some fields are not valid.", errors=errors)
         return Validated(body, parameters)
 

@@ -338,18 +338,33 @@ def _unknown_seats(dbsession, match_id, seat_ids):
     return [seat_id for seat_id in seat_ids if seat_id not in known]
 
 
-def validate_request(body):
+def request_field_errors(body):
+    """Every rule a hold request breaks, beyond its JSON types (also run on a body that failed
+    the schema, views/api/field_checks.py)."""
     seat_ids, quantity = body.get("seat_ids"), body.get("quantity")
-    if bool(seat_ids) == bool(quantity):
-        raise ValidationFailed("Send either seat_ids or quantity.",
-                               errors=[field_error("seat_ids", "send either seat_ids or quantity, not both")])
-    count = len(set(seat_ids)) if seat_ids else quantity
-    if count > MAX_SEATS_PER_HOLD:
-        raise ValidationFailed("Too many seats.", errors=[field_error("quantity", f"at most {MAX_SEATS_PER_HOLD}")])
-    if seat_ids and (body.get("category_id") or body.get("adjacent")):
-        raise ValidationFailed("category_id and adjacent apply to best-available requests only.",
-                               errors=[field_error("category_id", "only with quantity")])
-    return count
+    errors = []
+    if not seat_ids and not quantity:
+        errors.append(field_error("seat_ids", "send seat_ids (chosen seats) or quantity (best available)"))
+    elif seat_ids and quantity:
+        errors.append(field_error("seat_ids", "send seat_ids or quantity, not both"))
+    # A body the schema refused may carry anything in seat_ids: count only a list of ids.
+    if (isinstance(seat_ids, list) and all(isinstance(seat, int) for seat in seat_ids)
+            and len(set(seat_ids)) > MAX_SEATS_PER_HOLD):
+        errors.append(field_error("seat_ids", f"at most {MAX_SEATS_PER_HOLD} seats"))
+    if isinstance(quantity, int) and not isinstance(quantity, bool) and not seat_ids and quantity > MAX_SEATS_PER_HOLD:
+        errors.append(field_error("quantity", f"at most {MAX_SEATS_PER_HOLD}"))
+    if seat_ids and body.get("category_id"):
+        errors.append(field_error("category_id", "only with quantity (best available)"))
+    if seat_ids and body.get("adjacent"):
+        errors.append(field_error("adjacent", "only with quantity (best available)"))
+    return errors
+
+
+def validate_request(body):
+    errors = request_field_errors(body)
+    if errors:
+        raise ValidationFailed("The hold request is not valid.", errors=errors)
+    return len(set(body["seat_ids"])) if body.get("seat_ids") else body["quantity"]
 
 
 # After the wallet lock, in one round trip: whether the match is on sale (and the category is
