@@ -61,6 +61,10 @@ def includeme(config):
         ("api.match.report", "/report"),
         ("api.match.cancel", "/cancel"),
         ("api.match.holds", "/holds"),
+        ("api.match.waiting_room", "/waiting-room"),
+        ("api.match.queue", "/queue"),
+        ("api.match.queue.me", "/queue/me"),
+        ("api.match.queue.admission", "/queue/admission"),
     ):
         config.add_route(name, match + suffix, factory=match_factory, traverse="/{match_id}")
     config.add_route("api.match.check_ins", match + "/check-ins", factory=match_factory, traverse="/{match_id}",
@@ -109,6 +113,7 @@ def includeme(config):
         ("admin.match.seats", "/admin/matches/{match_id}/seats", "/matches/{match_id}"),
         ("admin.match.blocks", "/admin/matches/{match_id}/blocks", "/matches/{match_id}"),
         ("admin.match.gate", "/admin/matches/{match_id}/gate", "/matches/{match_id}"),
+        ("admin.match.waiting_room", "/admin/matches/{match_id}/waiting-room", "/matches/{match_id}"),
         ("admin.gate", "/admin/gate", "/gate"),
         ("admin.orders", "/admin/orders", "/orders"),
         ("admin.order", "/admin/orders/{order_id}", "/orders/{order_id}"),

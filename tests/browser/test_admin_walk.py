@@ -1,7 +1,8 @@
 """The staff walk in a real Chromium against a live ``pserve``: log in, build a stadium with
 two sections, schedule a match, price and seat it, publish, watch the seat map, refund an
 order and check a ticket in at the gate. Screenshots of the dashboard and the seat map are
-saved to docs/screenshots/ (linked from docs/admin.md)."""
+saved to var/screenshots/, or to docs/screenshots/ (linked from docs/admin.md) with
+``ADMIN_SCREENSHOTS=docs/screenshots``."""
 import os
 import re
 from datetime import datetime, timedelta

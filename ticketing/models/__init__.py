@@ -18,6 +18,7 @@ from .meta import Base, metadata  # noqa: F401
 from .rate_limit import RateLimitCounter  # noqa: F401
 from .user import RefreshToken, User  # noqa: F401
 from .venue import Seat, Section, Stadium  # noqa: F401
+from .waiting_room import QueuePlace, WaitingRoom, WaitingRoomCall  # noqa: F401
 
 configure_mappers()
 

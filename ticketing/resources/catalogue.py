@@ -36,11 +36,16 @@ class StadiumResource(Resource):
     ]
 
 
-# What every request under /matches/{id} needs (the ACL, buying, the seat map), in one
-# prepared statement; the ORM object is loaded only by the views that need the whole match.
+# What every request under /matches/{id} needs (the ACL, buying, the seat map, whether a
+# hold needs a waiting-room admission), in one prepared statement; the ORM object is loaded
+# only by the views that need the whole match.
 _MATCH_ROW = Prepared(
     "traversal_match",
-    "SELECT id, stadium_id, status, hold_seconds, max_tickets_per_fan FROM matches WHERE id = :id",
+    """
+    SELECT m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan,
+           coalesce(r.enabled, false) AS waiting_room
+    FROM matches m LEFT JOIN waiting_rooms r ON r.match_id = m.id WHERE m.id = :id
+    """,
     {"id": "bigint"},
 )
 
@@ -67,7 +72,7 @@ class MatchContainer(Resource):
 class MatchResource(Resource):
     def __init__(self, request, row, parent):
         super().__init__(request, str(row.id), parent)
-        self.row = row  # id, stadium_id, status, hold_seconds, max_tickets_per_fan
+        self.row = row  # id, stadium_id, status, hold_seconds, max_tickets_per_fan, waiting_room
         self._match = None
 
     @property
@@ -85,7 +90,7 @@ class MatchResource(Resource):
         ]
         if self.row.status != "draft":
             acl.append((Allow, Everyone, "match:view"))
-            acl.append((Allow, CUSTOMER, "match:hold"))
+            acl.append((Allow, CUSTOMER, ("match:hold", "match:queue")))
         return acl
 
 

@@ -71,7 +71,7 @@ _LOCK_HOLD = Prepared(
 # the debit, conditional on the balance (no row when the wallet is short) with its ledger
 # row; the hold's seats flipped from held to sold, only the rows still held by *this* hold,
 # and one ticket per seat that flipped (in seat order); the hold spent; the seat-version
-# bump. Every write after the order joins it, so no order means no write at all. The caller
+# bump; the fan's waiting-room place done, if they were called from one. Every write after the order joins it, so no order means no write at all. The caller
 # checks the conditions (tickets for every seat of the hold, the debit made) and raises
 # otherwise, which aborts the transaction and with it every write of this statement.
 # Foreign keys to the new order are checked at the end of the statement, when it exists.
@@ -106,6 +106,12 @@ _PAY_AND_ISSUE = Prepared(
     ), bumped AS (
         UPDATE match_seat_versions SET version = version + 1 FROM ordered
         WHERE match_seat_versions.match_id = :m AND match_seat_versions.shard = :u % {SEAT_VERSION_SHARDS}
+    ), shopped AS (
+        -- A fan called from the match's waiting room has bought: their slot of an adaptive
+        -- pace is free for the next fan (services/waiting_room.py). No place, no row.
+        UPDATE queue_places SET done_at = now() FROM ordered
+        WHERE queue_places.match_id = :m AND queue_places.user_id = :u
+          AND queue_places.called_at IS NOT NULL AND queue_places.done_at IS NULL
     )
     SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id,
            (SELECT created_at FROM ordered) AS order_created_at,

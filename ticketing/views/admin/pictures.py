@@ -131,3 +131,34 @@ def _nice_step(raw):
         if raw <= factor * magnitude:
             return int(factor * magnitude) or 1
     return int(10 * magnitude)
+
+
+@dataclass
+class LineChart:
+    width: int
+    height: int
+    plot: tuple  # (left, top, width, height)
+    lines: list  # (css class, label, "x,y x,y ...")
+    y_ticks: list  # (y, label)
+    x_labels: list  # (x, label)
+    empty: bool
+
+
+def queue_chart(history, series=(("joined", "Joined"), ("called", "Called"), ("bought", "Bought")),
+                width=720, height=240):
+    """A waiting room's minutes as lines: fans joined, called and buying per minute."""
+    left, right, top, bottom = 48, 12, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max((row[name] for row in history for name, _ in series), default=0)
+    step = _nice_step(peak / 4) if peak else 1
+    y_max = step * 4
+    slot = plot_w / max(1, len(history) - 1)
+    lines = []
+    for index, (name, label) in enumerate(series):
+        points = " ".join(f"{round(left + i * slot, 1)},{round(top + plot_h - plot_h * row[name] / y_max, 1)}"
+                          for i, row in enumerate(history))
+        lines.append((f"line {colour_class(index)}", label, points))
+    y_ticks = [(round(top + plot_h - plot_h * i / 4, 1), str(step * i)) for i in range(5)]
+    x_labels = [(round(left + i * slot, 1), f"{row['minute']:%H:%M}") for i, row in enumerate(history)
+                if i % 10 == 0 or i == len(history) - 1]
+    return LineChart(width, height, (left, top, plot_w, plot_h), lines, y_ticks, x_labels, peak == 0)

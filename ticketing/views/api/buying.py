@@ -6,7 +6,7 @@ from pyramid.view import view_config
 
 from ticketing.resources.catalogue import MatchResource
 from ticketing.resources.commerce import HoldResource, OrderContainer, OrderResource, WalletResource
-from ticketing.services import audit, holds, orders, wallet
+from ticketing.services import audit, holds, orders, wallet, waiting_room
 
 from .idempotency import idempotent
 from .pagination import page, page_params
@@ -62,6 +62,12 @@ def _hold_body(request, hold, seats=None):
              decorator=idempotent("hold", rate_limit="holds", location=("api.hold", "hold_id")))
 def create_hold(context, request):
     body = dict(request.openapi_validated.body)
+    if context.row.waiting_room:
+        # While the match's waiting room is on, only a fan it called may hold seats: their
+        # signed admission, checked without a database round trip.
+        waiting_room.check_admission(request.registry.settings["auth.jwt_secret"],
+                                     request.headers.get("Queue-Admission"), context.row.id,
+                                     request.identity.id, datetime.now(timezone.utc))
     hold = holds.create_hold(request.dbsession, request.identity.id, context.row, body, _currency(request),
                              request.registry["db_autocommit_engine"])
     request.response.status = 201

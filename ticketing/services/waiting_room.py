@@ -1,0 +1,479 @@
+"""The waiting room: fans queue fairly for a big sale and are let in at a pace the box office
+can serve (docs/decisions/0037).
+
+Guarantees (PRODUCT.md invariant 8):
+- **One place per fan and match**: a unique constraint; a second join returns the first place.
+- **Fair order**: a fan who joined before sales opened gets a uniformly random key in (0, 1),
+  so the time of arrival before the opening does not matter; the n-th fan who joined after
+  gets key ``1 + n``: first come, first served. Fans are called in key order.
+- **A pace, from time and counters alone** (no cron, no worker): every decision point (the
+  public status the fans poll, a fan exchanging their pass) first *advances* the room under
+  its row lock: a fixed pace earns ``admit_per_minute / 60`` calls a second since the last
+  advance (no more than two seconds' worth while nobody waits, so an empty line banks no
+  burst); an adaptive pace calls fans while fewer than ``max_shopping`` called fans are still
+  within their shopping time and have not bought. Nothing is called while the room is
+  paused, before sales open, or while no seat is available: waiting fans learn it on their
+  next poll.
+- **Admission**: a called fan exchanges the pass for an admission, signed, bound to the
+  account and the match, that expires ``shopping_seconds`` after the call. While the room is
+  on, a hold needs one (checked without a database round trip).
+
+Waiting costs the server nothing per fan: the pass carries the fan's key, and the public
+status (now serving, how many joined, the pace) is one answer per match that nginx caches
+for a second, from which the fan's client works out its position and wait.
+"""
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from sqlalchemy import text
+
+from ticketing.models import WaitingRoom
+from ticketing.problems import Conflict, Forbidden, Gone, NotFound, ValidationFailed, field_error
+
+PASS_AUDIENCE = "ticketing-queue-pass"
+ADMISSION_AUDIENCE = "ticketing-admission"
+#: A fixed pace banks at most this many seconds of calls while nobody waits.
+MAX_BANKED_SECONDS = 2.0
+#: How often clients are told to poll the status: before the opening, and once it is open.
+POLL_BEFORE_OPENING_SECONDS = 15
+POLL_WHILE_OPEN_SECONDS = 3
+#: An advance for the public status is skipped when the room advanced this recently.
+ADVANCE_EVERY_SECONDS = 0.25
+
+SETTINGS = ("enabled", "mode", "admit_per_minute", "max_shopping", "shopping_seconds", "opens_at", "paused")
+
+
+class NotYourTurn(Conflict):
+    slug, title = "not-your-turn", "Your turn has not come yet"
+
+
+class AdmissionRequired(Forbidden):
+    slug, title = "waiting-room", "This sale goes through its waiting room"
+
+
+# --- settings ------------------------------------------------------------------------------
+
+def get_room(dbsession, match_id):
+    return dbsession.get(WaitingRoom, match_id)
+
+
+def configure(dbsession, match, changes, now):
+    """Create or change a match's waiting room. The pace so far is settled first under the
+    old settings, so a new pace counts from now; pausing stops the clock, resuming restarts it."""
+    errors = []
+    if "mode" in changes and changes["mode"] not in ("fixed", "adaptive"):
+        errors.append(field_error("mode", "must be fixed or adaptive"))
+    for name, low, high in (("admit_per_minute", 1, 100000), ("max_shopping", 1, 100000),
+                            ("shopping_seconds", 60, 7200)):
+        value = changes.get(name)
+        if value is not None and not low <= value <= high:
+            errors.append(field_error(name, f"must be between {low} and {high}"))
+    opens_at = changes.get("opens_at")
+    if opens_at is not None and opens_at >= match.sales_open_at:
+        errors.append(field_error("opens_at", "must be before sales open (fans who join before the opening "
+                                              "are put in a random order)"))
+    if errors:
+        raise ValidationFailed("The waiting room's settings are not valid.", errors=errors)
+    if match.status in ("closed", "cancelled"):
+        raise Conflict(f"The match is {match.status}: its waiting room cannot change.")
+    room = dbsession.get(WaitingRoom, match.id, with_for_update=True)
+    if room is None:
+        room = WaitingRoom(match_id=match.id, settled_at=now)
+        dbsession.add(room)
+        dbsession.flush()
+        room = dbsession.get(WaitingRoom, match.id, with_for_update=True)
+    else:
+        advance(dbsession, match.id, now, locked=True)
+        dbsession.refresh(room)
+    for name in SETTINGS:
+        if name in changes:
+            setattr(room, name, changes[name])
+    room.settled_at = now
+    room.updated_at = now
+    dbsession.flush()
+    return room
+
+
+# --- joining -------------------------------------------------------------------------------
+
+# The counters move in a statement of their own, committed at once on the autocommit engine
+# (as rate limits are): a join holds the room's row lock for microseconds, not until its
+# request commits, so thousands of joins a second do not queue on one row. A join that then
+# fails leaves a gap of one in the numbers, which only makes positions estimates by one.
+_COUNT_JOIN = text(
+    """
+    UPDATE waiting_rooms
+       SET joined_after_opening = joined_after_opening + CASE WHEN :after THEN 1 ELSE 0 END,
+           joined_before_opening = joined_before_opening + CASE WHEN :after THEN 0 ELSE 1 END
+     WHERE match_id = :m AND enabled
+    RETURNING joined_after_opening
+    """
+)
+
+# The place, unless the fan has one already: the unique constraint decides between two
+# joins of the same fan racing (the loser inserts nothing and reads the winner's place).
+_INSERT_PLACE = text(
+    """
+    INSERT INTO queue_places (match_id, user_id, order_key, joined_at)
+    VALUES (:m, :u, :key, :now)
+    ON CONFLICT (match_id, user_id) DO NOTHING
+    RETURNING id, order_key, joined_at, called_at
+    """
+)
+
+_PLACE = text("SELECT id, order_key, joined_at, called_at, admitted_at, done_at FROM queue_places "
+              "WHERE match_id = :m AND user_id = :u")
+
+
+@dataclass
+class Place:
+    id: int
+    order_key: float
+    joined_at: datetime
+    called_at: datetime | None
+    new: bool
+
+
+def _joinable(room, match, now):
+    if room is None or not room.enabled:
+        raise Conflict("This match has no waiting room: buy directly.")
+    if match.status != "on_sale":
+        raise Conflict("This match is not on sale.")
+    if room.opens_at is not None and now < room.opens_at:
+        raise Conflict(f"The waiting room opens at {room.opens_at.isoformat()}.",
+                       extra={"opens_at": room.opens_at.isoformat()})
+    if now >= match.sales_close_at:
+        raise Gone("Sales have closed for this match.")
+
+
+def join(dbsession, autocommit_engine, match, user_id, now, draw=None):
+    """The fan's place in line (a new one, or the one they have). ``draw``: a function giving
+    a uniform random float in (0, 1) for a fan who joins before sales open (tests seed it)."""
+    room = get_room(dbsession, match.id)
+    _joinable(room, match, now)
+    existing = dbsession.execute(_PLACE, {"m": match.id, "u": user_id}).first()
+    if existing is not None:
+        return Place(existing.id, existing.order_key, existing.joined_at, existing.called_at, False)
+    after = now >= match.sales_open_at
+    with autocommit_engine.connect() as conn:
+        number = conn.execute(_COUNT_JOIN, {"m": match.id, "after": after}).scalar_one_or_none()
+    if number is None:  # turned off between the two statements
+        raise Conflict("This match has no waiting room: buy directly.")
+    if after:
+        key = 1.0 + number
+    else:
+        # Uniform in (0, 1); two fans drawing the same key (2**-53) would be refused by the
+        # unique constraint: draw again.
+        key = (draw or _system_draw)()
+    row = dbsession.execute(_INSERT_PLACE, {"m": match.id, "u": user_id, "key": key, "now": now}).first()
+    if row is None:
+        row = dbsession.execute(_PLACE, {"m": match.id, "u": user_id}).one()
+        return Place(row.id, row.order_key, row.joined_at, row.called_at, False)
+    return Place(row.id, row.order_key, row.joined_at, row.called_at, True)
+
+
+def _system_draw():
+    return (secrets.randbits(53) + 1) / (2**53 + 2)
+
+
+def my_place(dbsession, match_id, user_id):
+    row = dbsession.execute(_PLACE, {"m": match_id, "u": user_id}).first()
+    if row is None:
+        raise NotFound("You have no place in this match's waiting room: join it first.")
+    return row
+
+
+# --- the pace ------------------------------------------------------------------------------
+
+_LOCK_ROOM = """
+    SELECT r.match_id, r.enabled, r.mode, r.admit_per_minute, r.max_shopping, r.shopping_seconds,
+           r.paused, r.joined_before_opening, r.joined_after_opening, r.called, r.serving_key, r.credit,
+           r.settled_at, m.status AS match_status, m.sales_open_at, m.sales_close_at
+    FROM waiting_rooms r JOIN matches m ON m.id = r.match_id
+    WHERE r.match_id = :m
+    FOR UPDATE OF r {skip}
+"""
+
+# Seats a called fan could still buy: available, or held by a hold that has lapsed.
+_AVAILABLE = text(
+    """
+    SELECT count(*) FILTER (WHERE status = 'available' OR (status = 'held' AND held_until <= now())) AS available,
+           count(*) FILTER (WHERE status = 'held' AND held_until > now()) AS held
+    FROM match_seats WHERE match_id = :m
+    """
+)
+
+# Called fans still shopping: within their shopping time and not done (bought).
+_SHOPPING = text(
+    "SELECT count(*) FROM queue_places WHERE match_id = :m AND called_at IS NOT NULL AND done_at IS NULL "
+    "AND called_at > :since"
+)
+
+# Call the next fans: the lowest keys not called yet, in one statement.
+_CALL = text(
+    """
+    WITH next AS (
+        SELECT id FROM queue_places WHERE match_id = :m AND called_at IS NULL
+        ORDER BY order_key LIMIT :n FOR UPDATE
+    ), called AS (
+        UPDATE queue_places q SET called_at = :now FROM next WHERE q.id = next.id RETURNING q.order_key
+    ), history AS (
+        INSERT INTO waiting_room_calls (match_id, called_at, count, up_to_key)
+        SELECT :m, :now, count(*), max(order_key) FROM called HAVING count(*) > 0
+    )
+    SELECT count(*) AS n, max(order_key) AS up_to FROM called
+    """
+)
+
+_SETTLE = text(
+    """
+    UPDATE waiting_rooms SET called = called + :n, credit = :credit, settled_at = :now,
+           serving_key = greatest(serving_key, coalesce(:up_to, serving_key))
+    WHERE match_id = :m
+    """
+)
+
+
+@dataclass
+class Advance:
+    room: object  # the locked row, before this advance
+    called_now: int
+    available: int | None
+    held: int | None
+
+
+def _seconds(later, earlier):
+    return max(0.0, (later - earlier).total_seconds()) if earlier is not None else 0.0
+
+
+def advance(dbsession, match_id, now, locked=False, skip_if_busy=False):
+    """Call the fans whose turn has come by ``now`` (see the module's docstring); returns an
+    :class:`Advance`, or None if there is no room (or ``skip_if_busy`` and another request is
+    advancing it right now). Runs in the caller's transaction, under the room's row lock."""
+    skip = "SKIP LOCKED" if skip_if_busy and not locked else ""
+    room = dbsession.execute(text(_LOCK_ROOM.format(skip=skip)), {"m": match_id}).first()
+    if room is None:
+        return None
+    waiting = room.joined_before_opening + room.joined_after_opening - room.called
+    running = (room.enabled and not room.paused and room.match_status == "on_sale"
+               and room.sales_open_at <= now < room.sales_close_at)
+    credit, newly, available, held = room.credit, 0, None, None
+    if running:
+        if room.mode == "fixed":
+            banked = room.admit_per_minute / 60 * MAX_BANKED_SECONDS
+            # The clock runs from the last advance, and never before sales opened.
+            since = max(room.settled_at or room.sales_open_at, room.sales_open_at)
+            credit = credit + room.admit_per_minute / 60 * _seconds(now, since)
+            if waiting <= 0:
+                credit = min(credit, max(1.0, banked))
+            newly = min(int(credit), waiting)
+        else:
+            since = now - timedelta(seconds=room.shopping_seconds)
+            shopping = dbsession.execute(_SHOPPING, {"m": match_id, "since": since}).scalar_one()
+            newly = max(0, min(room.max_shopping - shopping, waiting))
+        if newly > 0:
+            available, held = dbsession.execute(_AVAILABLE, {"m": match_id}).one()
+            if available == 0:
+                newly = 0  # nothing to sell now: the fans wait (seats held may come back)
+    up_to = None
+    if newly > 0:
+        called = dbsession.execute(_CALL, {"m": match_id, "n": newly, "now": now}).one()
+        newly, up_to = called.n, called.up_to
+        if room.mode == "fixed":
+            credit -= newly
+    dbsession.execute(_SETTLE, {"m": match_id, "n": newly, "credit": credit, "now": now, "up_to": up_to})
+    return Advance(room, newly, available, held)
+
+
+# --- what fans poll --------------------------------------------------------------------------
+
+_RECENT_PACE = text(
+    "SELECT coalesce(sum(count), 0) FROM waiting_room_calls WHERE match_id = :m AND called_at > :since"
+)
+
+_STATE = text(
+    """
+    SELECT r.enabled, r.mode, r.paused, r.opens_at, r.admit_per_minute, r.max_shopping, r.shopping_seconds,
+           r.joined_before_opening, r.joined_after_opening, r.called, r.serving_key, r.settled_at,
+           m.status AS match_status, m.sales_open_at, m.sales_close_at
+    FROM waiting_rooms r JOIN matches m ON m.id = r.match_id WHERE r.match_id = :m
+    """
+)
+
+
+def status(dbsession, match_id, now):
+    """The public "now serving" answer of a match's waiting room (one per match, cacheable)."""
+    room = dbsession.execute(_STATE, {"m": match_id}).first()
+    if room is None or not room.enabled:
+        return {"match_id": match_id, "state": "off", "poll_after_seconds": None}
+    if room.settled_at is None or _seconds(now, room.settled_at) >= ADVANCE_EVERY_SECONDS:
+        advance(dbsession, match_id, now, skip_if_busy=True)
+        room = dbsession.execute(_STATE, {"m": match_id}).one()
+    available, held = dbsession.execute(_AVAILABLE, {"m": match_id}).one()
+    recent = dbsession.execute(_RECENT_PACE, {"m": match_id, "since": now - timedelta(seconds=60)}).scalar_one()
+    opened = now >= room.sales_open_at
+    if room.match_status in ("closed", "cancelled") or now >= room.sales_close_at:
+        state = "closed"
+    elif available == 0 and held == 0:
+        state = "sold_out"
+    elif not opened:
+        state = "not_open"
+    elif room.paused:
+        state = "paused"
+    else:
+        state = "open"
+    return {
+        "match_id": match_id,
+        "state": state,
+        "sold_out": available == 0 and held == 0,
+        "opens_at": room.opens_at,
+        "sales_open_at": room.sales_open_at,
+        "now_serving": {"key": room.serving_key, "called": room.called},
+        "joined": {"before_opening": room.joined_before_opening, "after_opening": room.joined_after_opening},
+        "pace": {"mode": room.mode, "called_last_minute": recent,
+                 "admit_per_minute": room.admit_per_minute if room.mode == "fixed" else None,
+                 "max_shopping": room.max_shopping if room.mode == "adaptive" else None},
+        "shopping_seconds": room.shopping_seconds,
+        "seats": {"available": available, "held": held},
+        "poll_after_seconds": POLL_WHILE_OPEN_SECONDS if opened else POLL_BEFORE_OPENING_SECONDS,
+        "updated_at": now,
+    }
+
+
+def people_ahead(order_key, room_status):
+    """How many fans are ahead of the place with ``order_key``, from the public status alone
+    (what a fan's client computes): exact after the opening, an estimate (uniform keys) for a
+    place drawn before it."""
+    serving = room_status["now_serving"]
+    pre = room_status["joined"]["before_opening"]
+    if order_key <= serving["key"]:
+        return 0
+    if order_key < 1:
+        return max(0, round(pre * (order_key - serving["key"])))
+    return max(0, pre + int(order_key) - 1 - serving["called"])
+
+
+# --- passes and admissions -------------------------------------------------------------------
+
+def issue_pass(secret, match_id, user_id, place):
+    claims = {"aud": PASS_AUDIENCE, "sub": str(user_id), "m": match_id, "k": place.order_key, "p": place.id}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def read_pass(secret, token, match_id, user_id):
+    """The order key of a valid pass of this fan for this match, or None."""
+    try:
+        claims = jwt.decode(token or "", secret, algorithms=["HS256"], audience=PASS_AUDIENCE,
+                            options={"require": ["sub", "m", "k"]})
+    except jwt.PyJWTError:
+        return None
+    if claims["sub"] != str(user_id) or claims["m"] != match_id:
+        return None
+    return claims["k"]
+
+
+_ADMIT = text(
+    """
+    UPDATE queue_places SET admitted_at = coalesce(admitted_at, CASE WHEN called_at IS NOT NULL THEN :now END)
+    WHERE match_id = :m AND user_id = :u
+    RETURNING id, order_key, called_at, done_at
+    """
+)
+
+
+def exchange(dbsession, secret, match_id, user_id, presented_pass, now):
+    """Exchange a fan's pass for an admission once their turn has come: ``(token, expires)``."""
+    key = read_pass(secret, presented_pass, match_id, user_id)
+    if key is None:
+        raise ValidationFailed("This is not your pass for this match's waiting room.",
+                               errors=[field_error("pass", "invalid, or another fan's or match's")])
+    progress = advance(dbsession, match_id, now)
+    if progress is None or not progress.room.enabled:
+        raise Conflict("This match has no waiting room: buy directly.")
+    place = dbsession.execute(_ADMIT, {"m": match_id, "u": user_id, "now": now}).first()
+    if place is None or place.order_key != key:
+        raise ValidationFailed("This pass does not match your place.", errors=[field_error("pass", "stale")])
+    if place.called_at is None:
+        state = status(dbsession, match_id, now)
+        if state["sold_out"]:
+            raise Gone("The match has sold out.")
+        raise NotYourTurn("Your turn has not come yet: keep polling the waiting room's status.",
+                          extra={"people_ahead": people_ahead(key, state)})
+    expires = place.called_at + timedelta(seconds=progress.room.shopping_seconds)
+    if expires <= now:
+        raise Gone("Your turn came and its shopping time is over.")
+    claims = {"aud": ADMISSION_AUDIENCE, "sub": str(user_id), "m": match_id, "p": place.id,
+              "exp": math.floor(expires.timestamp())}
+    return jwt.encode(claims, secret, algorithm="HS256"), expires
+
+
+def check_admission(secret, token, match_id, user_id, now=None):
+    """Refuse a hold without a valid admission of this fan for this match (no database)."""
+    options = {"require": ["sub", "m", "exp"]}
+    try:
+        claims = jwt.decode(token or "", secret, algorithms=["HS256"], audience=ADMISSION_AUDIENCE,
+                            options=options, leeway=0)
+        valid = claims["sub"] == str(user_id) and claims["m"] == match_id
+        if now is not None and claims["exp"] <= now.timestamp():
+            valid = False
+    except jwt.PyJWTError:
+        valid = False
+    if not valid:
+        raise AdmissionRequired(
+            "This match's sale goes through its waiting room: join it (POST /api/v1/matches/"
+            f"{match_id}/queue), poll its status, and when your turn comes exchange your pass "
+            f"(POST /api/v1/matches/{match_id}/queue/admission); then send the admission with your "
+            "hold in the Queue-Admission header.",
+            extra={"join": f"/api/v1/matches/{match_id}/queue"})
+
+
+# --- staff figures -------------------------------------------------------------------------
+
+_FIGURES = text(
+    """
+    SELECT count(*) AS joined,
+           count(*) FILTER (WHERE called_at IS NULL) AS waiting,
+           count(*) FILTER (WHERE called_at IS NOT NULL) AS called,
+           count(*) FILTER (WHERE admitted_at IS NOT NULL) AS admitted,
+           count(*) FILTER (WHERE called_at > :since AND done_at IS NULL) AS shopping,
+           count(*) FILTER (WHERE done_at IS NOT NULL) AS bought
+    FROM queue_places WHERE match_id = :m
+    """
+)
+
+_HISTORY = text(
+    """
+    WITH minutes AS (
+        SELECT generate_series(date_trunc('minute', :start), date_trunc('minute', :now), interval '1 minute') AS minute
+    )
+    SELECT minutes.minute,
+           (SELECT count(*) FROM queue_places q WHERE q.match_id = :m
+             AND q.joined_at >= minutes.minute AND q.joined_at < minutes.minute + interval '1 minute') AS joined,
+           (SELECT coalesce(sum(c.count), 0) FROM waiting_room_calls c WHERE c.match_id = :m
+             AND c.called_at >= minutes.minute AND c.called_at < minutes.minute + interval '1 minute') AS called,
+           (SELECT count(*) FROM queue_places q WHERE q.match_id = :m
+             AND q.done_at >= minutes.minute AND q.done_at < minutes.minute + interval '1 minute') AS bought
+    FROM minutes ORDER BY minutes.minute
+    """
+)
+
+
+def figures(dbsession, match_id, now, minutes=60):
+    """What staff watch: fans waiting, called, admitted, shopping and bought, and a minute by
+    minute history of joins, calls and purchases over the last ``minutes``."""
+    room = get_room(dbsession, match_id)
+    if room is None:
+        return None
+    counts = dbsession.execute(
+        _FIGURES, {"m": match_id, "since": now - timedelta(seconds=room.shopping_seconds)}).one()
+    history = dbsession.execute(_HISTORY, {"m": match_id, "now": now,
+                                           "start": now - timedelta(minutes=minutes - 1)}).all()
+    return {
+        "waiting": counts.waiting, "joined": counts.joined, "called": counts.called,
+        "admitted": counts.admitted, "shopping": counts.shopping, "bought": counts.bought,
+        "history": [{"minute": row.minute, "joined": row.joined, "called": int(row.called), "bought": row.bought}
+                    for row in history],
+    }
