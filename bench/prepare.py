@@ -9,6 +9,7 @@ secret exactly as ``/auth/login`` would sign them.
 import json
 import urllib.error
 import urllib.request
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import plaster
@@ -81,8 +82,13 @@ def create_users(database_url, count, role, balance):
     return ids
 
 
+#: The refresh-token family of the benchmark's tokens: none of its refresh tokens exist, so
+#: no logout ever revokes it (every access token names a family, services/tokens.py).
+BENCH_FAMILY = uuid.UUID("00000000-0000-4000-8000-00000000be4c")
+
+
 def issue_tokens(settings, user_ids, role="customer"):
-    return [(user_id, tokens.issue_access_token(settings, _User(user_id, role))) for user_id in user_ids]
+    return [(user_id, tokens.issue_access_token(settings, _User(user_id, role), BENCH_FAMILY)) for user_id in user_ids]
 
 
 def create_stadium(base, staff_token):

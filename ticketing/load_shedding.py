@@ -24,8 +24,10 @@ What it sheds, and what last (declared in ``routes.py``, never by a copy of the 
 - a route may give some methods more patience, ``queue_patience={"POST": 3}``: that many
   times the limit. Requests that finish work already started (paying for a hold, releasing
   one, a gate scan) get 3: a fan with seats in hand can pay for them unless the process is
-  stalled, yet a flood of made-up checkouts cannot wait forever. Signups and logins get 6:
-  bcrypt's cost is by design, and a burst of them waits its turn instead of failing.
+  stalled, yet a flood of made-up checkouts cannot wait forever. Signups and logins get 4:
+  bcrypt's cost is by design, and a burst of them waits its turn instead of failing. Every
+  patience times the limit stays below nginx's ``proxy_read_timeout``, so the app refuses a
+  request before nginx gives up on it (tests/unit/test_load_shedding.py checks it).
 
 The check runs when the route is known and before traversal (``BeforeTraversal``): no
 database work has been done for the request yet. Each refusal is a ``service-busy`` problem
@@ -92,6 +94,8 @@ class ShedLateRequests:
         route = request.matched_route
         if route is None or not route.name.startswith("api."):
             return
+        if request.environ.get("retry.attempt", 0) > 0:
+            return  # pyramid_retry's second attempt of a request that started in time
         stamped = proxy_stamp(request.environ)
         if stamped is None:
             return

@@ -17,8 +17,10 @@ from ticketing.resources.commerce import hold_factory, order_factory, ticket_fac
 
 #: Completes what an earlier request started (paying for a hold, releasing one, a gate scan).
 FINISHES_WORK = 3
-#: bcrypt's cost is by design: a burst of signups or logins waits its turn rather than fail.
-HASHES_A_PASSWORD = 6
+#: bcrypt's cost is by design: a burst of signups or logins waits its turn rather than fail,
+#: up to 20 s: refused by the app before nginx gives up on it (proxy_read_timeout 30 s), so the
+#: fan gets a clean 503 with Retry-After, never a 504 while the signup may still commit.
+HASHES_A_PASSWORD = 4
 
 
 def includeme(config):

@@ -21,9 +21,9 @@ def test_site_config_swaps_only_upstreams_listen_logs_cache_and_limit(tmp_path):
     assert 'proxy_set_header X-Request-Start "t=${msec}";' in site
     unstamped = nginx.site_config([41001], 42000, tmp_path, stamp=False)
     assert "X-Request-Start" not in unstamped and unstamped.count("proxy_set_header") == site.count("proxy_set_header") - 1
-    for kept in ("keepalive 32;", "proxy_cache ticketing_api;", "proxy_cache_lock on;",
+    for kept in ("keepalive 32;", "proxy_cache $ticketing_api_cache;", "proxy_cache_lock on;",
                  "proxy_cache_use_stale updating", "proxy_cache_revalidate on;",
-                 "proxy_cache_bypass $http_authorization $cookie_ticketing_session;", "proxy_http_version 1.1;", 'proxy_set_header Connection "";',
+                 'map "$http_authorization$cookie_ticketing_session" $ticketing_api_cache', "proxy_http_version 1.1;", 'proxy_set_header Connection "";',
                  "X-Forwarded-For $proxy_add_x_forwarded_for;", "X-Forwarded-Proto $scheme;",
                  "client_max_body_size 1m;", "gzip_types application/json image/svg+xml;", "proxy_read_timeout"):
         assert kept in site, kept

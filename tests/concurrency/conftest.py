@@ -1,5 +1,6 @@
 """Helpers for races: many funded customers at once, and a starting gun for threads."""
 import threading
+import uuid
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,7 +47,7 @@ def customers(testapp, engine, settings):
             def __init__(self, user_id):
                 self.id, self.role = user_id, "customer"
 
-        return [ApiClient(testapp, tokens.issue_access_token(token_settings, _User(i)), {"id": i}) for i in ids]
+        return [ApiClient(testapp, tokens.issue_access_token(token_settings, _User(i), uuid.uuid4()), {"id": i}) for i in ids]
 
     return make
 

@@ -142,6 +142,7 @@ def _token(settings, **claims):
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(minutes=5),
+        "fam": "5f1d8a56-8a52-4c6f-9b4f-1c0a8e6d2a11",
     }
     base.update(claims)
     base = {key: value for key, value in base.items() if value is not None}
@@ -177,6 +178,8 @@ def test_bad_access_tokens_are_401(testapp, customer, settings):
         "RS256 header, HMAC body (alg confusion)": _with_header(_token(settings, sub=sub), {"alg": "RS256", "typ": "JWT"}),
         "wrong issuer": _token(settings, sub=sub, iss="evil"),
         "no sub": _token(settings, sub=None),
+        "no refresh family (so no logout could end it)": _token(settings, sub=sub, fam=None),
+        "a family that is not a uuid": _token(settings, sub=sub, fam="1 OR 1=1"),
         "non-numeric sub": _token(settings, sub="1 OR 1=1"),
         "garbage": "not.a.jwt",
     }
@@ -201,9 +204,10 @@ def test_demoted_or_deleted_user_token_stops_working(testapp, user_factory, engi
 
 
 def throttled_app(database_url, **limits):
+    # Day-long fixed windows: a window boundary cannot fall inside a test of a few seconds.
     settings = {"ratelimit.auth_per_ip": "1000", "ratelimit.auth_per_account_client": "3",
-                "ratelimit.auth_untrusted_per_account": "5", "ratelimit.auth_untrusted_window_seconds": "60",
-                "ratelimit.auth_per_device": "3"}
+                "ratelimit.auth_untrusted_per_account": "5", "ratelimit.auth_untrusted_window_seconds": "86400",
+                "ratelimit.auth_window_seconds": "86400", "ratelimit.auth_per_device": "3"}
     settings.update(limits)
     return ticketing.main({}, **app_settings(database_url, **settings))
 
@@ -242,20 +246,53 @@ def test_guessing_from_many_addresses_cannot_lock_the_owner_out(database_url, cl
 
 def test_untrusted_clients_are_slowed_down_not_locked_out(database_url, clean_db):
     app = throttled_app(database_url, **{"ratelimit.auth_untrusted_per_account": "2",
-                                         "ratelimit.auth_untrusted_window_seconds": "4"})
+                                         "ratelimit.auth_untrusted_window_seconds": "3"})
     from_address(app, "10.0.1.1").post_json(
         SIGNUP, {"email": "slow@example.com", "password": TEST_PASSWORD, "full_name": "S"}, status=201)
-    time.sleep(4 - time.time() % 4)  # windows are fixed: start at the beginning of one
+    time.sleep(3 - time.time() % 3)  # windows are fixed: start at the beginning of one
     for n in range(2):
         from_address(app, f"10.0.1.{10 + n}").post_json(
             LOGIN, {"email": "slow@example.com", "password": "guess-number-1"}, status=401)
     refused = from_address(app, "10.0.1.20").post_json(
         LOGIN, {"email": "slow@example.com", "password": TEST_PASSWORD}, expect_errors=True)
     assert_problem(refused, 429)
-    assert 1 <= int(refused.headers["Retry-After"]) <= 4
-    time.sleep(4 - time.time() % 4 + 0.1)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3
+    time.sleep(3 - time.time() % 3 + 0.1)
     from_address(app, "10.0.1.20").post_json(LOGIN, {"email": "slow@example.com", "password": TEST_PASSWORD},
                                              status=200)
+
+
+def test_a_known_device_is_held_to_no_budget_but_its_own(database_url, clean_db):
+    """The owner's device gets in from an address whose budget others spent (a venue's Wi-Fi,
+    a carrier's NAT), and a refresh token of the account, even a rotated one, proves the device
+    as well as a device token does."""
+    app = throttled_app(database_url, **{"ratelimit.auth_per_ip": "3"})
+    owner = from_address(app, "10.2.0.1")
+    owner.post_json(SIGNUP, {"email": "known@example.com", "password": TEST_PASSWORD, "full_name": "K"}, status=201)
+    first = owner.post_json(LOGIN, {"email": "known@example.com", "password": TEST_PASSWORD}).json
+    owner.post_json(REFRESH, {"refresh_token": first["refresh_token"]}, status=200)  # rotated now
+    venue = from_address(app, "10.2.0.2")
+    for n in range(3):  # others on the same address spend its budget
+        venue.post_json(LOGIN, {"email": f"someone-{n}@example.com", "password": "guess-1"}, status=401)
+    venue.post_json(LOGIN, {"email": "known@example.com", "password": TEST_PASSWORD}, status=429)
+    venue.post_json(LOGIN, {"email": "known@example.com", "password": TEST_PASSWORD,
+                            "device_token": first["device_token"]}, status=200)
+    venue.post_json(LOGIN, {"email": "known@example.com", "password": TEST_PASSWORD,
+                            "refresh_token": first["refresh_token"]}, status=200)
+    # Another account's refresh token proves nothing for this one.
+    venue.post_json(LOGIN, {"email": "other@example.com", "password": "guess-1",
+                            "refresh_token": first["refresh_token"]}, status=429)
+
+
+def test_ipv6_clients_count_per_64(database_url, clean_db):
+    app = throttled_app(database_url, **{"ratelimit.auth_per_ip": "2"})
+    for address in ("2001:db8:1:2::1", "2001:db8:1:2::ffff"):
+        from_address(app, address).post_json(LOGIN, {"email": f"{address[-1]}@example.com", "password": "guess-1"},
+                                             status=401)
+    from_address(app, "2001:db8:1:2:abcd::9").post_json(LOGIN, {"email": "z@example.com", "password": "guess-1"},
+                                                        status=429)
+    from_address(app, "2001:db8:1:3::1").post_json(LOGIN, {"email": "z@example.com", "password": "guess-1"},
+                                                   status=401)
 
 
 def test_one_client_is_limited_per_account_across_app_instances(database_url, clean_db):
@@ -267,7 +304,7 @@ def test_one_client_is_limited_per_account_across_app_instances(database_url, cl
     assert statuses == [401, 401, 401, 429]
     response = second.post_json(LOGIN, body, expect_errors=True)
     assert_problem(response, 429)
-    assert 1 <= int(response.headers["Retry-After"]) <= 300
+    assert 1 <= int(response.headers["Retry-After"]) <= 86400
     # Another address still has its own budget for the account.
     from_address(first.app, "10.9.9.10").post_json(LOGIN, body, status=401)
 

@@ -336,3 +336,23 @@ def test_deleting_an_unused_section_stays_fast_as_matches_pile_up(staff, engine)
     assert time.monotonic() - started < 0.5
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM seats WHERE section_id = :s"), {"s": spare["id"]}).scalar() == 0
+
+
+def test_a_draft_answers_401_to_an_expired_token_so_staff_clients_refresh(staff, testapp, settings):
+    """A 404 would hide a draft from staff whose token just expired, and their client would not
+    know to refresh it: an invalid token is a 401 before the draft is hidden."""
+    import uuid
+    from types import SimpleNamespace
+
+    from ticketing.services import tokens
+    from ticketing.settings import normalize_settings
+
+    stadium, _ = create_stadium(staff, name="Draft Arena")
+    draft = create_match(staff, stadium["id"])
+    config = tokens.TokenSettings(normalize_settings(settings))
+    expired = tokens.issue_access_token(config, SimpleNamespace(id=staff.user["id"], role="staff"), uuid.uuid4(),
+                                        now=datetime.now(timezone.utc) - timedelta(hours=1))
+    body = assert_problem(testapp.get(f"/api/v1/matches/{draft['id']}", status=401,
+                                      headers={"Authorization": f"Bearer {expired}"}), 401)
+    assert "invalid or expired" in body["detail"]
+    testapp.get(f"/api/v1/matches/{draft['id']}", status=404)  # no credentials: it does not exist

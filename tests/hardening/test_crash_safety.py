@@ -8,6 +8,7 @@ app reconnected to the database by itself, and /healthz told the truth while it 
 import base64
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -44,7 +45,7 @@ def _seed(engine, settings, app_url):
         def __init__(self, user_id, role):
             self.id, self.role = user_id, role
 
-    staff = {"Authorization": "Bearer " + tokens.issue_access_token(config, _U(staff_id, "staff"))}
+    staff = {"Authorization": "Bearer " + tokens.issue_access_token(config, _U(staff_id, "staff"), uuid.uuid4())}
     stadium = requests.post(app_url("/api/v1/stadiums"), json={"name": "Crash Arena", "city": "X"}, headers=staff).json()
     section = requests.post(app_url(f"/api/v1/stadiums/{stadium['id']}/sections"), headers=staff,
                             json={"name": "A", "rows": [{"label": str(r), "seats": 20} for r in range(1, SEATS // 20 + 1)]}).json()
@@ -54,7 +55,7 @@ def _seed(engine, settings, app_url):
     requests.put(app_url(f"/api/v1/matches/{match['id']}/seating"), headers=staff,
                  json={"assignments": [{"section_id": section["id"], "category_id": category["id"]}]}).raise_for_status()
     requests.post(app_url(f"/api/v1/matches/{match['id']}/publish"), headers=staff).raise_for_status()
-    fans = [{"Authorization": "Bearer " + tokens.issue_access_token(config, _U(i, "customer"))} for i in fan_ids]
+    fans = [{"Authorization": "Bearer " + tokens.issue_access_token(config, _U(i, "customer"), uuid.uuid4())} for i in fan_ids]
     return match["id"], fans
 
 

@@ -1,5 +1,6 @@
 """Verified access tokens are remembered per process (tokens.VerifiedAccessTokens): the
 signature is checked once per token, the time claims on every use."""
+import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -30,7 +31,7 @@ def counting_decode(monkeypatch):
 def test_a_token_is_verified_once_then_answered_from_memory(monkeypatch):
     config = tokens.TokenSettings(SETTINGS)
     calls = counting_decode(monkeypatch)
-    token = tokens.issue_access_token(config, FAN)
+    token = tokens.issue_access_token(config, FAN, uuid.uuid4())
     first = tokens.decode_access_token(config, token)
     again = tokens.decode_access_token(config, token)
     assert first["sub"] == "42" and again == first
@@ -40,7 +41,7 @@ def test_a_token_is_verified_once_then_answered_from_memory(monkeypatch):
 def test_a_remembered_token_still_expires_and_is_not_valid_before_its_time():
     config = tokens.TokenSettings(SETTINGS)
     issued = tokens.utcnow()
-    token = tokens.issue_access_token(config, FAN, now=issued)
+    token = tokens.issue_access_token(config, FAN, uuid.uuid4(), now=issued)
     assert tokens.decode_access_token(config, token) is not None
     expires = int(issued.timestamp()) + 900  # JWT times are whole seconds
     assert tokens.decode_access_token(config, token, now=expires + tokens.LEEWAY_SECONDS - 1) is not None
@@ -53,10 +54,10 @@ def test_a_remembered_token_still_expires_and_is_not_valid_before_its_time():
 
 def test_only_valid_tokens_are_remembered_and_a_changed_byte_is_verified_afresh(monkeypatch):
     config = tokens.TokenSettings(SETTINGS)
-    expired = tokens.issue_access_token(config, FAN, now=tokens.utcnow() - timedelta(hours=1))
+    expired = tokens.issue_access_token(config, FAN, uuid.uuid4(), now=tokens.utcnow() - timedelta(hours=1))
     assert tokens.decode_access_token(config, expired) is None
     assert len(config.verified) == 0
-    token = tokens.issue_access_token(config, FAN)
+    token = tokens.issue_access_token(config, FAN, uuid.uuid4())
     assert tokens.decode_access_token(config, token) is not None
     header, payload, signature = token.split(".")
     tampered = ".".join((header, payload, ("A" if signature[0] != "A" else "B") + signature[1:]))

@@ -5,6 +5,7 @@ match is visible to staff only, which its ``__acl__`` says (computed from the ro
 warehouse does for projects).
 """
 from ticketing.models import Match, Stadium
+from ticketing.problems import Unauthorized
 from ticketing.services.prepared import Prepared
 
 from . import ADMIN, CUSTOMER, STAFF, Allow, Everyone, Resource, parse_id
@@ -65,6 +66,9 @@ class MatchContainer(Resource):
         # A match the caller may not even see (a draft, to anyone but staff) does not exist for
         # them: a 404 like an unknown id, never a 401/403 that confirms it is there.
         if row.status == "draft" and not self.request.has_permission("match:view", match):
+            if self.request.environ.get("ticketing.invalid_token"):
+                # An expired token: the caller may be staff; say so, so their client refreshes it.
+                raise Unauthorized("The access token is invalid or expired.")
             raise KeyError(key)
         return match
 

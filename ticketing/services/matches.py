@@ -27,7 +27,7 @@ def utcnow():
     return datetime.now(timezone.utc)
 
 
-def _aware(value, field, errors):
+def aware_datetime(value, field, errors):
     if value is None:
         return None
     if isinstance(value, str):
@@ -103,14 +103,14 @@ def create_match(dbsession, data):
     stadium = dbsession.get(Stadium, data["stadium_id"]) if isinstance(data.get("stadium_id"), int) else None
     if stadium is None:
         errors.append(field_error("stadium_id", "no such stadium"))
-    starts_at = _aware(data.get("starts_at"), "starts_at", errors)
+    starts_at = aware_datetime(data.get("starts_at"), "starts_at", errors)
     values = {
         "home_team": (data.get("home_team") or "").strip(),
         "away_team": (data.get("away_team") or "").strip(),
         "starts_at": starts_at,
-        "sales_open_at": _aware(data.get("sales_open_at"), "sales_open_at", errors) or now,
-        "sales_close_at": _aware(data.get("sales_close_at"), "sales_close_at", errors) or starts_at,
-        "refund_cutoff_at": _aware(data.get("refund_cutoff_at"), "refund_cutoff_at", errors)
+        "sales_open_at": aware_datetime(data.get("sales_open_at"), "sales_open_at", errors) or now,
+        "sales_close_at": aware_datetime(data.get("sales_close_at"), "sales_close_at", errors) or starts_at,
+        "refund_cutoff_at": aware_datetime(data.get("refund_cutoff_at"), "refund_cutoff_at", errors)
         or (starts_at - DEFAULT_REFUND_CUTOFF if starts_at else None),
         "hold_seconds": data.get("hold_seconds", DEFAULT_HOLD_SECONDS),
         "max_tickets_per_fan": data.get("max_tickets_per_fan", DEFAULT_MAX_TICKETS),
@@ -150,7 +150,7 @@ def update_match(dbsession, match, changes):
         if field in changes:
             value = changes[field]
             if field.endswith("_at"):
-                value = _aware(value, field, errors)
+                value = aware_datetime(value, field, errors)
             elif field in ("home_team", "away_team") and isinstance(value, str):
                 value = value.strip()  # as on create
             values[field] = value

@@ -25,7 +25,7 @@ from ticketing.models import RefreshToken, User
 from ticketing.problems import Unauthorized
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["exp", "iat", "nbf", "sub", "aud", "iss"]
+REQUIRED_CLAIMS = ["exp", "iat", "nbf", "sub", "aud", "iss", "fam"]
 LEEWAY_SECONDS = 5
 
 
@@ -84,9 +84,10 @@ class VerifiedAccessTokens:
         return len(self._claims)
 
 
-def issue_access_token(config, user, now=None, family_id=None):
+def issue_access_token(config, user, family_id, now=None):
     """``family_id``: the refresh-token family issued with it (a login's): when that family is
-    revoked (logout, or a replayed refresh token) this access token stops working too."""
+    revoked (logout, or a replayed refresh token) this access token stops working too. Every
+    token has one (a token minted for a load test gets a family no refresh token belongs to)."""
     now = now or utcnow()
     claims = {
         "sub": str(user.id),
@@ -100,8 +101,7 @@ def issue_access_token(config, user, now=None, family_id=None):
         "nbf": now,
         "exp": now + timedelta(seconds=config.access_ttl),
     }
-    if family_id is not None:
-        claims["fam"] = str(family_id)
+    claims["fam"] = str(family_id)
     return jwt.encode(claims, config.secret, algorithm=ALGORITHM)
 
 
@@ -129,11 +129,10 @@ def decode_access_token(config, token, now=None):
         return None
     if not all(isinstance(claims[name], (int, float)) for name in ("exp", "nbf", "iat")):
         return None  # stricter than PyJWT (which takes numeric strings): our tokens carry numbers
-    if "fam" in claims:
-        try:
-            uuid.UUID(str(claims["fam"]))
-        except ValueError:
-            return None
+    try:
+        uuid.UUID(str(claims["fam"]))
+    except ValueError:
+        return None
     config.verified.add(token, claims)
     return config.verified.get(token, now)  # the same time checks as every later use
 
@@ -157,7 +156,7 @@ def _new_refresh_token(dbsession, config, user_id, family_id, now):
 
 def token_pair(config, user, refresh_token, family_id):
     return {
-        "access_token": issue_access_token(config, user, family_id=family_id),
+        "access_token": issue_access_token(config, user, family_id),
         "refresh_token": refresh_token,
         "token_type": "bearer",
         "expires_in": config.access_ttl,

@@ -32,6 +32,7 @@ from sqlalchemy import text
 
 from ticketing.models import WaitingRoom
 from ticketing.problems import Conflict, Forbidden, Gone, NotFound, ValidationFailed, field_error
+from ticketing.services.matches import aware_datetime
 
 PASS_AUDIENCE = "ticketing-queue-pass"
 ADMISSION_AUDIENCE = "ticketing-admission"
@@ -64,6 +65,9 @@ def configure(dbsession, match, changes, now):
     """Create or change a match's waiting room. The pace so far is settled first under the
     old settings, so a new pace counts from now; pausing stops the clock, resuming restarts it."""
     errors = []
+    changes = dict(changes)
+    if "opens_at" in changes:
+        changes["opens_at"] = aware_datetime(changes["opens_at"], "opens_at", errors)
     if "mode" in changes and changes["mode"] not in ("fixed", "adaptive"):
         errors.append(field_error("mode", "must be fixed or adaptive"))
     for name, low, high in (("admit_per_minute", 1, 100000), ("max_shopping", 1, 100000),

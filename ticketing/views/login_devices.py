@@ -17,11 +17,12 @@ def remember_device(request, email, device_id=None):
     return token
 
 
-def device_of(request, email, presented=None):
-    """The trusted device id this login attempt shows for the account of ``email``, or None."""
+def device_of(request, email, presented=None, refresh_token=None):
+    """The trusted device this login attempt shows for the account of ``email`` (a device token
+    in the body or the cookie, or a refresh token of the account), or None."""
     secret = request.registry.settings["auth.jwt_secret"]
     for token in (presented, request.cookies.get(login_throttle.DEVICE_COOKIE)):
         device_id = login_throttle.trusted_device(secret, email, token)
         if device_id is not None:
             return device_id
-    return None
+    return login_throttle.device_of_refresh_token(request.dbsession, email, refresh_token)

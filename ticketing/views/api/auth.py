@@ -15,7 +15,7 @@ def _limit_signups(request, email):
     """Per client IP and per e-mail: slows sign-up floods."""
     settings = request.registry.settings
     engine = request.registry["db_autocommit_engine"]
-    limits = [(f"auth:ip:{request.remote_addr}", settings["ratelimit.auth_per_ip"]),
+    limits = [(f"auth:ip:{login_throttle.client_key(request.remote_addr)}", settings["ratelimit.auth_per_ip"]),
               (f"auth:email:{accounts.normalize_email(email)}", settings["ratelimit.auth_per_email"])]
     rate_limits.hit_all(engine, limits, settings["ratelimit.auth_window_seconds"])
 
@@ -53,7 +53,7 @@ def signup(context, request):
 def login(context, request):
     body = request.openapi_validated.body
     email = accounts.normalize_email(body["email"])
-    device_id = device_of(request, email, body.get("device_token"))
+    device_id = device_of(request, email, body.get("device_token"), body.get("refresh_token"))
     login_throttle.check_login_attempt(request.registry["db_autocommit_engine"], request.registry.settings,
                                        email, request.remote_addr, device_id)
     user = accounts.authenticate(
@@ -63,7 +63,9 @@ def login(context, request):
         bcrypt_rounds=request.registry.settings["auth.bcrypt_rounds"],
     )
     pair = tokens.issue_token_pair(request.dbsession, request.registry["token_settings"], user)
-    return {**pair, "device_token": remember_device(request, email, device_id)}
+    # A device the fan proved with a refresh token gets a token of its own from now on.
+    known = device_id if device_id and not device_id.startswith("family:") else None
+    return {**pair, "device_token": remember_device(request, email, known)}
 
 
 @view_config(
