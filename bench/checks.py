@@ -70,3 +70,36 @@ def check(database_url, match_id, seen_orders, seats_on_sale):
     if broken:
         raise InvariantBroken(f"invariants broken after the scenario on match {match_id}: {broken} ({summary})")
     return summary
+
+
+def queue_fairness(database_url, match_id):
+    """Who the waiting room called, against the order fans joined in.
+
+    ``inversions``: fans who joined after the opening and were called before a fan who joined
+    after the opening ahead of them (by key; 0 means strictly first come, first served), counted
+    as places called earlier than the latest call of any place before them, plus places left
+    uncalled ahead of a called one."""
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                """
+                WITH ordered AS (
+                    SELECT order_key, called_at,
+                           max(called_at) OVER (ORDER BY order_key ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                               AS latest_before
+                    FROM queue_places WHERE match_id = %(m)s AND order_key >= 1
+                )
+                SELECT count(*) FILTER (WHERE called_at < latest_before) AS called_out_of_order,
+                       count(*) FILTER (WHERE called_at IS NULL AND order_key < (
+                           SELECT max(order_key) FROM ordered WHERE called_at IS NOT NULL)) AS skipped,
+                       count(*) AS after_opening,
+                       (SELECT count(*) FROM queue_places WHERE match_id = %(m)s AND order_key < 1) AS before_opening,
+                       (SELECT count(*) FROM queue_places WHERE match_id = %(m)s AND called_at IS NOT NULL) AS called
+                FROM ordered
+                """, {"m": match_id})
+            out_of_order, skipped, after, before, called = cur.fetchone()
+    finally:
+        conn.close()
+    return {"inversions": out_of_order + skipped, "joined_before_opening": before, "joined_after_opening": after,
+            "called": called}

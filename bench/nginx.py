@@ -2,15 +2,16 @@
 
 The benchmark and the tests never touch /etc/nginx or port 80: they write a main
 ``nginx.conf`` of their own under a temporary prefix (pid, error log, temp paths,
-``worker_processes auto`` as Debian's has, ``worker_connections 4096`` as deploy/README.md
-tells ops to set) that includes ``deploy/nginx.conf`` with only these things changed: the
-upstream servers become their app processes, the listen address becomes 127.0.0.1:<free
+``worker_processes auto`` as Debian's has; ``worker_connections 16384``, ``multi_accept on``,
+``worker_rlimit_nofile 65536`` and ``worker_priority -5`` as deploy/README.md tells ops to set) that includes
+``deploy/nginx.conf`` with only these things changed: the upstream servers become their app processes, the listen address becomes 127.0.0.1:<free
 port>, and the log files and the micro-cache go under the prefix. Everything else
 (keep-alive to the upstreams, proxy headers, the request-start stamp, the micro-cache's
 rules, per-address limits, timeouts, body limit, gzip) is the deployed file's.
 
 ``stamp=False`` leaves out the ``X-Request-Start`` stamp: the app then sheds nothing (the
-benchmark's "no wait limit" overload run).
+benchmark's "no wait limit" overload run). ``join_rate`` replaces the waiting room's join
+pacing and ``join_burst`` how many it holds (tests shrink them to see nginx hold and refuse).
 """
 import os
 import pwd
@@ -39,11 +40,20 @@ def executable():
 BENCH_CONNECTIONS_PER_ADDRESS = 65_535
 
 
-def site_config(ports, listen_port, log_dir, source=None, stamp=True, per_address=BENCH_CONNECTIONS_PER_ADDRESS):
+def site_config(ports, listen_port, log_dir, source=None, stamp=True, per_address=BENCH_CONNECTIONS_PER_ADDRESS,
+                join_rate=None, join_burst=None):
     """deploy/nginx.conf with the benchmark's upstream servers, listen address, log and cache
     paths (under ``log_dir``) and connections per address; ``stamp=False``: without the
-    X-Request-Start stamp."""
+    X-Request-Start stamp; ``join_rate``, ``join_burst``: the waiting room's join pacing."""
     text = (source if source is not None else DEPLOYED.read_text())
+    if join_rate is not None:
+        text, found = re.subn(r"(zone=ticketing_queue_joins:\S+ rate=)\d+r/s;", rf"\g<1>{join_rate}r/s;", text)
+        if not found:
+            raise ValueError("deploy/nginx.conf has no `limit_req_zone ... zone=ticketing_queue_joins:... rate=Nr/s;`")
+    if join_burst is not None:
+        text, found = re.subn(r"(limit_req zone=ticketing_queue_joins burst=)\d+;", rf"\g<1>{join_burst};", text)
+        if not found:
+            raise ValueError("deploy/nginx.conf has no `limit_req zone=ticketing_queue_joins burst=N;`")
     text, found = re.subn(r"(?m)^([ \t]*limit_conn ticketing_per_address )\d+;", rf"\g<1>{per_address};", text)
     if not found:
         raise ValueError("deploy/nginx.conf has no `limit_conn ticketing_per_address N;`")
@@ -59,11 +69,12 @@ def site_config(ports, listen_port, log_dir, source=None, stamp=True, per_addres
     servers = "\n".join(f"{indent}server 127.0.0.1:{port}{options};" for port in ports)
     text = text[:first.start()] + "\x00" + upstream.sub("", text[first.end():])
     text = text.replace("\x00", servers)
-    listen = re.compile(r"^(\s*)listen\s+[^;]+;[^\n]*$", re.M)
+    listen = re.compile(r"^(\s*)listen\s+\S+?((?:\s+[^;\s]+)*);[^\n]*$", re.M)
     first = listen.search(text)
     if first is None:
         raise ValueError("deploy/nginx.conf has no listen directive")
-    text = (text[:first.start()] + f"{first.group(1)}listen 127.0.0.1:{listen_port};"
+    # The first listen's address becomes the benchmark's; its options (backlog) stay.
+    text = (text[:first.start()] + f"{first.group(1)}listen 127.0.0.1:{listen_port}{first.group(2)};"
             + listen.sub("", text[first.end():]))
     text = re.sub(r"(?<=\s)/var/log/nginx/", str(log_dir).rstrip("/") + "/", text)
     text = re.sub(r"(?<=\s)/var/cache/nginx/", str(log_dir).rstrip("/") + "/cache/", text)
@@ -71,13 +82,16 @@ def site_config(ports, listen_port, log_dir, source=None, stamp=True, per_addres
 
 
 def main_config(prefix, site_path, user=None):
+    """The main nginx.conf: Debian's, with the changes deploy/README.md makes to it."""
     paths = "\n".join(f"    {name}_temp_path {prefix}/{name};" for name in TEMP_DIRS)
     return (
         (f"user {user};\n" if user else "")
         + "worker_processes auto;\n"
+        "worker_rlimit_nofile 65536;\n"
+        "worker_priority -5;\n"
         f"pid {prefix}/nginx.pid;\n"
         f"error_log {prefix}/error.log warn;\n"
-        "events {\n    worker_connections 4096;\n}\n"
+        "events {\n    worker_connections 16384;\n    multi_accept on;\n}\n"
         "http {\n"
         "    sendfile on;\n    tcp_nopush on;\n    types_hash_max_size 2048;\n"
         "    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
@@ -90,7 +104,8 @@ def main_config(prefix, site_path, user=None):
 class Nginx:
     """nginx (master and workers) on 127.0.0.1:<free port> in front of ``app_servers``."""
 
-    def __init__(self, app_servers, name="nginx", stamp=True, per_address=BENCH_CONNECTIONS_PER_ADDRESS):
+    def __init__(self, app_servers, name="nginx", stamp=True, per_address=BENCH_CONNECTIONS_PER_ADDRESS,
+                 join_rate=None, join_burst=None):
         self.name = name
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -110,7 +125,8 @@ class Nginx:
         if user:
             os.chown(self.prefix / "cache", entry.pw_uid, entry.pw_gid)
         site.write_text(site_config([s.port for s in app_servers], self.port, self.prefix, stamp=stamp,
-                                    per_address=per_address))
+                                    per_address=per_address, join_rate=join_rate,
+                                    join_burst=join_burst))
         self.access_log = self.prefix / "ticketing.access.log"
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(main_config(self.prefix, site, user))

@@ -115,3 +115,15 @@ def create_match(base, staff_token, stadium, sections, label):
     assert seating["on_sale"] == SEATS, seating
     api(base, "POST", f"/matches/{match['id']}/publish", None, staff_token)
     return match["id"]
+
+
+def open_sales_in(database_url, match_id, seconds):
+    """Move a published match's sales opening ``seconds`` ahead (the queue scenario's crowd
+    arrives around the opening). Set-up, untimed: staff would have scheduled it so."""
+    conn = psycopg2.connect(database_url)
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE matches SET sales_open_at = now() + make_interval(secs => %s) WHERE id = %s "
+                    "RETURNING sales_open_at", (seconds, match_id))
+        opens = cur.fetchone()[0]
+    conn.close()
+    return opens

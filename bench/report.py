@@ -216,6 +216,7 @@ def render(results):
             w(f"{x['purchases']} purchases ({x['purchases_per_s']:g}/s) in {x['wall_seconds']:g} s; invariants "
               f"{x['after']['invariants']}.")
             w("")
+    _queue_rush(w, s)
     _ceilings(w, s)
     w("## Invariants after every scenario")
     w("")
@@ -309,6 +310,63 @@ def _overload(w, runs):
           f"{_ms(paid.get('p99'))} / {_ms(paid.get('max'))} | "
           f"{_type(x, 'checkout').get('statuses', {}).get('503', 0)} | {x['client_errors']} | "
           f"{x['after']['invariants']} |")
+    w("")
+
+
+def _queue_rush(w, s):
+    room, without = s.get("queue_rush"), s.get("queue_rush_without")
+    if not room:
+        return
+    w("## 3. The waiting room: 20,000 fans in 10 seconds (`queue_rush`)")
+    w("")
+    w(f"{room['fans']:,} fans (accounts and tokens prepared untimed) arrive at random within "
+      f"{room['arrival_seconds']} s (open loop) for a 5,000-seat match whose sales open "
+      f"{room['opened_at_s']} s into the arrivals. Through the waiting room (adaptive, at most "
+      f"{room['pace']['max_shopping']} fans shopping) each fan joins, polls the public status as "
+      "docs/api.md tells clients to, exchanges the pass when called and buys 2 best-available seats. "
+      "Without it the same crowd goes straight for the seats, a refused fan retrying after `Retry-After`.")
+    w("")
+    w("| | through the waiting room | straight at the seats |")
+    w("| --- | --- | --- |")
+
+    def row(label, value_of):
+        w(f"| {label} | {value_of(room)} | {value_of(without) if without else '–'} |")
+
+    row("purchases (2 seats each) / time to sell out",
+        lambda x: f"{x['purchases']} / {x['sold_out_at_s']:g} s")
+    row("5xx answers", lambda x: f"{x['http_5xx']:,}")
+    row("503s to admitted fans", lambda x: f"{x['admitted_fans_503s']}" if "admitted_fans_503s" in x else "–")
+    row("requests that failed to connect or were reset", lambda x: f"{x['client_errors']:,}")
+    row("joins/s reached", lambda x: f"{x['joins_per_s']:g}" if x.get("joins_per_s") else "–")
+    row("polls answered by nginx without reaching Python",
+        lambda x: f"{x['polls_answered_by_nginx']:.2%} of {sum(x['polls_by_cache_status'].values()):,}"
+        if "polls_answered_by_nginx" in x else "–")
+    row("wait in the queue, join to admission: median / p95",
+        lambda x: f"{x['queue_wait_s']['p50']:g} s / {x['queue_wait_s']['p95']:g} s" if "queue_wait_s" in x else "–")
+    row("inversions of the call order among fans who joined after the opening",
+        lambda x: f"{x['fairness']['inversions']} (of {x['fairness']['joined_after_opening']:,} fans)"
+        if "fairness" in x else "–")
+    row("fans overtaken between their client and the database (pairs, share)",
+        lambda x: f"{x['arrival_order']['inverted_pairs']:,} ({x['arrival_order']['inverted_share']:.2%}), "
+        f"at most {x['arrival_order']['largest_overtaking_s']:g} s" if "arrival_order" in x else "–")
+    w("")
+    w("Per request type, through the waiting room:")
+    w("")
+    w("| request | count | per s | p50 / p95 / p99 ms | statuses |")
+    w("| --- | --- | --- | --- | --- |")
+    for kind, t in room["by_type"].items():
+        w(f"| {kind} | {t['requests']:,} | {t['rate_per_s']:g} | {t['p50_ms']:g} / {t['p95_ms']:g} / "
+          f"{t['p99_ms']:g} | {_statuses(t['statuses'])} |")
+    w("")
+    w("Who got seats, by arrival time (the opening is at "
+      f"{room['opened_at_s']} s; before it, order is drawn at random):")
+    w("")
+    w("| arrived (s) | fans | seats, waiting room | seats, straight | refusals, straight |")
+    w("| --- | --- | --- | --- | --- |")
+    for index, tenth in enumerate(room["by_arrival"]):
+        other = without["by_arrival"][index] if without else {}
+        w(f"| {tenth['arrived_s'][0]:g}–{tenth['arrived_s'][1]:g} | {tenth['fans']} | {tenth['got_seats']} | "
+          f"{other.get('got_seats', '–')} | {other.get('refusals', '–')} |")
     w("")
 
 

@@ -33,7 +33,7 @@ from bench.partial import merged
 from bench.ratios import ratios
 
 RESULTS = Path(__file__).resolve().parent / "results"
-GROUPS = ("pgbench", "sellout", "paced", "chosen", "mixed", "reads", "overload", "one_process", "direct")
+GROUPS = ("pgbench", "sellout", "paced", "chosen", "mixed", "reads", "overload", "queue", "one_process", "direct")
 #: The 256-buyer sell-out through nginx in front of 2 processes, run this many times in a row:
 #: the target must hold in each run, not in the best.
 CONSECUTIVE_SELL_OUTS = 3
@@ -46,6 +46,13 @@ OVERLOAD_IN_FLIGHT = 1800
 #: seats started), so that the end of the sale does not end the overload.
 OVERLOAD_MATCH_SHARE = 0.9
 CUSTOMERS = 4000
+#: queue_rush: this many fans arrive within QUEUE_ARRIVAL_SECONDS, for a 5,000-seat match.
+QUEUE_FANS = 20_000
+QUEUE_ARRIVAL_SECONDS = 10
+#: The waiting room's pace in the benchmark: adaptive, at most this many fans shopping at once
+#: (the sell-outs above: 2 processes serve 256 buyers at once without shedding).
+QUEUE_MAX_SHOPPING = 256
+QUEUE_OPENS_AFTER_SECONDS = 5
 
 
 def fail(message):
@@ -145,11 +152,14 @@ def run_paced(name, url, cluster, match_id, customers, peak, share, seconds, max
     return result
 
 
-def cache_statuses(access_log, since_line):
-    """``$upstream_cache_status`` of the requests nginx logged after line ``since_line``."""
+def cache_statuses(access_log, since_line, request=None):
+    """``$upstream_cache_status`` of the requests nginx logged after line ``since_line`` (only
+    those whose request line starts with ``request``, if given)."""
     time.sleep(1.5)  # the access log is buffered, flushed every second (deploy/nginx.conf)
     counts = {}
     for line in access_log.read_text().splitlines()[since_line:]:
+        if request is not None and f'"{request}' not in line:
+            continue
         found = re.search(r" ucs=(\S+)", line)
         status = found.group(1) if found else "?"
         counts[status] = counts.get(status, 0) + 1
@@ -193,7 +203,7 @@ def scenario_names(sellout_concurrency):
             *(f"sellout_c256_run{n}" for n in range(1, CONSECUTIVE_SELL_OUTS + 1)),
             "sellout_c64_1proc", "sellout_c256_1proc", "sellout_c256_direct",
             *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
-            "overload_shed", "overload_unbounded", "chosen", "reads", "mixed",
+            "overload_shed", "overload_unbounded", "chosen", "reads", "mixed", "queue_rush", "queue_rush_without",
             "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_prepared", "pgbench_c16_after"]
 
 
@@ -299,6 +309,9 @@ def main(argv=None):
                 scenarios.update(run_reads(url, cluster, matches["reads"], budget))
             if "overload" in only:
                 scenarios.update(run_overload(url, cluster, matches, customers, budget, peak_of(scenarios)))
+            if "queue" in only:
+                scenarios.update(run_queue_rush(url, cluster, matches, token_settings, staff_token, budget,
+                                                args.smoke))
             if "pgbench" in only and "sellout" in only:
                 # The database's ceiling again, after the sell-outs: this machine's speed drifts
                 # within minutes, so the ratio is taken against the mean of the two runs.
@@ -375,6 +388,51 @@ def run_overload(url, cluster, matches, customers, budget, peak):
     finally:
         unstamped.stop()
     return results
+
+
+def run_queue_rush(url, cluster, matches, token_settings, staff_token, budget, smoke):
+    """20,000 fans arrive within 10 s for a 5,000-seat match: through the waiting room (sales
+    open 5 s into the arrivals), then the same crowd straight at the seats (decision 0037)."""
+    from bench import queue_rush
+
+    fans_count = 2000 if smoke else QUEUE_FANS
+    log(f"queue_rush: preparing {fans_count} fans")
+    fan_ids = prepare.create_users(url, fans_count, "customer", prepare.WALLET_BALANCE)
+    fans = prepare.issue_tokens(token_settings, fan_ids)
+    out = {}
+    for name, with_room in (("queue_rush", True), ("queue_rush_without", False)):
+        match_id = matches[name]
+        if with_room:
+            prepare.api(cluster.base, "PUT", f"/matches/{match_id}/waiting-room",
+                        {"enabled": True, "mode": "adaptive", "max_shopping": QUEUE_MAX_SHOPPING,
+                         "shopping_seconds": 120}, staff_token)
+            opens = prepare.open_sales_in(url, match_id, QUEUE_OPENS_AFTER_SECONDS)
+        environment.vacuum(url)
+        log(f"{name}: {fans_count} fans arrive within {QUEUE_ARRIVAL_SECONDS}s"
+            + (f", sales open {QUEUE_OPENS_AFTER_SECONDS}s in, through the waiting room" if with_room else
+               ", straight at the seats"))
+        access_log = cluster.proxy.access_log
+        since = len(access_log.read_text().splitlines()) if access_log.exists() else 0
+        with CpuMeter(cluster.apps) as meter:
+            crowd = queue_rush.run(cluster.base, match_id, fans, QUEUE_ARRIVAL_SECONDS, budget["deadline_s"] + 60,
+                                   with_room)
+        result = {"scenario": name, "match_id": match_id, "waiting_room": with_room,
+                  **queue_rush.summarize(crowd, QUEUE_ARRIVAL_SECONDS), "cpu": meter.result()}
+        if with_room:
+            result["opened_at_s"] = QUEUE_OPENS_AFTER_SECONDS
+            result["pace"] = {"mode": "adaptive", "max_shopping": QUEUE_MAX_SHOPPING}
+            result["fairness"] = checks.queue_fairness(url, match_id)
+            polls = cache_statuses(access_log, since, f"GET /api/v1/matches/{match_id}/queue ")
+            # HIT: from the cache; UPDATING: the previous answer while one request refreshes it.
+            answered_by_nginx = polls.get("HIT", 0) + polls.get("UPDATING", 0)
+            result["polls_by_cache_status"] = polls
+            result["polls_answered_by_nginx"] = round(answered_by_nginx / max(1, sum(polls.values())), 4)
+        result["after"] = checks.check(url, match_id, [], prepare.SEATS)
+        log(f"  {result['purchases']} purchases, sold out at {result['sold_out_at_s']} s, 5xx {result['http_5xx']}, "
+            f"joins/s {result.get('joins_per_s')}, queue wait {result.get('queue_wait_s')}, "
+            f"fairness {result.get('fairness')}, invariants {result['after']['invariants']}")
+        out[name] = result
+    return out
 
 
 def run_one_process(url, run_secrets, matches, customers, budget, only):

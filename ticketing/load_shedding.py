@@ -11,12 +11,8 @@ nothing, so they are safe to retry.
 
 How long a request waited is read from the proxy's stamp: nginx sets
 ``X-Request-Start: t=<seconds since the epoch, with milliseconds>`` (``${msec}``) when it
-passes the request on (deploy/nginx.conf). The stamp is trusted only on a request that came
-through the trusted proxy: waitress, configured with ``trusted_proxy``, keeps the
-``X-Forwarded-For`` header of a request from that address and removes it from any other
-(``clear_untrusted_proxy_headers``), so a request that still carries it was sent by nginx,
-which always replaces the client's ``X-Request-Start`` with its own. **Without a proxy stamp
-there is no shedding**: a process run on its own serves every request however late.
+passes the request on (deploy/nginx.conf), trusted only on a request that came through the
+trusted proxy (ticketing/proxy_clock.py). **Without a proxy stamp there is no shedding**: a process run on its own serves every request however late.
 
 What it sheds, and what last (declared in ``routes.py``, never by a copy of the paths):
 - only API routes (``api.*``): ``/healthz`` must keep telling the load balancer the process
@@ -24,7 +20,9 @@ What it sheds, and what last (declared in ``routes.py``, never by a copy of the 
 - a route may give some methods more patience, ``queue_patience={"POST": 3}``: that many
   times the limit. Requests that finish work already started (paying for a hold, releasing
   one, a gate scan) get 3: a fan with seats in hand can pay for them unless the process is
-  stalled, yet a flood of made-up checkouts cannot wait forever. Signups and logins get 4:
+  stalled, yet a flood of made-up checkouts cannot wait forever. So do the waiting room's
+  joins (already paced by nginx; a fan refused would lose their place in line) and a called
+  fan's admission. Signups and logins get 4:
   bcrypt's cost is by design, and a burst of them waits its turn instead of failing. Every
   patience times the limit stays below nginx's ``proxy_read_timeout``, so the app refuses a
   request before nginx gives up on it (tests/unit/test_load_shedding.py checks it).
@@ -40,6 +38,7 @@ import time
 from pyramid.events import BeforeTraversal
 
 from ticketing.problems import ServiceBusy
+from ticketing.proxy_clock import proxy_stamp
 
 class QueuePatience:
     """Route predicate ``queue_patience={"POST": 3}``: how many times the wait limit the
@@ -63,19 +62,6 @@ def queue_patience(route, method):
         if isinstance(predicate, QueuePatience) and method in predicate.patience:
             return predicate.patience[method]
     return 1
-
-
-def proxy_stamp(environ):
-    """Seconds since the epoch at which the trusted proxy passed the request on, or None."""
-    if "HTTP_X_FORWARDED_FOR" not in environ:  # not through waitress's trusted proxy
-        return None
-    stamp = environ.get("HTTP_X_REQUEST_START", "")
-    if stamp.startswith("t="):
-        stamp = stamp[2:]
-    try:
-        return float(stamp)
-    except ValueError:
-        return None
 
 
 class ShedLateRequests:

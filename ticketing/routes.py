@@ -21,6 +21,10 @@ FINISHES_WORK = 3
 #: up to 20 s: refused by the app before nginx gives up on it (proxy_read_timeout 30 s), so the
 #: fan gets a clean 503 with Retry-After, never a 504 while the signup may still commit.
 HASHES_A_PASSWORD = 4
+#: The waiting room: a join already waited its turn at nginx (which paces joins), and a fan
+#: refused now would lose their place in line; a called fan's admission starts their shopping
+#: time. Both wait as long as finishing work does.
+KEEPS_A_PLACE_IN_LINE = 3
 
 
 def includeme(config):
@@ -64,11 +68,12 @@ def includeme(config):
         ("api.match.cancel", "/cancel"),
         ("api.match.holds", "/holds"),
         ("api.match.waiting_room", "/waiting-room"),
-        ("api.match.queue", "/queue"),
         ("api.match.queue.me", "/queue/me"),
-        ("api.match.queue.admission", "/queue/admission"),
     ):
         config.add_route(name, match + suffix, factory=match_factory, traverse="/{match_id}")
+    for name, suffix in (("api.match.queue", "/queue"), ("api.match.queue.admission", "/queue/admission")):
+        config.add_route(name, match + suffix, factory=match_factory, traverse="/{match_id}",
+                         queue_patience={"POST": KEEPS_A_PLACE_IN_LINE})
     config.add_route("api.match.check_ins", match + "/check-ins", factory=match_factory, traverse="/{match_id}",
                      queue_patience={"POST": FINISHES_WORK})
 

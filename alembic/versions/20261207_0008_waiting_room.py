@@ -4,7 +4,9 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-07 05:10:00
 
-New tables only: nothing in use is locked or rewritten.
+New tables only: nothing in use is locked or rewritten. Each room also numbers the fans who
+join after sales open with a sequence of its own, ``queue_numbers_<match id>``, which the app
+creates when staff first set the room up (services/waiting_room.py); downgrading drops them.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,8 +29,7 @@ def upgrade():
         sa.Column('shopping_seconds', sa.Integer(), server_default='600', nullable=False),
         sa.Column('opens_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('paused', sa.Boolean(), server_default='false', nullable=False),
-        sa.Column('joined_before_opening', sa.BigInteger(), server_default='0', nullable=False),
-        sa.Column('joined_after_opening', sa.BigInteger(), server_default='0', nullable=False),
+        sa.Column('joined_before_opening', sa.BigInteger(), nullable=True),
         sa.Column('called', sa.BigInteger(), server_default='0', nullable=False),
         sa.Column('serving_key', sa.Float(), server_default='0', nullable=False),
         sa.Column('credit', sa.Float(), server_default='0', nullable=False),
@@ -49,6 +50,7 @@ def upgrade():
         sa.Column('user_id', sa.BigInteger(), nullable=False),
         sa.Column('order_key', sa.Float(), nullable=False),
         sa.Column('joined_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('taken_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('called_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('admitted_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
@@ -80,6 +82,9 @@ def upgrade():
 
 
 def downgrade():
+    op.execute("DO $$ DECLARE name text; BEGIN FOR name IN SELECT relname FROM pg_class "
+               "WHERE relkind = 'S' AND relname ~ '^queue_numbers_[0-9]+$' LOOP "
+               "EXECUTE format('DROP SEQUENCE %I', name); END LOOP; END $$")
     op.drop_index('ix_waiting_room_calls_match_id_called_at', table_name='waiting_room_calls')
     op.drop_table('waiting_room_calls')
     op.drop_index('ix_queue_places_shopping', table_name='queue_places')

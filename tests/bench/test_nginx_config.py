@@ -2,6 +2,7 @@
 upstreams, listen address, log and cache paths and per-address limit swapped: never
 /etc/nginx's logs, /var/cache, port 80 or a public address."""
 import re
+from pathlib import Path
 import subprocess
 
 import pytest
@@ -14,7 +15,7 @@ from ..system_packages import require
 def test_site_config_swaps_only_upstreams_listen_logs_cache_and_limit(tmp_path):
     site = nginx.site_config([41001, 41002, 41003], 42000, tmp_path)
     assert re.findall(r"^\s*server 127\.0\.0\.1:(\d+)", site, re.M) == ["41001", "41002", "41003"]
-    assert re.findall(r"^\s*listen\s+([^;]+);", site, re.M) == ["127.0.0.1:42000"]
+    assert re.findall(r"^\s*listen\s+([^;]+);", site, re.M) == ["127.0.0.1:42000 backlog=4096"]
     assert "/var/log/nginx" not in site and f"{tmp_path}/ticketing.access.log" in site
     assert "/var/cache" not in site and f"proxy_cache_path {tmp_path}/cache/ticketing " in site
     assert "limit_conn ticketing_per_address 65535;" in site
@@ -28,7 +29,7 @@ def test_site_config_swaps_only_upstreams_listen_logs_cache_and_limit(tmp_path):
                  "client_max_body_size 1m;", "gzip_types application/json image/svg+xml;", "proxy_read_timeout"):
         assert kept in site, kept
     deployed = nginx.DEPLOYED.read_text()
-    assert "listen 80;" in deployed and "server 127.0.0.1:6543" in deployed
+    assert "listen 80 backlog=4096;" in deployed and "server 127.0.0.1:6543" in deployed
     assert "limit_conn ticketing_per_address 100;" in deployed
 
 
@@ -61,3 +62,25 @@ def test_the_benchmark_starts_its_processes_as_the_unit_does():
     source = (nginx.DEPLOYED.parent.parent / "bench" / "environment.py").read_text()
     assert '[pserve, str(ini), "http_port={port}"]' in source
     assert environment.INI.name == "production.ini"
+
+
+def test_deploy_readme_makes_debians_nginx_conf_what_the_benchmark_runs(tmp_path):
+    """The sed of deploy/README.md, run on Debian's own nginx.conf, sets every main-context
+    and events directive the benchmark's main config has."""
+    import shutil
+
+    debian = Path("/etc/nginx/nginx.conf")
+    if not debian.exists() or shutil.which("sed") is None:
+        require(None, "nginx", "Debian's /etc/nginx/nginx.conf")
+    readme = (nginx.DEPLOYED.parent / "README.md").read_text()
+    sed = next(block for block in re.findall(r"```sh\n(.*?)```", readme, re.S) if "sed -i" in block)
+    command = re.search(r"sed -i .*?/etc/nginx/nginx\.conf", sed, re.S).group(0).replace("\\\n", " ")
+    copy = tmp_path / "nginx.conf"
+    copy.write_text(debian.read_text())
+    subprocess.run(["bash", "-c", command.replace("/etc/nginx/nginx.conf", str(copy))], check=True, timeout=30)
+    edited = {line.strip() for line in copy.read_text().splitlines()}
+    wanted = {line.strip() for line in nginx.main_config(tmp_path, tmp_path / "site.conf").splitlines()
+              if line.strip().startswith(("worker_", "multi_accept"))}
+    assert wanted == {"worker_processes auto;", "worker_rlimit_nofile 65536;", "worker_priority -5;",
+                      "worker_connections 16384;", "multi_accept on;"}
+    assert wanted <= edited, wanted - edited

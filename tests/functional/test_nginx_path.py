@@ -156,7 +156,7 @@ def test_every_answer_carries_its_own_request_id(through_nginx, staff, clean_db)
 class StubUpstream:
     """A tiny HTTP server that answers every request with one status, and counts them."""
 
-    def __init__(self, status):
+    def __init__(self, status, keep_alive=True):
         import http.server
 
         stub = self
@@ -171,8 +171,13 @@ class StubUpstream:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                if not keep_alive:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_POST = do_GET
 
             def log_message(self, *args):
                 pass
@@ -238,3 +243,82 @@ def test_load_shedding_reads_the_stamp_of_the_nginx_in_front(staff, customer, en
     assert shed.status_code == 503 and shed.json()["type"] == "urn:ticketing:problem:service-busy"
     assert int(shed.headers["Retry-After"]) >= 1
     assert served.status_code == 200 and served.json()["held"] == 2
+
+
+def test_joins_nginx_paces_past_the_opening_keep_the_random_draw(app_server, staff, user_factory, engine, clean_db):
+    """nginx passes the waiting room's joins on at its pace (here 4 a second), holding the
+    rest in arrival order; a fan whose join arrived before sales opened draws at random even
+    when the app sees the join after the opening (X-Request-Age); one who arrived after gets
+    a number. Other requests are not paced."""
+    proxy = nginx.Nginx([app_server], name="nginx-joins", per_address=100, join_rate=4)
+    match, *_ = published_match(staff)
+    queue = f"{proxy.base}/api/v1/matches/{match['id']}/queue"
+    staff.put(f"/api/v1/matches/{match['id']}/waiting-room", {"enabled": True, "mode": "fixed",
+                                                              "admit_per_minute": 600}, status=200)
+    fans = [user_factory() for _ in range(9)]
+    with engine.begin() as conn:
+        opening = conn.execute(text("UPDATE matches SET sales_open_at = now() + interval '1 second' WHERE id = :m "
+                                    "RETURNING sales_open_at"), {"m": match["id"]}).scalar_one().timestamp()
+
+    def join(fan):
+        response = requests.post(queue, headers={"Authorization": f"Bearer {fan.token}"}, timeout=30)
+        return response, time.time()
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            sent = time.time()
+            joining = [pool.submit(join, fan) for fan in fans[:8]]
+            time.sleep(0.2)
+            # While nginx holds joins, the seat map is answered at once.
+            seen = [requests.get(f"{proxy.base}/api/v1/matches/{match['id']}/seats", timeout=10) for _ in range(20)]
+            seen_by = time.time()
+            early = [future.result() for future in joining]
+        late, _ = join(fans[8])
+    finally:
+        proxy.stop()
+    assert sent < opening
+    assert all(response.status_code == 201 for response, _ in early), [r.text for r, _ in early]
+    # The control: nginx really held some of them past the opening (4 a second: the 8th ~1.75 s).
+    assert sum(answered > opening for _, answered in early) >= 3
+    assert all(response.json()["order_key"] < 1 for response, _ in early)
+    assert late.status_code == 201 and late.json()["order_key"] >= 1
+    assert [response.status_code for response in seen] == [200] * 20
+    assert seen_by < max(answered for _, answered in early)
+    with engine.connect() as conn:
+        joined = conn.execute(text("SELECT max(joined_at) FROM queue_places WHERE match_id = :m AND order_key < 1"),
+                              {"m": match["id"]}).scalar_one()
+    assert joined.timestamp() < opening
+
+
+def test_joins_beyond_what_nginx_holds_get_its_problem_json():
+    """Past the pacing's burst nginx refuses a join itself, as the app would: problem+json,
+    503 service-busy, Retry-After; the app's own 503s are passed on as they are."""
+    upstream = StubUpstream(200)
+    proxy = nginx.Nginx([upstream], name="nginx-join-burst", per_address=100, join_rate=1, join_burst=1)
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(lambda _: requests.post(f"{proxy.base}/api/v1/matches/1/queue", timeout=10),
+                                    range(6)))
+    finally:
+        proxy.stop()
+        upstream.close()
+    refused = [answer for answer in answers if answer.status_code == 503]
+    assert len(refused) >= 3 and sum(answer.status_code == 200 for answer in answers) >= 1
+    for answer in refused:
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert answer.json()["type"] == "urn:ticketing:problem:service-busy" and answer.json()["status"] == 503
+        assert int(answer.headers["Retry-After"]) > 0 and answer.headers["X-Request-ID"]
+
+
+def test_a_process_that_cannot_answer_gets_a_problem_json_from_nginx():
+    """No process answering (stopped, restarting): nginx's 502 is problem+json with a
+    Retry-After, as a client handles every other error."""
+    upstream = StubUpstream(200, keep_alive=False)  # no connection left open when it stops
+    proxy = nginx.Nginx([upstream], name="nginx-unreachable", per_address=100)
+    try:
+        upstream.close()
+        answer = requests.get(f"{proxy.base}/api/v1/matches", timeout=10)
+    finally:
+        proxy.stop()
+    assert answer.status_code == 502 and answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:ticketing:problem:unreachable" and int(answer.headers["Retry-After"]) > 0

@@ -101,3 +101,6 @@ def test_every_readme_block_runs_as_pasted_twice(fresh_make_run):
         assert re.search(r"204\n401\n", output)  # logged out, and the access token ended with it
         report = re.search(r'"totals":\s*\{[^}]*\}', output).group(0)
         assert re.search(r'"blocked":\s*4', report) and re.search(r'"total":\s*42', report)
+        # The waiting room: refused without an admission, then joined, admitted and paid.
+        assert "urn:ticketing:problem:waiting-room" in output
+        assert re.search(r'"state":\s*"open"', output) and re.search(r'"bought":\s*1', output)

@@ -115,7 +115,7 @@ def test_a_restarted_app_keeps_every_place_and_pass(database_url, staff, custome
 # --- the pace, with an injected clock --------------------------------------------------------
 
 @pytest.fixture
-def room(staff, engine, wsgi_app):
+def room(staff, engine):
     """A published 60-seat match whose sales open at T0, and a helper to run the service in
     committed transactions at a given time."""
     match, *_ = published_match(staff, seats_per_row=20, rows=3)
@@ -123,8 +123,6 @@ def room(staff, engine, wsgi_app):
         conn.execute(text("UPDATE matches SET sales_open_at = :t, starts_at = :k, sales_close_at = :k, "
                           "refund_cutoff_at = :k WHERE id = :m"),
                      {"t": T0, "k": T0 + timedelta(days=30), "m": match["id"]})
-    autocommit = wsgi_app.registry["db_autocommit_engine"]
-
     class Room:
         id = match["id"]
 
@@ -135,8 +133,9 @@ def room(staff, engine, wsgi_app):
         def configure(self, now, **changes):
             self.run(lambda s: waiting_room.configure(s, s.get(Match, self.id), changes, now))
 
-        def join(self, user_id, now, draw=None):
-            return self.run(lambda s: waiting_room.join(s, autocommit, s.get(Match, self.id), user_id, now, draw))
+        def join(self, user_id, now, draw=None, arrived_at=None):
+            return self.run(lambda s: waiting_room.join(s, s.get(Match, self.id), user_id, now, draw,
+                                                        arrived_at=arrived_at))
 
         def advance(self, now):
             return self.run(lambda s: waiting_room.advance(s, self.id, now).called_now)
@@ -246,7 +245,8 @@ def test_fans_who_joined_before_the_opening_are_in_a_uniformly_random_order(room
     for index, fan in enumerate(fans):  # over the hour before the opening, in this order
         room.join(fan, T0 - timedelta(hours=1) + timedelta(seconds=7 * index), draw)
     room.advance(T0)
-    room.advance(T0 + timedelta(seconds=1))
+    assert room.advance(T0 + timedelta(seconds=1)) == 0  # until every early join is surely in
+    room.advance(T0 + timedelta(seconds=waiting_room.DRAIN_QUIET_SECONDS + 1))
     called = room.called()
     assert sorted(called) == sorted(fans)
     assert chi_square_of_order(fans, called) < CHI_SQUARE_16_AT_0_001
@@ -254,9 +254,88 @@ def test_fans_who_joined_before_the_opening_are_in_a_uniformly_random_order(room
     assert chi_square_of_order(fans, fans) > 10 * CHI_SQUARE_16_AT_0_001
     # And a late fan after the opening comes after every one of them.
     late = fan_ids(1)[0]
-    room.join(late, T0 + timedelta(seconds=2))
-    room.advance(T0 + timedelta(seconds=3))
+    room.join(late, T0 + timedelta(seconds=4))
+    room.advance(T0 + timedelta(seconds=5))
     assert room.called()[-1] == late
+
+
+def test_a_join_nginx_held_past_the_opening_keeps_the_random_draw(room, fan_ids):
+    """A join that reached nginx before the opening and the app after it draws at random
+    among the keys not called yet: ahead of every fan who came after the opening."""
+    room.configure(T0 - timedelta(hours=1), enabled=True, mode="fixed", admit_per_minute=60)
+    early = fan_ids(10)
+    held, after, held_later, late, stale = fan_ids(5)
+    for index, fan in enumerate(early):
+        room.join(fan, T0 - timedelta(seconds=30 - index))
+    assert room.advance(T0 + timedelta(seconds=4)) == 4  # 4 of the 10 called
+    serving = room.run(lambda s: waiting_room.get_room(s, room.id).serving_key)
+    assert 0 < serving < 1
+    # Reached nginx a second before the opening, passed on 5 s after it (paced joins).
+    place = room.join(held, T0 + timedelta(seconds=5), arrived_at=T0 - timedelta(seconds=1))
+    assert serving < place.order_key < 1 and place.joined_at == T0 - timedelta(seconds=1)
+    assert room.join(after, T0 + timedelta(seconds=6), arrived_at=T0 + timedelta(seconds=2)).order_key >= 2
+    assert room.advance(T0 + timedelta(seconds=30)) == 8  # everyone so far: serving is now a number
+    # Held even longer: still ahead of every fan not called yet who came after the opening.
+    later = room.join(held_later, T0 + timedelta(seconds=31), arrived_at=T0 - timedelta(seconds=1))
+    numbered = room.join(late, T0 + timedelta(seconds=32), arrived_at=T0 + timedelta(seconds=3))
+    assert 2 < later.order_key < 3 <= numbered.order_key
+    room.advance(T0 + timedelta(seconds=40))
+    assert room.called()[-2:] == [held_later, late]
+    # No edge holds a join for ten minutes: such a stamp counts from LATE_JOINS_SECONDS ago.
+    assert room.join(stale, T0 + timedelta(minutes=10), arrived_at=T0 - timedelta(seconds=1)).order_key >= 4
+    state = room.run(lambda s: waiting_room.status(s, room.id, T0 + timedelta(minutes=10)))
+    assert state["joined"] == {"before_opening": 12, "after_opening": 3}
+
+
+def test_nobody_is_called_until_the_joins_from_before_the_opening_are_in(room, fan_ids):
+    """nginx may still hold joins that arrived before the opening: calls wait for them (a join
+    that arrived after the opening shows they are through), or for a quiet spell, or for
+    LATE_JOINS_SECONDS at most, so that an early fan's random draw is as good as anyone's."""
+    room.configure(T0 - timedelta(hours=1), enabled=True, mode="fixed", admit_per_minute=6000)
+    early, held = fan_ids(5), fan_ids(1)[0]
+    for index, fan in enumerate(early):
+        room.join(fan, T0 - timedelta(seconds=10 - index))
+    assert room.advance(T0 + timedelta(seconds=1)) == 0
+    state = room.run(lambda s: waiting_room.status(s, room.id, T0 + timedelta(seconds=1)))
+    assert state["state"] == "opening"
+    room.join(held, T0 + timedelta(seconds=1.5), arrived_at=T0 - timedelta(seconds=1))  # taken late
+    assert room.advance(T0 + timedelta(seconds=3)) == 0  # 1.5 s since the last early join
+    assert room.advance(T0 + timedelta(seconds=3.6)) == 6
+    assert room.run(lambda s: waiting_room.status(s, room.id, T0 + timedelta(seconds=4)))["state"] == "open"
+
+
+def test_an_opening_moved_later_waits_for_its_early_joins_again(room, fan_ids, engine):
+    room.configure(T0 + timedelta(minutes=1), enabled=True, mode="fixed", admit_per_minute=6000)  # after T0
+    later = T0 + timedelta(minutes=10)
+    with engine.begin() as conn:  # staff move the opening ten minutes later
+        conn.execute(text("UPDATE matches SET sales_open_at = :t WHERE id = :m"), {"t": later, "m": room.id})
+    assert room.advance(T0 + timedelta(minutes=2)) == 0
+    for index, fan in enumerate(fan_ids(3)):
+        room.join(fan, later - timedelta(seconds=10 - index))
+    held = fan_ids(1)[0]
+    assert room.advance(later + timedelta(seconds=1)) == 0  # joins from before may still come
+    room.join(held, later + timedelta(seconds=1.5), arrived_at=later - timedelta(seconds=1))
+    assert room.advance(later + timedelta(seconds=4)) == 4
+
+
+def test_a_join_from_after_the_opening_starts_the_calls_at_once(room, fan_ids):
+    room.configure(T0 - timedelta(hours=1), enabled=True, mode="fixed", admit_per_minute=6000)
+    early, after = fan_ids(3), fan_ids(1)[0]
+    for index, fan in enumerate(early):
+        room.join(fan, T0 - timedelta(seconds=10 - index))
+    room.join(after, T0 + timedelta(seconds=0.5), arrived_at=T0 + timedelta(seconds=0.4))
+    assert room.advance(T0 + timedelta(seconds=0.6)) == 4
+
+
+def test_a_trickle_of_late_early_joins_delays_the_calls_at_most_so_long(room, fan_ids):
+    room.configure(T0 - timedelta(hours=1), enabled=True, mode="fixed", admit_per_minute=6000)
+    fans = fan_ids(90)
+    for index, fan in enumerate(fans):  # one every 1.5 s, each held since before the opening
+        taken = T0 + timedelta(seconds=1.5 * index)
+        room.join(fan, taken, arrived_at=taken - timedelta(seconds=1.5 * index + 1))
+        if taken < T0 + timedelta(seconds=waiting_room.LATE_JOINS_SECONDS):
+            assert room.advance(taken + timedelta(seconds=0.1)) == 0
+    assert room.advance(T0 + timedelta(seconds=waiting_room.LATE_JOINS_SECONDS + 15)) > 0
 
 
 def test_joining_before_the_queue_opens_or_when_it_is_off_is_refused(room, fan_ids):

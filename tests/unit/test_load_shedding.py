@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 from pyramid.interfaces import IRoutesMapper
 
-from ticketing.load_shedding import ShedLateRequests, proxy_stamp, queue_patience
+from ticketing.load_shedding import ShedLateRequests, queue_patience
+from ticketing.proxy_clock import proxy_arrival, proxy_stamp
 from ticketing.problems import ServiceBusy
 
 NOW = 1_800_000_000.0
@@ -23,6 +24,9 @@ def routes(wsgi_app):
     ("api.match.check_ins", "POST", 3),
     ("api.auth.signup", "POST", 4),
     ("api.auth.login", "POST", 4),
+    ("api.match.queue", "POST", 3),
+    ("api.match.queue.admission", "POST", 3),
+    ("api.match.queue", "GET", 1),
     ("api.hold", "GET", 1),
     ("api.match.holds", "POST", 1),
     ("api.match.seats", "GET", 1),
@@ -41,6 +45,19 @@ def test_routes_py_declares_how_long_requests_may_wait(routes, route, method, pa
 ])
 def test_only_a_stamp_that_came_through_the_trusted_proxy_counts(environ, expected):
     assert proxy_stamp(environ) == expected
+
+
+@pytest.mark.parametrize("environ, expected", [
+    # nginx held the request 2.5 s (the waiting room's joins are paced at the edge).
+    ({"HTTP_X_FORWARDED_FOR": "203.0.113.7", "HTTP_X_REQUEST_START": "t=1800000000.250",
+      "HTTP_X_REQUEST_AGE": "2.500"}, 1799999997.75),
+    ({"HTTP_X_FORWARDED_FOR": "203.0.113.7", "HTTP_X_REQUEST_START": "t=1800000000.250"}, 1800000000.25),
+    ({"HTTP_X_FORWARDED_FOR": "203.0.113.7", "HTTP_X_REQUEST_START": "t=1800000000.250",
+      "HTTP_X_REQUEST_AGE": "-5"}, 1800000000.25),
+    ({"HTTP_X_REQUEST_START": "t=1800000000.250", "HTTP_X_REQUEST_AGE": "2.5"}, None),  # not via the proxy
+])
+def test_a_request_arrived_when_the_proxy_read_it(environ, expected):
+    assert proxy_arrival(environ) == expected
 
 
 def event(routes, name, method, waited):

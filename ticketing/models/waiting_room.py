@@ -1,11 +1,14 @@
 """The waiting room of a match: its settings and pace, the fans' places, and its calls.
 
 A place's ``order_key`` is its place in line: a uniformly random number in (0, 1) for a fan
-who joined before sales opened (so arriving at 09:59:59 is no worse than at 09:50), and
-``1 + n`` for the n-th fan who joined after (first come, first served). Calling the next fans
+who joined before sales opened (so arriving at 09:59:59 is no worse than at 09:50; one whose
+join reached the app late draws among the keys not called yet), and ``1 + n`` for the n-th fan
+who joined after (first come, first served). Calling the next fans
 means marking the lowest keys not yet called (``called_at``); ``serving_key`` on the room is
 the highest key called so far, the "now serving" number of a deli counter. One place per fan
-and match is the database's promise (``uq_queue_places_match_id_user_id``).
+and match is the database's promise (``uq_queue_places_match_id_user_id``). The ``n`` of the
+fans who join after the opening comes from a sequence per room (``queue_numbers_<match id>``):
+no row lock, so thousands of joins a second do not queue on one counter.
 """
 from datetime import datetime
 
@@ -51,9 +54,9 @@ class WaitingRoom(Base):
     # When fans may start joining (before sales open); None: as soon as the room is on.
     opens_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paused: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
-    # Counters and the pace's state, kept by services/waiting_room.py under this row's lock.
-    joined_before_opening: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
-    joined_after_opening: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    # The pace's state, kept by services/waiting_room.py under this row's lock; how many joined
+    # before sales opened is counted once, at the first advance after the opening.
+    joined_before_opening: Mapped[int | None] = mapped_column(BigInteger)
     called: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     serving_key: Mapped[float] = mapped_column(Float, nullable=False, server_default="0")
     credit: Mapped[float] = mapped_column(Float, nullable=False, server_default="0")
@@ -77,7 +80,10 @@ class QueuePlace(Base):
     match_id: Mapped[int] = mapped_column(ForeignKey("waiting_rooms.match_id", ondelete="CASCADE"), nullable=False)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     order_key: Mapped[float] = mapped_column(Float, nullable=False)
+    # When the fan's join reached nginx (their place in time), and when the app took it
+    # (later when nginx held it to pace a rush's joins).
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     called_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -43,8 +43,8 @@ class StadiumResource(Resource):
 _MATCH_ROW = Prepared(
     "traversal_match",
     """
-    SELECT m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan,
-           coalesce(r.enabled, false) AS waiting_room
+    SELECT m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan, m.sales_open_at,
+           m.sales_close_at, coalesce(r.enabled, false) AS waiting_room
     FROM matches m LEFT JOIN waiting_rooms r ON r.match_id = m.id WHERE m.id = :id
     """,
     {"id": "bigint"},
@@ -76,7 +76,7 @@ class MatchContainer(Resource):
 class MatchResource(Resource):
     def __init__(self, request, row, parent):
         super().__init__(request, str(row.id), parent)
-        self.row = row  # id, stadium_id, status, hold_seconds, max_tickets_per_fan, waiting_room
+        self.row = row  # id, stadium_id, status, hold_seconds, max_tickets_per_fan, sales window, waiting_room
         self._match = None
 
     @property

@@ -5,13 +5,21 @@ Guarantees (PRODUCT.md invariant 8):
 - **One place per fan and match**: a unique constraint; a second join returns the first place.
 - **Fair order**: a fan who joined before sales opened gets a uniformly random key in (0, 1),
   so the time of arrival before the opening does not matter; the n-th fan who joined after
-  gets key ``1 + n``: first come, first served. Fans are called in key order.
+  gets key ``1 + n``: first come, first served. Fans are called in key order. "Before" is
+  when the fan's request reached nginx, which paces joins in a rush (ticketing/proxy_clock.py):
+  a fan it held past the opening still draws at random. So that their draw is as good as
+  anyone's, **nobody is called until every join that reached nginx before the opening is in**:
+  until a join that arrived after the opening has been taken (nginx passes joins on in
+  arrival order), or no join from before the opening has come for DRAIN_QUIET_SECONDS, and at
+  most LATE_JOINS_SECONDS after the opening. A straggler after that draws among the keys not
+  called yet (those called cannot be given back), ahead of every fan who came after.
 - **A pace, from time and counters alone** (no cron, no worker): every decision point (the
   public status the fans poll, a fan exchanging their pass) first *advances* the room under
   its row lock: a fixed pace earns ``admit_per_minute / 60`` calls a second since the last
   advance (no more than two seconds' worth while nobody waits, so an empty line banks no
   burst); an adaptive pace calls fans while fewer than ``max_shopping`` called fans are still
-  within their shopping time and have not bought. Nothing is called while the room is
+  within their shopping time and have not bought (a called fan who has not come for their
+  admission within ``CALLED_GRACE_SECONDS`` stops holding a slot until they do). Nothing is called while the room is
   paused, before sales open, or while no seat is available: waiting fans learn it on their
   next poll.
 - **Admission**: a called fan exchanges the pass for an admission, signed, bound to the
@@ -43,6 +51,15 @@ POLL_BEFORE_OPENING_SECONDS = 15
 POLL_WHILE_OPEN_SECONDS = 3
 #: An advance for the public status is skipped when the room advanced this recently.
 ADVANCE_EVERY_SECONDS = 0.25
+#: Joins that reached nginx before the opening may reach the app up to this long after it
+#: (nginx holds a rush's joins for up to 100 s to pace them, deploy/nginx.conf): calls start
+#: once they are in, and at the latest this long after the opening.
+LATE_JOINS_SECONDS = 120
+#: ...or once no join from before the opening has been taken for this long.
+DRAIN_QUIET_SECONDS = 2.0
+#: A called fan who has not taken their admission holds a slot of the adaptive pace this long
+#: (a few polls); after it, until they do, their slot goes to the next fan (they may still come).
+CALLED_GRACE_SECONDS = 3 * POLL_WHILE_OPEN_SECONDS
 
 SETTINGS = ("enabled", "mode", "admit_per_minute", "max_shopping", "shopping_seconds", "opens_at", "paused")
 
@@ -59,6 +76,11 @@ class AdmissionRequired(Forbidden):
 
 def get_room(dbsession, match_id):
     return dbsession.get(WaitingRoom, match_id)
+
+
+def numbers_sequence(match_id):
+    """The sequence numbering the fans who join a room after sales open."""
+    return f"queue_numbers_{int(match_id)}"
 
 
 def configure(dbsession, match, changes, now):
@@ -85,9 +107,14 @@ def configure(dbsession, match, changes, now):
         raise Conflict(f"The match is {match.status}: its waiting room cannot change.")
     room = dbsession.get(WaitingRoom, match.id, with_for_update=True)
     if room is None:
-        room = WaitingRoom(match_id=match.id, settled_at=now)
+        # Set up after the opening: nobody joined before it, and calls may start at once.
+        room = WaitingRoom(match_id=match.id, settled_at=now,
+                           joined_before_opening=0 if now >= match.sales_open_at else None)
         dbsession.add(room)
         dbsession.flush()
+        sequence = numbers_sequence(match.id)
+        dbsession.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {sequence}"))
+        dbsession.execute(text(f"ALTER SEQUENCE {sequence} RESTART WITH 1"))
         room = dbsession.get(WaitingRoom, match.id, with_for_update=True)
     else:
         advance(dbsession, match.id, now, locked=True)
@@ -103,30 +130,29 @@ def configure(dbsession, match, changes, now):
 
 # --- joining -------------------------------------------------------------------------------
 
-# The counters move in a statement of their own, committed at once on the autocommit engine
-# (as rate limits are): a join holds the room's row lock for microseconds, not until its
-# request commits, so thousands of joins a second do not queue on one row. A join that then
-# fails leaves a gap of one in the numbers, which only makes positions estimates by one.
-_COUNT_JOIN = text(
-    """
-    UPDATE waiting_rooms
-       SET joined_after_opening = joined_after_opening + CASE WHEN :after THEN 1 ELSE 0 END,
-           joined_before_opening = joined_before_opening + CASE WHEN :after THEN 0 ELSE 1 END
-     WHERE match_id = :m AND enabled
-    RETURNING joined_after_opening
-    """
-)
-
-# The place, unless the fan has one already: the unique constraint decides between two
-# joins of the same fan racing (the loser inserts nothing and reads the winner's place).
-_INSERT_PLACE = text(
-    """
-    INSERT INTO queue_places (match_id, user_id, order_key, joined_at)
-    VALUES (:m, :u, :key, :now)
-    ON CONFLICT (match_id, user_id) DO NOTHING
-    RETURNING id, order_key, joined_at, called_at
-    """
-)
+# The fan's place, in one statement, unless they have one (the unique constraint decides
+# between two joins of the same fan racing: the loser inserts nothing and reads the winner's).
+# After the opening the key is 1 + the room's sequence number (nextval takes no lock, so joins
+# do not queue on a counter; a join that rolls back leaves a gap of one, which only makes a
+# position estimate one too high); before, the caller's uniform draw. The room's pace comes
+# back with it, for the fan's first estimate of their position.
+_JOIN = """
+    WITH room AS (
+        SELECT serving_key, called, joined_before_opening FROM waiting_rooms
+        WHERE match_id = :m AND enabled AND (opens_at IS NULL OR opens_at <= :now)
+    ), inserted AS (
+        INSERT INTO queue_places (match_id, user_id, order_key, joined_at, taken_at)
+        SELECT :m, :u, {key}, :arrived, :now FROM room
+        ON CONFLICT (match_id, user_id) DO NOTHING
+        RETURNING id, order_key, joined_at, called_at
+    )
+    SELECT inserted.*, room.serving_key, room.called, room.joined_before_opening FROM inserted, room
+"""
+_JOIN_AFTER_OPENING = text(_JOIN.format(key="1 + nextval(CAST(:sequence AS regclass))"))
+# Uniform over the keys not called yet, below the first number after the opening: plain
+# (0, 1) until the first call.
+_JOIN_BEFORE_OPENING = text(_JOIN.format(
+    key="room.serving_key + :draw * (floor(room.serving_key) + 1 - room.serving_key)"))
 
 _PLACE = text("SELECT id, order_key, joined_at, called_at, admitted_at, done_at FROM queue_places "
               "WHERE match_id = :m AND user_id = :u")
@@ -139,44 +165,40 @@ class Place:
     joined_at: datetime
     called_at: datetime | None
     new: bool
+    people_ahead: int | None = None
 
 
-def _joinable(room, match, now):
-    if room is None or not room.enabled:
-        raise Conflict("This match has no waiting room: buy directly.")
+def join(dbsession, match, user_id, now, draw=None, arrived_at=None):
+    """The fan's place in line (a new one, or the one they have). ``match``: traversal's row
+    (status, sales window); ``draw``: a uniform random float in (0, 1) for a fan who joins
+    before sales open (tests seed it); ``arrived_at``: when the request reached nginx (its
+    stamp; ``now`` without one, and never more than LATE_JOINS_SECONDS before ``now``)."""
     if match.status != "on_sale":
         raise Conflict("This match is not on sale.")
-    if room.opens_at is not None and now < room.opens_at:
-        raise Conflict(f"The waiting room opens at {room.opens_at.isoformat()}.",
-                       extra={"opens_at": room.opens_at.isoformat()})
     if now >= match.sales_close_at:
         raise Gone("Sales have closed for this match.")
-
-
-def join(dbsession, autocommit_engine, match, user_id, now, draw=None):
-    """The fan's place in line (a new one, or the one they have). ``draw``: a function giving
-    a uniform random float in (0, 1) for a fan who joins before sales open (tests seed it)."""
-    room = get_room(dbsession, match.id)
-    _joinable(room, match, now)
+    arrived = now if arrived_at is None else min(now, max(arrived_at, now - timedelta(seconds=LATE_JOINS_SECONDS)))
+    if arrived >= match.sales_open_at:
+        row = dbsession.execute(_JOIN_AFTER_OPENING, {"m": match.id, "u": user_id, "now": now, "arrived": arrived,
+                                                      "sequence": numbers_sequence(match.id)}).first()
+    else:
+        # Uniform in (0, 1); two fans drawing the same key (2**-53) would be refused by the
+        # unique constraint: one in 10**16, not worth a retry.
+        row = dbsession.execute(_JOIN_BEFORE_OPENING, {"m": match.id, "u": user_id, "now": now, "arrived": arrived,
+                                                       "draw": (draw or _system_draw)()}).first()
+    if row is not None:
+        room = {"now_serving": {"key": row.serving_key, "called": row.called},
+                "joined": {"before_opening": row.joined_before_opening}}
+        ahead = people_ahead(row.order_key, room) if row.joined_before_opening is not None else None
+        return Place(row.id, row.order_key, row.joined_at, row.called_at, True, ahead)
     existing = dbsession.execute(_PLACE, {"m": match.id, "u": user_id}).first()
     if existing is not None:
         return Place(existing.id, existing.order_key, existing.joined_at, existing.called_at, False)
-    after = now >= match.sales_open_at
-    with autocommit_engine.connect() as conn:
-        number = conn.execute(_COUNT_JOIN, {"m": match.id, "after": after}).scalar_one_or_none()
-    if number is None:  # turned off between the two statements
-        raise Conflict("This match has no waiting room: buy directly.")
-    if after:
-        key = 1.0 + number
-    else:
-        # Uniform in (0, 1); two fans drawing the same key (2**-53) would be refused by the
-        # unique constraint: draw again.
-        key = (draw or _system_draw)()
-    row = dbsession.execute(_INSERT_PLACE, {"m": match.id, "u": user_id, "key": key, "now": now}).first()
-    if row is None:
-        row = dbsession.execute(_PLACE, {"m": match.id, "u": user_id}).one()
-        return Place(row.id, row.order_key, row.joined_at, row.called_at, False)
-    return Place(row.id, row.order_key, row.joined_at, row.called_at, True)
+    room = get_room(dbsession, match.id)
+    if room is not None and room.enabled and room.opens_at is not None and now < room.opens_at:
+        raise Conflict(f"The waiting room opens at {room.opens_at.isoformat()}.",
+                       extra={"opens_at": room.opens_at.isoformat()})
+    raise Conflict("This match has no waiting room: buy directly.")
 
 
 def _system_draw():
@@ -194,12 +216,25 @@ def my_place(dbsession, match_id, user_id):
 
 _LOCK_ROOM = """
     SELECT r.match_id, r.enabled, r.mode, r.admit_per_minute, r.max_shopping, r.shopping_seconds,
-           r.paused, r.joined_before_opening, r.joined_after_opening, r.called, r.serving_key, r.credit,
+           r.paused, r.joined_before_opening, r.called, r.serving_key, r.credit,
            r.settled_at, m.status AS match_status, m.sales_open_at, m.sales_close_at
     FROM waiting_rooms r JOIN matches m ON m.id = r.match_id
     WHERE r.match_id = :m
     FOR UPDATE OF r {skip}
 """
+
+# Fans waiting (not called yet), and how many joined before the opening (when they reached nginx).
+_WAITING = text("SELECT count(*) AS waiting FROM queue_places WHERE match_id = :m AND called_at IS NULL")
+# Whether every join that reached nginx before the opening is in (see the module docstring):
+# how many there are, the last time one was taken, and whether a later one was taken.
+_EARLY_JOINS = text(
+    """
+    SELECT count(*) FILTER (WHERE joined_at < :opening) AS before_opening,
+           max(taken_at) FILTER (WHERE joined_at < :opening) AS last_taken,
+           coalesce(bool_or(joined_at >= :opening), false) AS one_after
+    FROM queue_places WHERE match_id = :m
+    """
+)
 
 # Seats a called fan could still buy: available, or held by a hold that has lapsed.
 _AVAILABLE = text(
@@ -210,10 +245,11 @@ _AVAILABLE = text(
     """
 )
 
-# Called fans still shopping: within their shopping time and not done (bought).
+# Called fans still shopping: within their shopping time, not done (bought), and either
+# admitted or called so recently that they may not have polled yet.
 _SHOPPING = text(
     "SELECT count(*) FROM queue_places WHERE match_id = :m AND called_at IS NOT NULL AND done_at IS NULL "
-    "AND called_at > :since"
+    "AND called_at > :since AND (admitted_at IS NOT NULL OR called_at > :grace)"
 )
 
 # Call the next fans: the lowest keys not called yet, in one statement.
@@ -235,7 +271,9 @@ _CALL = text(
 _SETTLE = text(
     """
     UPDATE waiting_rooms SET called = called + :n, credit = :credit, settled_at = :now,
-           serving_key = greatest(serving_key, coalesce(:up_to, serving_key))
+           serving_key = greatest(serving_key, coalesce(:up_to, serving_key)),
+           joined_before_opening = CASE WHEN :not_open THEN NULL
+                                        ELSE coalesce(:before_opening, joined_before_opening) END
     WHERE match_id = :m
     """
 )
@@ -261,22 +299,35 @@ def advance(dbsession, match_id, now, locked=False, skip_if_busy=False):
     room = dbsession.execute(text(_LOCK_ROOM.format(skip=skip)), {"m": match_id}).first()
     if room is None:
         return None
-    waiting = room.joined_before_opening + room.joined_after_opening - room.called
+    opening = room.sales_open_at
+    before_opening = None
+    if opening <= now and room.joined_before_opening is None:
+        # Are the joins from before the opening all in? Then their count is final.
+        early = dbsession.execute(_EARLY_JOINS, {"m": match_id, "opening": opening}).one()
+        quiet_since = max(opening, early.last_taken or opening)
+        if (early.one_after or _seconds(now, quiet_since) >= DRAIN_QUIET_SECONDS
+                or _seconds(now, opening) >= LATE_JOINS_SECONDS):
+            before_opening = early.before_opening
+    # Calls start when sales have opened and every join from before is in.
+    opened = opening <= now and (room.joined_before_opening is not None or before_opening is not None)
     running = (room.enabled and not room.paused and room.match_status == "on_sale"
-               and room.sales_open_at <= now < room.sales_close_at)
+               and opened and now < room.sales_close_at)
     credit, newly, available, held = room.credit, 0, None, None
     if running:
+        waiting = dbsession.execute(_WAITING, {"m": match_id}).one().waiting
         if room.mode == "fixed":
             banked = room.admit_per_minute / 60 * MAX_BANKED_SECONDS
-            # The clock runs from the last advance, and never before sales opened.
-            since = max(room.settled_at or room.sales_open_at, room.sales_open_at)
+            # The clock runs from the last advance, and never before sales opened (an advance
+            # while joins from before the opening were coming in settled the clock too).
+            since = max(room.settled_at or opening, opening)
             credit = credit + room.admit_per_minute / 60 * _seconds(now, since)
             if waiting <= 0:
                 credit = min(credit, max(1.0, banked))
             newly = min(int(credit), waiting)
         else:
             since = now - timedelta(seconds=room.shopping_seconds)
-            shopping = dbsession.execute(_SHOPPING, {"m": match_id, "since": since}).scalar_one()
+            grace = now - timedelta(seconds=CALLED_GRACE_SECONDS)
+            shopping = dbsession.execute(_SHOPPING, {"m": match_id, "since": since, "grace": grace}).scalar_one()
             newly = max(0, min(room.max_shopping - shopping, waiting))
         if newly > 0:
             available, held = dbsession.execute(_AVAILABLE, {"m": match_id}).one()
@@ -288,7 +339,9 @@ def advance(dbsession, match_id, now, locked=False, skip_if_busy=False):
         newly, up_to = called.n, called.up_to
         if room.mode == "fixed":
             credit -= newly
-    dbsession.execute(_SETTLE, {"m": match_id, "n": newly, "credit": credit, "now": now, "up_to": up_to})
+    # (Before the opening the count is unknown: staff may have moved the opening later.)
+    dbsession.execute(_SETTLE, {"m": match_id, "n": newly, "credit": credit, "now": now, "up_to": up_to,
+                                "before_opening": before_opening, "not_open": now < opening})
     return Advance(room, newly, available, held)
 
 
@@ -301,8 +354,12 @@ _RECENT_PACE = text(
 _STATE = text(
     """
     SELECT r.enabled, r.mode, r.paused, r.opens_at, r.admit_per_minute, r.max_shopping, r.shopping_seconds,
-           r.joined_before_opening, r.joined_after_opening, r.called, r.serving_key, r.settled_at,
-           m.status AS match_status, m.sales_open_at, m.sales_close_at
+           r.called, r.serving_key, r.settled_at, r.joined_before_opening,
+           m.status AS match_status, m.sales_open_at, m.sales_close_at,
+           (SELECT count(*) FROM queue_places q WHERE q.match_id = r.match_id
+             AND q.joined_at < m.sales_open_at) AS before_now,
+           (SELECT count(*) FROM queue_places q WHERE q.match_id = r.match_id
+             AND q.joined_at >= m.sales_open_at) AS after_now
     FROM waiting_rooms r JOIN matches m ON m.id = r.match_id WHERE r.match_id = :m
     """
 )
@@ -325,10 +382,14 @@ def status(dbsession, match_id, now):
         state = "sold_out"
     elif not opened:
         state = "not_open"
+    elif room.joined_before_opening is None:
+        state = "opening"  # sales are open; the joins from before the opening are still coming in
     elif room.paused:
         state = "paused"
     else:
         state = "open"
+    # Counted live: a join that reached nginx before the opening may still be arriving.
+    before = room.before_now
     return {
         "match_id": match_id,
         "state": state,
@@ -336,7 +397,7 @@ def status(dbsession, match_id, now):
         "opens_at": room.opens_at,
         "sales_open_at": room.sales_open_at,
         "now_serving": {"key": room.serving_key, "called": room.called},
-        "joined": {"before_opening": room.joined_before_opening, "after_opening": room.joined_after_opening},
+        "joined": {"before_opening": before, "after_opening": room.after_now},
         "pace": {"mode": room.mode, "called_last_minute": recent,
                  "admit_per_minute": room.admit_per_minute if room.mode == "fixed" else None,
                  "max_shopping": room.max_shopping if room.mode == "adaptive" else None},
@@ -352,7 +413,7 @@ def people_ahead(order_key, room_status):
     (what a fan's client computes): exact after the opening, an estimate (uniform keys) for a
     place drawn before it."""
     serving = room_status["now_serving"]
-    pre = room_status["joined"]["before_opening"]
+    pre = room_status["joined"]["before_opening"] or 0
     if order_key <= serving["key"]:
         return 0
     if order_key < 1:
@@ -394,9 +455,14 @@ def exchange(dbsession, secret, match_id, user_id, presented_pass, now):
     if key is None:
         raise ValidationFailed("This is not your pass for this match's waiting room.",
                                errors=[field_error("pass", "invalid, or another fan's or match's")])
-    progress = advance(dbsession, match_id, now)
-    if progress is None or not progress.room.enabled:
+    room = get_room(dbsession, match_id)
+    if room is None or not room.enabled:
         raise Conflict("This match has no waiting room: buy directly.")
+    place = dbsession.execute(_PLACE, {"m": match_id, "u": user_id}).first()
+    if place is not None and place.called_at is None:
+        # Not called yet as of the last advance: advance now (unless another request is doing
+        # it this instant), so no fan whose turn has come waits for someone to poll.
+        advance(dbsession, match_id, now, skip_if_busy=True)
     place = dbsession.execute(_ADMIT, {"m": match_id, "u": user_id, "now": now}).first()
     if place is None or place.order_key != key:
         raise ValidationFailed("This pass does not match your place.", errors=[field_error("pass", "stale")])
@@ -406,7 +472,7 @@ def exchange(dbsession, secret, match_id, user_id, presented_pass, now):
             raise Gone("The match has sold out.")
         raise NotYourTurn("Your turn has not come yet: keep polling the waiting room's status.",
                           extra={"people_ahead": people_ahead(key, state)})
-    expires = place.called_at + timedelta(seconds=progress.room.shopping_seconds)
+    expires = place.called_at + timedelta(seconds=room.shopping_seconds)
     if expires <= now:
         raise Gone("Your turn came and its shopping time is over.")
     claims = {"aud": ADMISSION_AUDIENCE, "sub": str(user_id), "m": match_id, "p": place.id,
@@ -442,7 +508,8 @@ _FIGURES = text(
            count(*) FILTER (WHERE called_at IS NULL) AS waiting,
            count(*) FILTER (WHERE called_at IS NOT NULL) AS called,
            count(*) FILTER (WHERE admitted_at IS NOT NULL) AS admitted,
-           count(*) FILTER (WHERE called_at > :since AND done_at IS NULL) AS shopping,
+           count(*) FILTER (WHERE called_at > :since AND done_at IS NULL
+                            AND (admitted_at IS NOT NULL OR called_at > :grace)) AS shopping,
            count(*) FILTER (WHERE done_at IS NOT NULL) AS bought
     FROM queue_places WHERE match_id = :m
     """
@@ -472,7 +539,8 @@ def figures(dbsession, match_id, now, minutes=60):
     if room is None:
         return None
     counts = dbsession.execute(
-        _FIGURES, {"m": match_id, "since": now - timedelta(seconds=room.shopping_seconds)}).one()
+        _FIGURES, {"m": match_id, "since": now - timedelta(seconds=room.shopping_seconds),
+                   "grace": now - timedelta(seconds=CALLED_GRACE_SECONDS)}).one()
     history = dbsession.execute(_HISTORY, {"m": match_id, "now": now,
                                            "start": now - timedelta(minutes=minutes - 1)}).all()
     return {

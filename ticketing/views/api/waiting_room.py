@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 from pyramid.view import view_config
 
+from ticketing.proxy_clock import proxy_arrival
 from ticketing.resources.catalogue import MatchResource
 from ticketing.services import audit, waiting_room
 
@@ -28,15 +29,17 @@ def room_json(request, match_id, room, now):
     }
 
 
-def place_json(request, match_id, place, now, status=None):
-    status = status or waiting_room.status(request.dbsession, match_id, now)
+def place_json(request, match, place, now, people_ahead):
+    """``people_ahead``: None for a place drawn before the opening, until the opening."""
+    opened = now >= match.sales_open_at
     return {
-        "match_id": match_id, "order_key": place.order_key, "joined_at": place.joined_at,
+        "match_id": match.id, "order_key": place.order_key, "joined_at": place.joined_at,
         "called": place.called_at is not None,
-        "pass": waiting_room.issue_pass(_secret(request), match_id, request.identity.id, place),
-        "people_ahead": 0 if place.called_at is not None else waiting_room.people_ahead(place.order_key, status),
-        "status_url": request.route_path("api.match.queue", match_id=match_id),
-        "poll_after_seconds": status.get("poll_after_seconds"),
+        "pass": waiting_room.issue_pass(_secret(request), match.id, request.identity.id, place),
+        "people_ahead": 0 if place.called_at is not None else people_ahead,
+        "status_url": request.route_path("api.match.queue", match_id=match.id),
+        "poll_after_seconds": (waiting_room.POLL_WHILE_OPEN_SECONDS if opened
+                               else waiting_room.POLL_BEFORE_OPENING_SECONDS),
     }
 
 
@@ -72,11 +75,14 @@ def queue_status(context, request):
 @view_config(route_name="api.match.queue", context=MatchResource, permission="match:queue",
              request_method="POST", renderer="json", openapi=True)
 def join_queue(context, request):
+    # The rush's one write per fan: kept to traversal's row and one statement (no ORM object).
+    # Before or after the opening is when the fan reached nginx, which paces a rush's joins.
     now = _now()
-    place = waiting_room.join(request.dbsession, request.registry["db_autocommit_engine"], context.match,
-                              request.identity.id, now)
+    arrived = proxy_arrival(request.environ)
+    place = waiting_room.join(request.dbsession, context.row, request.identity.id, now,
+                              arrived_at=None if arrived is None else datetime.fromtimestamp(arrived, timezone.utc))
     request.response.status = 201 if place.new else 200
-    return place_json(request, context.row.id, place, now)
+    return place_json(request, context.row, place, now, place.people_ahead)
 
 
 @view_config(route_name="api.match.queue.me", context=MatchResource, permission="match:queue",
@@ -85,7 +91,8 @@ def my_place(context, request):
     now = _now()
     row = waiting_room.my_place(request.dbsession, context.row.id, request.identity.id)
     place = waiting_room.Place(row.id, row.order_key, row.joined_at, row.called_at, False)
-    return place_json(request, context.row.id, place, now)
+    status = waiting_room.status(request.dbsession, context.row.id, now)
+    return place_json(request, context.row, place, now, waiting_room.people_ahead(place.order_key, status))
 
 
 @view_config(route_name="api.match.queue.admission", context=MatchResource, permission="match:queue",
