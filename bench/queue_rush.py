@@ -37,7 +37,9 @@ class Crowd:
         self.recorder = Recorder()
         self.sold_out = asyncio.Event()
         self.outcomes = {}  # user_id -> dict
-        self.started = None
+        self.errors = {}  # (request type, what failed) -> count: why requests got no answer
+        self.started = self.started_wall = None
+        self.opens_at = None  # when sales open, seconds since the epoch (through the waiting room)
 
     async def call(self, kind, method, path, token=None, body=None, headers=None):
         send = dict(headers or {})
@@ -52,6 +54,8 @@ class Crowd:
             status, response_headers, raw = await self.origin.request(method, path, data, send)
         except ClientError as error:
             self.recorder.add(kind, f"error:{error.kind}", time.perf_counter() - began)
+            what = (kind, str(error).split(":")[0][:60])
+            self.errors[what] = self.errors.get(what, 0) + 1
             return None, None, {}
         self.recorder.add(kind, status, time.perf_counter() - began)
         try:
@@ -165,6 +169,7 @@ async def _direct_fan(crowd, index, user_id, token):
 
 async def _run(crowd, fan):
     crowd.started = time.monotonic()
+    crowd.started_wall = time.time()
     try:
         await asyncio.gather(*(fan(crowd, index, user_id, token)
                                for index, (user_id, token) in enumerate(crowd.fans)))
@@ -186,9 +191,11 @@ def enough_sockets(count):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
 
 
-def run(base, match_id, fans, arrival_seconds, deadline_s, with_waiting_room):
+def run(base, match_id, fans, arrival_seconds, deadline_s, with_waiting_room, opens_at=None):
+    """``opens_at``: when sales open (seconds since the epoch), to report it against the arrivals."""
     enough_sockets(len(fans))
     crowd = Crowd(base, match_id, fans, arrival_seconds, deadline_s)
+    crowd.opens_at = opens_at
     _run_loop(_run(crowd, _queued_fan if with_waiting_room else _direct_fan))
     return crowd
 
@@ -236,6 +243,7 @@ def summarize(crowd, arrival_seconds):
         "purchases": len(paid), "by_type": crowd.recorder.summary(wall),
         "sold_out_at_s": round(max((o["paid_at"] for o in paid), default=0), 2),
         "http_5xx": crowd.recorder.count("5"), "client_errors": crowd.recorder.count("error"),
+        "client_errors_by_cause": {f"{kind}: {what}": n for (kind, what), n in sorted(crowd.errors.items())},
     }
     # How late the load generator sent each fan's first request (it shares the 2 cores).
     lags = sorted(o["sent_at"] - o["arrived"] for o in outcomes if "sent_at" in o)
@@ -247,6 +255,8 @@ def summarize(crowd, arrival_seconds):
         result["joins_per_s"] = round(len(joined) / max(o["joined_at"] for o in joined), 1)
     result["by_type_and_status_5xx"] = {kind: {s: n for s, n in statuses.items() if s.startswith("5")}
                                          for kind, statuses in crowd.recorder.statuses.items()}
+    if crowd.opens_at is not None:
+        result["opened_at_s"] = round(crowd.opens_at - crowd.started_wall, 2)
     if "join" in crowd.recorder.statuses:
         # Through the waiting room only called fans exchange, hold and pay: every 503 they met.
         result["admitted_fans_503s"] = sum(crowd.recorder.statuses[kind].get("503", 0)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 PICTURES = ROOT / "docs" / "perf"
-NOTES = ("production-path.md", "profile.md")
+NOTES = ("production-path.md", "profile.md", "queue-rush.md")
 
 SELL_OUT_ROWS = (
     ("sellout_c16", "16 buyers"), ("sellout_c64", "64 buyers"),

@@ -127,3 +127,38 @@ def test_the_ceiling_is_the_mean_of_the_hot_path_runs_that_bracket_the_app():
     measured = ratios(scenarios)
     assert measured["app_over_pgbench"] == 0.2  # the headline keeps pgbench's default mode
     assert measured["pgbench_prepared_tps"] == 1120.0 and measured["app_over_pgbench_prepared"] == 0.125
+
+
+def test_the_queue_rush_counts_who_was_overtaken_and_renders_side_by_side(tmp_path, monkeypatch):
+    from bench import queue_rush
+
+    # Fans with numbers (joined after the opening), by the time they sent their join.
+    outcomes = [{"sent_at": 0.10, "key": 3.0}, {"sent_at": 0.20, "key": 2.0}, {"sent_at": 0.30, "key": 5.0},
+                {"sent_at": 0.40, "key": 4.0}, {"sent_at": 0.05, "key": 0.7}]  # the last drew at random
+    assert queue_rush.arrival_inversions(outcomes) == {"fans": 4, "inverted_pairs": 2, "inverted_share": 0.333333,
+                                                       "largest_overtaking_s": 0.1}
+    assert queue_rush._count_inversions([4, 3, 2, 1]) == 6 and queue_rush._count_inversions([1, 2, 3]) == 0
+
+    monkeypatch.setattr(report, "DOC", tmp_path / "performance.md")
+    monkeypatch.setattr(report, "PICTURES", tmp_path / "perf")
+    tenths = [{"arrived_s": [t, t + 1], "fans": 2000, "got_seats": 500 if t < 5 else 0, "refusals": 0,
+               "drew_at_random": 2000 if t < 5 else 0, "admitted": 510 if t < 5 else 0} for t in range(10)]
+    poll = {"requests": 100000, "rate_per_s": 1000, "p50_ms": 1, "p95_ms": 2, "p99_ms": 190, "max_ms": 900,
+            "mean_ms": 2, "statuses": {"200": 100000}}
+    room = {"fans": 20000, "arrival_seconds": 10, "opened_at_s": 5, "pace": {"mode": "adaptive", "max_shopping": 256},
+            "purchases": 2500, "sold_out_at_s": 103, "http_5xx": 0, "admitted_fans_503s": 0, "client_errors": 0,
+            "joins_per_s": 199.0, "polls_answered_by_nginx": 0.9997,
+            "polls_by_cache_status": {"HIT": 99970, "MISS": 30}, "queue_wait_s": {"p50": 54, "p95": 90, "max": 101},
+            "fairness": {"inversions": 0, "joined_after_opening": 10594, "joined_before_opening": 9406},
+            "arrival_order": {"inverted_pairs": 627772, "inverted_share": 0.011188, "largest_overtaking_s": 2.1},
+            "by_type": {"poll": poll}, "by_arrival": tenths, "cpu": CPU, "after": AFTER}
+    without = {"purchases": 1740, "sold_out_at_s": 45, "http_5xx": 204264, "client_errors": 3680,
+               "by_type": {}, "by_arrival": [{**t, "got_seats": 1100 if t["arrived_s"][0] == 0 else 70,
+                                              "refusals": 19000} for t in tenths], "cpu": CPU, "after": AFTER}
+    report.render(_results({"queue_rush": room, "queue_rush_without": without}))
+    text = (tmp_path / "performance.md").read_text()
+    assert "| 5xx answers | 0 | 204,264 |" in text
+    assert "| 503s to admitted fans | 0 | – |" in text
+    assert "| polls answered by nginx without reaching Python | 99.97% of 100,000 | – |" in text
+    assert "| inversions of the call order among fans who joined after the opening | 0 (of 10,594 fans) | – |" in text
+    assert "| 0–1 | 2000 | 500 | 1100 | 19000 |" in text and "| 9–10 | 2000 | 0 | 70 | 19000 |" in text
