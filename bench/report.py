@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 PICTURES = ROOT / "docs" / "perf"
-NOTES = ("production-path.md", "profile.md")
+NOTES = ("production-path.md", "profile.md", "replication.md")
 
 SELL_OUT_ROWS = (
     ("sellout_c16", "16 buyers"), ("sellout_c64", "64 buyers"),
@@ -217,6 +217,7 @@ def render(results):
               f"{x['after']['invariants']}.")
             w("")
     _ceilings(w, s)
+    _replication(w, s, results.get("skipped", {}).get("replication"))
     w("## Invariants after every scenario")
     w("")
     w("| scenario | available | held | sold | valid tickets | paid orders | 2xx checkouts seen by the client | invariants |")
@@ -359,6 +360,53 @@ def _ceilings(w, s):
         w(f"| `{x.get('script', 'bench/hot_path.sql')}` | {x.get('mode', 'simple')} | {x['clients']} | {x['tps']:g} | "
           f"{x['latency_avg_ms']:g} | {x['purchases']} | {x['failed']} | {x['cpu']['postgres_cpu_seconds']:g} |")
     w("")
+
+
+def _replication(w, s, skipped=None):
+    """The cost of the synchronous standby (bench/replication.py): rounds and their means."""
+    rounds = [(name, x) for name, x in s.items() if "replication" in x]
+    if not rounds:
+        if skipped:
+            w("## Synchronous replication: what the standby costs")
+            w("")
+            w(f"Not measured in this run: {skipped}.")
+            w("")
+        return
+    labels = {"with_standby": "with the synchronous standby", "standby_stopped": "standby stopped (primary alone)"}
+    w("## Synchronous replication: what the standby costs")
+    w("")
+    w("The same best-available purchases (64 buyers, closed loop, through nginx in front of 2 app processes) on a "
+      "pg_auto_failover primary (`deploy/ha-cluster.sh`, both nodes on this machine), in alternating rounds: with its "
+      "synchronous standby (every commit waits until the standby has flushed its WAL), and with the standby's node "
+      "stopped, the primary alone (`wait_primary`, `synchronous_standby_names = ''`). PostgreSQL CPU includes the "
+      "standby's WAL receiver and replay, which share these 2 cores; on separate hosts they would not, and a network "
+      "round trip per commit would be added instead (decision 0036).")
+    w("")
+    w("| round | standby | purchases/s | hold p50 / p99 ms | checkout p50 / p99 ms | 5xx | "
+      "PostgreSQL CPU ms per purchase | WAL bytes per purchase | invariants |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    means = {}
+    for name, x in rounds:
+        mode = x["replication"]["mode"]
+        hold, checkout = _type(x, "hold"), _type(x, "checkout")
+        n = max(1, x["purchases"])
+        means.setdefault(mode, []).append((x["purchases_per_s"], checkout.get("p99_ms"), hold.get("p99_ms")))
+        w(f"| {name.rsplit('_', 1)[-1]} | {labels.get(mode, mode)} | {x['purchases_per_s']:g} | "
+          f"{_ms(hold.get('p50_ms'))} / {_ms(hold.get('p99_ms'))} | {_ms(checkout.get('p50_ms'))} / "
+          f"{_ms(checkout.get('p99_ms'))} | {x['http_5xx']} | {1000 * x['cpu']['postgres_cpu_seconds'] / n:.1f} | "
+          f"{x['replication']['wal_bytes_per_purchase']} | {x['after']['invariants']} |")
+    w("")
+    if set(means) == {"with_standby", "standby_stopped"}:
+        def mean(mode, index):
+            values = [row[index] for row in means[mode] if row[index] is not None]
+            return sum(values) / len(values) if values else None
+
+        sync, alone = mean("with_standby", 0), mean("standby_stopped", 0)
+        w(f"**The cost of the standby.** Mean of the rounds: {sync:.1f} purchases/s with it, {alone:.1f} without "
+          f"(**{sync / alone:.2f}×**); checkout p99 {mean('with_standby', 1):.1f} ms against "
+          f"{mean('standby_stopped', 1):.1f} ms, hold p99 {mean('with_standby', 2):.1f} ms against "
+          f"{mean('standby_stopped', 2):.1f} ms.")
+        w("")
 
 
 if __name__ == "__main__":
