@@ -363,48 +363,56 @@ def _ceilings(w, s):
 
 
 def _replication(w, s, skipped=None):
-    """The cost of the synchronous standby (bench/replication.py): rounds and their means."""
-    rounds = [(name, x) for name, x in s.items() if "replication" in x]
+    """The cost of the synchronous standby (bench/replication.py): each round, then the means."""
+    title = "## Synchronous replication: what the standby costs"
+    rounds = [(name, x) for name, x in s.items() if "replication" in x and not x["replication"].get("paced")]
     if not rounds:
         if skipped:
-            w("## Synchronous replication: what the standby costs")
+            w(title)
             w("")
             w(f"Not measured in this run: {skipped}.")
             w("")
         return
     labels = {"with_standby": "with the synchronous standby", "standby_stopped": "standby stopped (primary alone)"}
-    w("## Synchronous replication: what the standby costs")
+    w(title)
     w("")
-    w("The same best-available purchases (64 buyers, closed loop, through nginx in front of 2 app processes) on a "
-      "pg_auto_failover primary (`deploy/ha-cluster.sh`, both nodes on this machine), in alternating rounds: with its "
-      "synchronous standby (every commit waits until the standby has flushed its WAL), and with the standby's node "
-      "stopped, the primary alone (`wait_primary`, `synchronous_standby_names = ''`). PostgreSQL CPU includes the "
-      "standby's WAL receiver and replay, which share these 2 cores; on separate hosts they would not, and a network "
-      "round trip per commit would be added instead (decision 0036).")
+    w("Best-available purchases through nginx in front of 2 app processes on a pg_auto_failover primary "
+      "(`deploy/ha-cluster.sh`, both nodes on this machine), in alternating rounds: with its synchronous standby "
+      "(every commit waits until the standby has flushed its WAL), and with the standby's node stopped, the primary "
+      "alone (`wait_primary`, `synchronous_standby_names = ''`). Each round: 64 buyers in a closed loop (the "
+      "purchases/s), then purchases started at a fixed rate, half the first round's peak (the latency: a purchase's "
+      "own time, where the closed loop's p99 is its queue's). PostgreSQL CPU includes the standby's WAL receiver and "
+      "replay, which share these 2 cores; on separate hosts they would not, and a network round trip per commit "
+      "would be added instead (decision 0036).")
     w("")
-    w("| round | standby | purchases/s | hold p50 / p99 ms | checkout p50 / p99 ms | 5xx | "
-      "PostgreSQL CPU ms per purchase | WAL bytes per purchase | invariants |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    w("| round | standby | purchases/s (64 buyers) | started / achieved purchases/s | hold p50 / p99 ms | "
+      "checkout p50 / p99 ms | 5xx | PostgreSQL CPU ms per purchase | WAL bytes per purchase | invariants |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     means = {}
     for name, x in rounds:
         mode = x["replication"]["mode"]
-        hold, checkout = _type(x, "hold"), _type(x, "checkout")
+        paced = s.get(f"{name}_paced", {})
         n = max(1, x["purchases"])
-        means.setdefault(mode, []).append((x["purchases_per_s"], checkout.get("p99_ms"), hold.get("p99_ms")))
+        checked = [x["after"]["invariants"], paced.get("after", {}).get("invariants", "all hold")]
+        invariants = "all hold" if all(value == "all hold" for value in checked) else "BROKEN"
+        means.setdefault(mode, []).append((x["purchases_per_s"], _type(paced, "checkout").get("p99_ms"),
+                                           _type(paced, "hold").get("p99_ms")))
         w(f"| {name.rsplit('_', 1)[-1]} | {labels.get(mode, mode)} | {x['purchases_per_s']:g} | "
-          f"{_ms(hold.get('p50_ms'))} / {_ms(hold.get('p99_ms'))} | {_ms(checkout.get('p50_ms'))} / "
-          f"{_ms(checkout.get('p99_ms'))} | {x['http_5xx']} | {1000 * x['cpu']['postgres_cpu_seconds'] / n:.1f} | "
-          f"{x['replication']['wal_bytes_per_purchase']} | {x['after']['invariants']} |")
+          f"{paced.get('target_purchases_per_s', 0):g} / {paced.get('purchases_per_s', 0):g} | "
+          f"{_ms(_type(paced, 'hold').get('p50_ms'))} / {_ms(_type(paced, 'hold').get('p99_ms'))} | "
+          f"{_ms(_type(paced, 'checkout').get('p50_ms'))} / {_ms(_type(paced, 'checkout').get('p99_ms'))} | "
+          f"{x['http_5xx'] + paced.get('http_5xx', 0)} | {1000 * x['cpu']['postgres_cpu_seconds'] / n:.1f} | "
+          f"{x['replication']['wal_bytes_per_purchase']} | {invariants} |")
     w("")
     if set(means) == {"with_standby", "standby_stopped"}:
         def mean(mode, index):
             values = [row[index] for row in means[mode] if row[index] is not None]
-            return sum(values) / len(values) if values else None
+            return sum(values) / len(values) if values else float("nan")
 
         sync, alone = mean("with_standby", 0), mean("standby_stopped", 0)
         w(f"**The cost of the standby.** Mean of the rounds: {sync:.1f} purchases/s with it, {alone:.1f} without "
-          f"(**{sync / alone:.2f}×**); checkout p99 {mean('with_standby', 1):.1f} ms against "
-          f"{mean('standby_stopped', 1):.1f} ms, hold p99 {mean('with_standby', 2):.1f} ms against "
+          f"(**{sync / alone:.2f}×**); at the fixed rate, checkout p99 {mean('with_standby', 1):.1f} ms with it "
+          f"against {mean('standby_stopped', 1):.1f} ms without, hold p99 {mean('with_standby', 2):.1f} ms against "
           f"{mean('standby_stopped', 2):.1f} ms.")
         w("")
 

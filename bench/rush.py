@@ -64,9 +64,9 @@ def preflight():
 def settings_for(smoke):
     if smoke:
         return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "paced_s": 3, "overload_s": 3,
-                "replication_s": 3, "max_requests": 4000}
+                "replication_s": 3, "replication_paced_s": 3, "max_requests": 4000}
     return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "paced_s": 12, "overload_s": 12,
-            "replication_s": 15, "max_requests": 60000}
+            "replication_s": 12, "replication_paced_s": 10, "max_requests": 60000}
 
 
 class Cluster:
@@ -315,7 +315,7 @@ def main(argv=None):
             log(f"replication: skipped: {reason}")
             results.setdefault("skipped", {})["replication"] = reason
         else:
-            results["scenarios"].update(replication.run(run_secrets, budget, Cluster, run_loadgen))
+            results["scenarios"].update(replication.run(run_secrets, budget, Cluster, run_loadgen, run_paced))
 
     elapsed = results["total_seconds"] = round(time.monotonic() - started, 1)
     if args.only and not args.output and not args.no_report and (RESULTS / "latest.json").exists():

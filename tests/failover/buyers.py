@@ -20,7 +20,7 @@ import requests
 RETRY_PAUSE_S = 0.25
 #: A key that has not resolved after this long is given up (and fails the test's checks).
 GIVE_UP_AFTER_S = 120
-RETRY_409 = ("still being processed", "took over", "took too long")
+RETRY_409 = ("still being processed", "took over")  # the key is running, or was taken over
 
 
 @dataclass

@@ -42,8 +42,9 @@ def require_engine():
 
 def _free_port_range(count=3, low=20000, high=32000):
     """``count`` consecutive free ports below the kernel's ephemeral range (a port in it may be
-    taken by any client's connection between our check and the node's bind)."""
-    for base in range(low + (os.getpid() * 7) % 1000 * 10, high, 10):
+    taken by any client's connection between our check and the node's bind). The search
+    starts at a place of its own per process, so that two runs at once do not pick alike."""
+    for base in range(low + os.getpid() % 1000 * 10, high, 10):
         try:
             for port in range(base, base + count):
                 with socket.socket() as probe:
