@@ -383,11 +383,13 @@ def _replication(w, s, skipped=None):
       "purchases/s), then purchases started at a fixed rate, half the first round's peak (the latency: a purchase's "
       "own time, where the closed loop's p99 is its queue's). PostgreSQL CPU includes the standby's WAL receiver and "
       "replay, which share these 2 cores; on separate hosts they would not, and a network round trip per commit "
-      "would be added instead (decision 0036).")
+      "would be added instead (decision 0036). The CPU of other processes shows a round that shared the machine "
+      "with something else.")
     w("")
     w("| round | standby | purchases/s (64 buyers) | started / achieved purchases/s | hold p50 / p99 ms | "
-      "checkout p50 / p99 ms | 5xx | PostgreSQL CPU ms per purchase | WAL bytes per purchase | invariants |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+      "checkout p50 / p99 ms | 5xx | PostgreSQL CPU ms per purchase | WAL bytes per purchase | "
+      "CPU s of other processes (closed / fixed rate) | invariants |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     means = {}
     for name, x in rounds:
         mode = x["replication"]["mode"]
@@ -402,7 +404,8 @@ def _replication(w, s, skipped=None):
           f"{_ms(_type(paced, 'hold').get('p50_ms'))} / {_ms(_type(paced, 'hold').get('p99_ms'))} | "
           f"{_ms(_type(paced, 'checkout').get('p50_ms'))} / {_ms(_type(paced, 'checkout').get('p99_ms'))} | "
           f"{x['http_5xx'] + paced.get('http_5xx', 0)} | {1000 * x['cpu']['postgres_cpu_seconds'] / n:.1f} | "
-          f"{x['replication']['wal_bytes_per_purchase']} | {invariants} |")
+          f"{x['replication']['wal_bytes_per_purchase']} | {x['cpu']['other_cpu_seconds']:g} / "
+          f"{paced.get('cpu', {}).get('other_cpu_seconds', 0):g} | {invariants} |")
     w("")
     if set(means) == {"with_standby", "standby_stopped"}:
         def mean(mode, index):

@@ -24,8 +24,8 @@ def test_the_rounds_and_the_cost_of_the_standby(tmp_path, monkeypatch):
     report.render(_results(scenarios))
     text = (tmp_path / "performance.md").read_text()
     assert "## Synchronous replication: what the standby costs" in text
-    assert ("| 1 | with the synchronous standby | 120 | 60 / 60 | 10 / 80 | 10 / 80 | 0 | 0.8 | 4100 | all hold |"
-            in text)
+    assert ("| 1 | with the synchronous standby | 120 | 60 / 60 | 10 / 80 | 10 / 80 | 0 | 0.8 | 4100 | 0.5 / 0.5 "
+            "| all hold |" in text)
     assert "| 4 | standby stopped (primary alone) | 150 | 60 / 60 | 10 / 40 |" in text
     assert ("125.0 purchases/s with it, 150.0 without (**0.83×**); at the fixed rate, checkout p99 90.0 ms with it "
             "against 50.0 ms without, hold p99 90.0 ms against 50.0 ms.") in text

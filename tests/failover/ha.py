@@ -30,7 +30,7 @@ NODES = ("node1", "node2")
 def require_engine():
     """Skip (fail on CI) unless pg_auto_failover is installed and the test runs as root."""
     require(shutil.which("pg_autoctl") and list(Path("/usr/lib/postgresql").glob("*/lib/pgautofailover.so")),
-            "postgresql-15-auto-failover pg-auto-failover-cli", "The failover tests")
+            "postgresql-15-auto-failover pg-auto-failover-cli", "tests/failover")
     if os.geteuid() != 0:
         # The script runs the engine as a system user of its own (deploy/ha-cluster.sh: pg_autoctl
         # 2.0 sends SIGHUP to every process of the user it runs as, this test run included).
