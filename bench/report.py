@@ -390,15 +390,16 @@ def _replication(w, s, skipped=None):
       "checkout p50 / p99 ms | 5xx | PostgreSQL CPU ms per purchase | WAL bytes per purchase | "
       "CPU s of other processes (closed / fixed rate) | invariants |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    means = {}
+    medians = {}
     for name, x in rounds:
         mode = x["replication"]["mode"]
         paced = s.get(f"{name}_paced", {})
         n = max(1, x["purchases"])
         checked = [x["after"]["invariants"], paced.get("after", {}).get("invariants", "all hold")]
         invariants = "all hold" if all(value == "all hold" for value in checked) else "BROKEN"
-        means.setdefault(mode, []).append((x["purchases_per_s"], _type(paced, "checkout").get("p99_ms"),
-                                           _type(paced, "hold").get("p99_ms")))
+        medians.setdefault(mode, []).append({
+            "rate": x["purchases_per_s"], "pg_ms": 1000 * x["cpu"]["postgres_cpu_seconds"] / n,
+            "p50": _type(paced, "checkout").get("p50_ms"), "p99": _type(paced, "checkout").get("p99_ms")})
         w(f"| {name.rsplit('_', 1)[-1]} | {labels.get(mode, mode)} | {x['purchases_per_s']:g} | "
           f"{paced.get('target_purchases_per_s', 0):g} / {paced.get('purchases_per_s', 0):g} | "
           f"{_ms(_type(paced, 'hold').get('p50_ms'))} / {_ms(_type(paced, 'hold').get('p99_ms'))} | "
@@ -407,16 +408,20 @@ def _replication(w, s, skipped=None):
           f"{x['replication']['wal_bytes_per_purchase']} | {x['cpu']['other_cpu_seconds']:g} / "
           f"{paced.get('cpu', {}).get('other_cpu_seconds', 0):g} | {invariants} |")
     w("")
-    if set(means) == {"with_standby", "standby_stopped"}:
-        def mean(mode, index):
-            values = [row[index] for row in means[mode] if row[index] is not None]
-            return sum(values) / len(values) if values else float("nan")
+    if set(medians) == {"with_standby", "standby_stopped"}:
+        def median(mode, key):  # the middle round: one disturbed round moves a mean, not this
+            values = sorted(row[key] for row in medians[mode] if row[key] is not None)
+            if not values:
+                return float("nan")
+            middle = len(values) // 2
+            return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
-        sync, alone = mean("with_standby", 0), mean("standby_stopped", 0)
-        w(f"**The cost of the standby.** Mean of the rounds: {sync:.1f} purchases/s with it, {alone:.1f} without "
-          f"(**{sync / alone:.2f}×**); at the fixed rate, checkout p99 {mean('with_standby', 1):.1f} ms with it "
-          f"against {mean('standby_stopped', 1):.1f} ms without, hold p99 {mean('with_standby', 2):.1f} ms against "
-          f"{mean('standby_stopped', 2):.1f} ms.")
+        sync, alone = median("with_standby", "rate"), median("standby_stopped", "rate")
+        w(f"**The cost of the standby.** Median of the rounds: {sync:.1f} purchases/s with it, {alone:.1f} without "
+          f"(**{sync / alone:.2f}×**); at the fixed rate, checkout p50 / p99 {median('with_standby', 'p50'):.1f} / "
+          f"{median('with_standby', 'p99'):.1f} ms with it against {median('standby_stopped', 'p50'):.1f} / "
+          f"{median('standby_stopped', 'p99'):.1f} ms without; PostgreSQL CPU {median('with_standby', 'pg_ms'):.1f} "
+          f"against {median('standby_stopped', 'pg_ms'):.1f} ms per purchase.")
         w("")
 
 
