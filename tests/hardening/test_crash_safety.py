@@ -5,21 +5,16 @@ over HTTP by client threads. Afterwards every checkout a client saw succeed is s
 seat is in two valid tickets, wallets equal ledgers, leftover holds carry their expiry, the
 app reconnected to the database by itself, and /healthz told the truth while it was down.
 """
-import base64
 import threading
 import time
 
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import create_engine, text
-
-from ticketing.settings import normalize_settings
 
 from .. import database
 from ..invariants import assert_invariants
-from ..live_server import INI, ROOT, App, seed_sale
+from ..live_server import seed_sale, start_app
 from .throwaway_cluster import ThrowawayCluster, free_port
 
 SEATS, BUYERS = 400, 24
@@ -34,13 +29,7 @@ def test_purchases_survive_app_kill_and_database_crash(tmp_path):
         db_url, _ = database.create_test_database(cluster.url())
         database.migrate(db_url)
         engine = create_engine(db_url, pool_pre_ping=True)
-        key = base64.b64encode(Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
-        settings = normalize_settings({"auth.jwt_secret": "j" * 48, "auth.session_secret": "s" * 48}, environ={})
-        port = free_port()
-        ini = tmp_path / "crash.ini"
-        ini.write_text(INI.format(url=db_url.replace("%", "%%"), root=ROOT, jwt="j" * 48, session="s" * 48, ticket_key=key, port=port))
-        app = App(ini, port, tmp_path / "app.log")
-        app.start()
+        app, settings = start_app(db_url, tmp_path, free_port())
         match_id, fans = seed_sale(engine, settings, app.url, SEATS, BUYERS)
 
         seen_orders, errors, stop = [], [], threading.Event()

@@ -40,11 +40,11 @@ def with_hosts_in_query(url):
     scheme, separator, rest = url.partition("://")
     if not separator:
         return url
-    netloc, slash, tail = rest.partition("/")
+    netloc, _, tail = rest.partition("/")
     user, at, hosts = netloc.rpartition("@")
     if "," not in hosts:
         return url
-    path, question, query = tail.partition("?")
+    path, _, query = tail.partition("?")
     host_params = "&".join(f"host={host}" for host in hosts.split(",") if host)
     return f"{scheme}://{user}{at}/{path}?{host_params}" + (f"&{query}" if query else "")
 
