@@ -78,12 +78,13 @@ def vacuum(database_url):
 
 
 @contextmanager
-def fresh_database(run_secrets):
+def fresh_database(run_secrets, admin_dsn=None):
     """Create ``ticketing_bench_<timestamp>``, migrate it, yield its URL; drop it afterwards.
 
     Alembic reads production.ini too, which refuses to load without the secrets.
+    ``admin_dsn``: a maintenance DSN of another server than server_dsn()'s (bench/replication.py).
     """
-    admin_dsn = server_dsn()
+    admin_dsn = admin_dsn or server_dsn()
     name = f"ticketing_bench_{datetime.now(timezone.utc):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:6]}"
     conn = psycopg2.connect(admin_dsn)
     conn.autocommit = True

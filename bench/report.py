@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 PICTURES = ROOT / "docs" / "perf"
-NOTES = ("production-path.md", "profile.md", "queue-rush.md")
+NOTES = ("production-path.md", "profile.md", "queue-rush.md", "replication.md")
 
 SELL_OUT_ROWS = (
     ("sellout_c16", "16 buyers"), ("sellout_c64", "64 buyers"),
@@ -218,6 +218,7 @@ def render(results):
             w("")
     _queue_rush(w, s)
     _ceilings(w, s)
+    _replication(w, s, results.get("skipped", {}).get("replication"))
     w("## Invariants after every scenario")
     w("")
     w("| scenario | available | held | sold | valid tickets | paid orders | 2xx checkouts seen by the client | invariants |")
@@ -417,6 +418,69 @@ def _ceilings(w, s):
         w(f"| `{x.get('script', 'bench/hot_path.sql')}` | {x.get('mode', 'simple')} | {x['clients']} | {x['tps']:g} | "
           f"{x['latency_avg_ms']:g} | {x['purchases']} | {x['failed']} | {x['cpu']['postgres_cpu_seconds']:g} |")
     w("")
+
+
+def _replication(w, s, skipped=None):
+    """The cost of the synchronous standby (bench/replication.py): each round, then the means."""
+    title = "## Synchronous replication: what the standby costs"
+    rounds = [(name, x) for name, x in s.items() if "replication" in x and not x["replication"].get("paced")]
+    if not rounds:
+        if skipped:
+            w(title)
+            w("")
+            w(f"Not measured in this run: {skipped}.")
+            w("")
+        return
+    labels = {"with_standby": "with the synchronous standby", "standby_stopped": "standby stopped (primary alone)"}
+    w(title)
+    w("")
+    w("Best-available purchases through nginx in front of 2 app processes on a pg_auto_failover primary "
+      "(`deploy/ha-cluster.sh`, both nodes on this machine), in alternating rounds: with its synchronous standby "
+      "(every commit waits until the standby has flushed its WAL), and with the standby's node stopped, the primary "
+      "alone (`wait_primary`, `synchronous_standby_names = ''`). Each round: 64 buyers in a closed loop (the "
+      "purchases/s), then purchases started at a fixed rate, half the first round's peak (the latency: a purchase's "
+      "own time, where the closed loop's p99 is its queue's). PostgreSQL CPU includes the standby's WAL receiver and "
+      "replay, which share these 2 cores; on separate hosts they would not, and a network round trip per commit "
+      "would be added instead (decision 0036). The CPU of other processes shows a round that shared the machine "
+      "with something else.")
+    w("")
+    w("| round | standby | purchases/s (64 buyers) | started / achieved purchases/s | hold p50 / p99 ms | "
+      "checkout p50 / p99 ms | 5xx | PostgreSQL CPU ms per purchase | WAL bytes per purchase | "
+      "CPU s of other processes (closed / fixed rate) | invariants |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    medians = {}
+    for name, x in rounds:
+        mode = x["replication"]["mode"]
+        paced = s.get(f"{name}_paced", {})
+        n = max(1, x["purchases"])
+        checked = [x["after"]["invariants"], paced.get("after", {}).get("invariants", "all hold")]
+        invariants = "all hold" if all(value == "all hold" for value in checked) else "BROKEN"
+        medians.setdefault(mode, []).append({
+            "rate": x["purchases_per_s"], "pg_ms": 1000 * x["cpu"]["postgres_cpu_seconds"] / n,
+            "p50": _type(paced, "checkout").get("p50_ms"), "p99": _type(paced, "checkout").get("p99_ms")})
+        w(f"| {name.rsplit('_', 1)[-1]} | {labels.get(mode, mode)} | {x['purchases_per_s']:g} | "
+          f"{paced.get('target_purchases_per_s', 0):g} / {paced.get('purchases_per_s', 0):g} | "
+          f"{_ms(_type(paced, 'hold').get('p50_ms'))} / {_ms(_type(paced, 'hold').get('p99_ms'))} | "
+          f"{_ms(_type(paced, 'checkout').get('p50_ms'))} / {_ms(_type(paced, 'checkout').get('p99_ms'))} | "
+          f"{x['http_5xx'] + paced.get('http_5xx', 0)} | {1000 * x['cpu']['postgres_cpu_seconds'] / n:.1f} | "
+          f"{x['replication']['wal_bytes_per_purchase']} | {x['cpu']['other_cpu_seconds']:g} / "
+          f"{paced.get('cpu', {}).get('other_cpu_seconds', 0):g} | {invariants} |")
+    w("")
+    if set(medians) == {"with_standby", "standby_stopped"}:
+        def median(mode, key):  # the middle round: one disturbed round moves a mean, not this
+            values = sorted(row[key] for row in medians[mode] if row[key] is not None)
+            if not values:
+                return float("nan")
+            middle = len(values) // 2
+            return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+        sync, alone = median("with_standby", "rate"), median("standby_stopped", "rate")
+        w(f"**The cost of the standby.** Median of the rounds: {sync:.1f} purchases/s with it, {alone:.1f} without "
+          f"(**{sync / alone:.2f}×**); at the fixed rate, checkout p50 / p99 {median('with_standby', 'p50'):.1f} / "
+          f"{median('with_standby', 'p99'):.1f} ms with it against {median('standby_stopped', 'p50'):.1f} / "
+          f"{median('standby_stopped', 'p99'):.1f} ms without; PostgreSQL CPU {median('with_standby', 'pg_ms'):.1f} "
+          f"against {median('standby_stopped', 'pg_ms'):.1f} ms per purchase.")
+        w("")
 
 
 if __name__ == "__main__":

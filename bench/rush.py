@@ -27,13 +27,14 @@ from pathlib import Path
 
 import psycopg2
 
-from bench import checks, environment, loadgen, nginx, pgbench, prepare, wrk
+from bench import checks, environment, loadgen, nginx, pgbench, prepare, replication, wrk
 from bench.environment import CpuMeter, log
 from bench.partial import merged
 from bench.ratios import ratios
 
 RESULTS = Path(__file__).resolve().parent / "results"
-GROUPS = ("pgbench", "sellout", "paced", "chosen", "mixed", "reads", "overload", "queue", "one_process", "direct")
+GROUPS = ("pgbench", "sellout", "paced", "chosen", "mixed", "reads", "overload", "queue", "one_process", "direct",
+          "replication")
 #: The 256-buyer sell-out through nginx in front of 2 processes, run this many times in a row:
 #: the target must hold in each run, not in the best.
 CONSECUTIVE_SELL_OUTS = 3
@@ -70,9 +71,9 @@ def preflight():
 def settings_for(smoke):
     if smoke:
         return {"deadline_s": 4, "wrk_s": 2, "mixed_s": 3, "chosen_s": 4, "paced_s": 3, "overload_s": 3,
-                "max_requests": 4000}
+                "replication_s": 3, "replication_paced_s": 3, "max_requests": 4000}
     return {"deadline_s": 150, "wrk_s": 10, "mixed_s": 20, "chosen_s": 30, "paced_s": 12, "overload_s": 12,
-            "max_requests": 60000}
+            "replication_s": 12, "replication_paced_s": 10, "max_requests": 60000}
 
 
 class Cluster:
@@ -320,6 +321,14 @@ def main(argv=None):
             cluster.stop()
         if "one_process" in only or "direct" in only:
             scenarios.update(run_one_process(url, run_secrets, matches, customers, budget, only))
+    if "replication" in only:
+        # On a pg_auto_failover pair of its own, with a database of its own (bench/replication.py).
+        reason = replication.missing()
+        if reason:
+            log(f"replication: skipped: {reason}")
+            results.setdefault("skipped", {})["replication"] = reason
+        else:
+            results["scenarios"].update(replication.run(run_secrets, budget, Cluster, run_loadgen, run_paced))
 
     elapsed = results["total_seconds"] = round(time.monotonic() - started, 1)
     if args.only and not args.output and not args.no_report and (RESULTS / "latest.json").exists():

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ticketing.models import with_psycopg2_driver
+from ticketing.models import sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def _local_server_answers():
 def server_url():
     """A URL of a maintenance database on the server the tests will use."""
     if os.environ.get("TEST_DATABASE_URL"):
-        return with_psycopg2_driver(os.environ["TEST_DATABASE_URL"])
+        return sqlalchemy_url(os.environ["TEST_DATABASE_URL"])
     if _local_server_answers():
         return "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
     from ticketing import embedded_postgres

@@ -3,14 +3,22 @@
 ``pserve`` runs a small ini written by the test (production settings, the test's database)
 in a subprocess, exactly as ops would run it.
 """
+import base64
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from sqlalchemy import text
+
+from ticketing.services import passwords, tokens
+from ticketing.settings import normalize_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,3 +96,54 @@ class App:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
+def start_app(database_url, directory, port):
+    """The app on ``database_url`` (its ini and log in ``directory``), started; returns the
+    :class:`App` and the settings whose secret signs its access tokens."""
+    jwt, session = "j" * 48, "s" * 48
+    key = base64.b64encode(Ed25519PrivateKey.generate().private_bytes(
+        Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
+    ini = directory / "app.ini"
+    ini.write_text(INI.format(url=database_url.replace("%", "%%"), root=ROOT, jwt=jwt, session=session,
+                              ticket_key=key, port=port))
+    app = App(ini, port, directory / "app.log")
+    app.start()
+    return app, normalize_settings({"auth.jwt_secret": jwt, "auth.session_secret": session}, environ={})
+
+
+def seed_sale(engine, settings, app_url, seats, buyers, name="crash", max_tickets_per_fan=6):
+    """A published match of ``seats`` seats (rows of 20) and ``buyers`` funded fans, through
+    the live app as staff would; returns the match id and each fan's Authorization header
+    (tokens minted with ``settings``' secret, as /auth/login would). ``name`` keeps the
+    e-mail addresses of several sales on one database apart; a long burst by few fans needs
+    more than the default 6 tickets each."""
+    staff_hash = passwords.hash_password("pitch-side-42", rounds=4)
+    with engine.begin() as conn:
+        staff_id = conn.execute(text("INSERT INTO users (email, full_name, password_hash, role) "
+                                     "VALUES (:name || '-staff@example.com', 'Staff', :h, 'staff') RETURNING id"),
+                                {"h": staff_hash, "name": name}).scalar_one()
+        fan_ids = conn.execute(text(
+            "INSERT INTO users (email, full_name, password_hash) SELECT :name || '-fan' || g || '@example.com', "
+            "'Fan', :h FROM generate_series(1, :n) g RETURNING id"),
+            {"h": staff_hash, "n": buyers, "name": name}).scalars().all()
+        conn.execute(text("INSERT INTO wallets (user_id, balance, currency) SELECT unnest(CAST(:ids AS bigint[])), 1000000, 'EUR'"), {"ids": fan_ids})
+        conn.execute(text("INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency) "
+                          "SELECT unnest(CAST(:ids AS bigint[])), 'top_up', 1000000, 1000000, 'EUR'"), {"ids": fan_ids})
+    config = tokens.TokenSettings(settings)
+
+    class _U:
+        def __init__(self, user_id, role):
+            self.id, self.role = user_id, role
+
+    staff = {"Authorization": "Bearer " + tokens.issue_access_token(config, _U(staff_id, "staff"), uuid.uuid4())}
+    stadium = requests.post(app_url("/api/v1/stadiums"), json={"name": f"{name} arena", "city": "X"}, headers=staff).json()
+    section = requests.post(app_url(f"/api/v1/stadiums/{stadium['id']}/sections"), headers=staff,
+                            json={"name": "A", "rows": [{"label": str(r), "seats": 20} for r in range(1, seats // 20 + 1)]}).json()
+    match = requests.post(app_url("/api/v1/matches"), headers=staff, json={
+        "stadium_id": stadium["id"], "home_team": "H", "away_team": "A", "starts_at": "2031-01-01T18:00:00Z",
+        "max_tickets_per_fan": max_tickets_per_fan}).json()
+    category = requests.post(app_url(f"/api/v1/matches/{match['id']}/categories"), headers=staff, json={"name": "C", "price": 1000}).json()
+    requests.put(app_url(f"/api/v1/matches/{match['id']}/seating"), headers=staff,
+                 json={"assignments": [{"section_id": section["id"], "category_id": category["id"]}]}).raise_for_status()
+    requests.post(app_url(f"/api/v1/matches/{match['id']}/publish"), headers=staff).raise_for_status()
+    fans = [{"Authorization": "Bearer " + tokens.issue_access_token(config, _U(i, "customer"), uuid.uuid4())} for i in fan_ids]
+    return match["id"], fans

@@ -203,18 +203,22 @@ def signup_burst(app, count, prefix):
 @pytest.mark.slow
 def test_a_signup_burst_waits_in_line_and_every_refusal_is_logged(database_url, clean_db, monkeypatch, caplog):
     """Eight signups at once with bcrypt's production cost (12 rounds) queue behind one thread
-    for up to seven hashes' time. The wait limit is set to 2.5 hashes' time (measured here, so
-    the test holds on a faster or slower machine): signups may wait four times it (routes.py),
-    so all are served. The control builds the app with signups given no extra patience: the
+    for up to seven hashes' time. The wait limit is set to 3.5 hashes' time (measured here, so
+    the test holds on a faster or slower machine; twice the margin, for a machine whose speed
+    changes under other load): signups may wait four times it (routes.py), 14 hashes, so all
+    are served. The control builds the app with signups given no extra patience: the
     same burst is partly refused, and every refusal has its own access-log line."""
     from ticketing import routes
     from ticketing.services import passwords
 
-    started = time.perf_counter()
-    passwords.hash_password("spike-and-block-7", 12)
-    one_hash_ms = (time.perf_counter() - started) * 1000
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        passwords.hash_password("spike-and-block-7", 12)
+        timings.append((time.perf_counter() - started) * 1000)
+    one_hash_ms = sorted(timings)[1]
     settings = app_settings(database_url, **{"auth.bcrypt_rounds": "12",
-                                             "ticketing.max_queue_wait_ms": str(round(2.5 * one_hash_ms))})
+                                             "ticketing.max_queue_wait_ms": str(round(3.5 * one_hash_ms))})
     patient = ticketing.main({}, **settings)
     assert signup_burst(patient, 8, "patient") == [201] * 8
 

@@ -5,58 +5,19 @@ over HTTP by client threads. Afterwards every checkout a client saw succeed is s
 seat is in two valid tickets, wallets equal ledgers, leftover holds carry their expiry, the
 app reconnected to the database by itself, and /healthz told the truth while it was down.
 """
-import base64
 import threading
 import time
-import uuid
 
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import create_engine, text
-
-from ticketing.services import passwords, tokens
-from ticketing.settings import normalize_settings
 
 from .. import database
 from ..invariants import assert_invariants
-from ..live_server import INI, ROOT, App
+from ..live_server import seed_sale, start_app
 from .throwaway_cluster import ThrowawayCluster, free_port
 
 SEATS, BUYERS = 400, 24
-
-def _seed(engine, settings, app_url):
-    """A published match of SEATS seats and BUYERS funded fans (tokens minted directly)."""
-    staff_hash = passwords.hash_password("pitch-side-42", rounds=4)
-    with engine.begin() as conn:
-        staff_id = conn.execute(text("INSERT INTO users (email, full_name, password_hash, role) "
-                                     "VALUES ('staff@example.com', 'Staff', :h, 'staff') RETURNING id"),
-                                {"h": staff_hash}).scalar_one()
-        fan_ids = conn.execute(text(
-            "INSERT INTO users (email, full_name, password_hash) SELECT 'fan' || g || '@example.com', 'Fan', :h "
-            "FROM generate_series(1, :n) g RETURNING id"), {"h": staff_hash, "n": BUYERS}).scalars().all()
-        conn.execute(text("INSERT INTO wallets (user_id, balance, currency) SELECT unnest(CAST(:ids AS bigint[])), 1000000, 'EUR'"), {"ids": fan_ids})
-        conn.execute(text("INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency) "
-                          "SELECT unnest(CAST(:ids AS bigint[])), 'top_up', 1000000, 1000000, 'EUR'"), {"ids": fan_ids})
-    config = tokens.TokenSettings(settings)
-
-    class _U:
-        def __init__(self, user_id, role):
-            self.id, self.role = user_id, role
-
-    staff = {"Authorization": "Bearer " + tokens.issue_access_token(config, _U(staff_id, "staff"), uuid.uuid4())}
-    stadium = requests.post(app_url("/api/v1/stadiums"), json={"name": "Crash Arena", "city": "X"}, headers=staff).json()
-    section = requests.post(app_url(f"/api/v1/stadiums/{stadium['id']}/sections"), headers=staff,
-                            json={"name": "A", "rows": [{"label": str(r), "seats": 20} for r in range(1, SEATS // 20 + 1)]}).json()
-    match = requests.post(app_url("/api/v1/matches"), headers=staff, json={
-        "stadium_id": stadium["id"], "home_team": "H", "away_team": "A", "starts_at": "2031-01-01T18:00:00Z"}).json()
-    category = requests.post(app_url(f"/api/v1/matches/{match['id']}/categories"), headers=staff, json={"name": "C", "price": 1000}).json()
-    requests.put(app_url(f"/api/v1/matches/{match['id']}/seating"), headers=staff,
-                 json={"assignments": [{"section_id": section["id"], "category_id": category["id"]}]}).raise_for_status()
-    requests.post(app_url(f"/api/v1/matches/{match['id']}/publish"), headers=staff).raise_for_status()
-    fans = [{"Authorization": "Bearer " + tokens.issue_access_token(config, _U(i, "customer"), uuid.uuid4())} for i in fan_ids]
-    return match["id"], fans
 
 
 @pytest.mark.slow
@@ -68,14 +29,8 @@ def test_purchases_survive_app_kill_and_database_crash(tmp_path):
         db_url, _ = database.create_test_database(cluster.url())
         database.migrate(db_url)
         engine = create_engine(db_url, pool_pre_ping=True)
-        key = base64.b64encode(Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
-        settings = normalize_settings({"auth.jwt_secret": "j" * 48, "auth.session_secret": "s" * 48}, environ={})
-        port = free_port()
-        ini = tmp_path / "crash.ini"
-        ini.write_text(INI.format(url=db_url.replace("%", "%%"), root=ROOT, jwt="j" * 48, session="s" * 48, ticket_key=key, port=port))
-        app = App(ini, port, tmp_path / "app.log")
-        app.start()
-        match_id, fans = _seed(engine, settings, app.url)
+        app, settings = start_app(db_url, tmp_path, free_port())
+        match_id, fans = seed_sale(engine, settings, app.url, SEATS, BUYERS)
 
         seen_orders, errors, stop = [], [], threading.Event()
         lock = threading.Lock()

@@ -31,11 +31,35 @@ def with_psycopg2_driver(url):
     return url
 
 
+def with_hosts_in_query(url):
+    """Accept libpq's multi-host URL, ``postgresql://user@h1:p1,h2:p2/db?target_session_attrs=
+    read-write`` (what ``pg_autoctl show uri`` prints, docs/decisions/0036), which SQLAlchemy's
+    URL parser refuses (one port per URL), by moving the hosts into its query form
+    ``postgresql://user@/db?host=h1:p1&host=h2:p2&...``. psycopg2's dialect turns that back
+    into libpq's ``host=h1,h2 port=p1,p2``, so libpq tries each host in turn and keeps the one
+    that accepts writes. A single-host URL is returned unchanged."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    netloc, _, tail = rest.partition("/")
+    user, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return url
+    path, _, query = tail.partition("?")
+    host_params = "&".join(f"host={host}" for host in hosts.split(",") if host)
+    return f"{scheme}://{user}{at}/{path}?{host_params}" + (f"&{query}" if query else "")
+
+
+def sqlalchemy_url(url):
+    """A database URL as ops write it (a libpq URL, one host or several) for SQLAlchemy."""
+    return with_psycopg2_driver(with_hosts_in_query(url))
+
+
 def resolve_database_url(settings):
     """The database URL: DATABASE_URL / sqlalchemy.url, else the embedded cluster."""
     url = (settings.get("sqlalchemy.url") or "").strip()
     if url:
-        return with_psycopg2_driver(url)
+        return sqlalchemy_url(url)
     from ticketing import embedded_postgres
 
     pgdata = settings.get("ticketing.embedded_pgdata") or "var/pgdata"

@@ -7,7 +7,9 @@ Protocol (per user and key, kept 24 hours):
    transaction*, so "effects committed" and "response recorded" are one atomic fact.
 3. If the request fails or its transaction aborts, the claim is deleted so the client may
    retry the same key. A claim left by a crashed process is taken over after
-   ``STALE_AFTER_SECONDS``.
+   ``STALE_AFTER_SECONDS``; one that reached this server as a standby, before a failover
+   promoted it, at once: its request ran against the primary that died, and so did the
+   chance to release it (decision 0036).
 4. A claim is known by its ``created_at``: recording and releasing both name it. A request so
    slow that a retry took its key over can then neither overwrite the retry's response nor
    delete its claim; its record fails, and that aborts its transaction, effects and all.
@@ -73,26 +75,37 @@ _COUNT_AND_CLAIM = Prepared(
     prefix="SET LOCAL synchronous_commit TO off;\n",
 )
 
+# A claim is stale after STALE_AFTER_SECONDS, or when it is no younger than the last
+# transaction this server replayed as a standby: pg_last_xact_replay_timestamp() is NULL on a
+# server that was never a standby (crash recovery leaves it NULL too), and after a promotion
+# stays at the commit time, on the old primary's clock, of the last transaction received
+# from it. Every claim replicated from there was made no later, on that same clock. Taking
+# such a claim over is safe even if its request were still alive: only the claim's current
+# holder can record (point 4). Without the rule, a fan retrying a checkout that the failover
+# cut short is told "still being processed" for a minute (tests/failover).
+_STALE = f"""(created_at < now() - make_interval(secs => {STALE_AFTER_SECONDS})
+              OR created_at <= coalesce(pg_last_xact_replay_timestamp(), '-infinity'))"""
+
 _EXISTING = text(
     f"""
     SELECT scope, request_hash, state, response_status, response_body,
            created_at < now() - interval '{RETENTION}' AS expired,
-           created_at < now() - make_interval(secs => {STALE_AFTER_SECONDS}) AS stale
+           {_STALE} AS stale
     FROM idempotency_keys WHERE user_id = :user_id AND key = :key
     """
 )
 
 # A claim's identity is its created_at, the claiming transaction's start: a take-over sets it
-# to its own now(), at least STALE_AFTER_SECONDS after the claim it replaces, and a new claim
-# after a release starts after that release committed, so no two claims of a key share one.
+# to its own now(), later than the stale claim it replaces (a minute later, or made on the
+# server that replaced the one the stale claim was made on), and a new claim after a release
+# starts after that release committed, so no two claims of a key share one.
 _TAKE_OVER = text(
-    """
+    f"""
     UPDATE idempotency_keys
        SET scope = :scope, request_hash = :hash, state = 'running', created_at = now(),
            response_status = NULL, response_body = NULL
      WHERE user_id = :user_id AND key = :key
-       AND (created_at < now() - interval '24 hours' OR (state = 'running'
-            AND created_at < now() - make_interval(secs => :stale)))
+       AND (created_at < now() - interval '{RETENTION}' OR (state = 'running' AND {_STALE}))
     RETURNING created_at
     """
 )
@@ -163,7 +176,7 @@ def begin(engine, user_id, key, scope, request_hash, count=None):
         if count:
             count.hit(engine)  # an attempt is an attempt, even with a malformed key
         raise
-    params = {"user_id": user_id, "key": key, "scope": scope, "hash": request_hash, "stale": STALE_AFTER_SECONDS}
+    params = {"user_id": user_id, "key": key, "scope": scope, "hash": request_hash}
     with engine.connect() as conn:  # the autocommit engine: each statement commits
         if count:
             count.purge_now_and_then(conn)  # before the claim: a failure here leaves no claim behind
