@@ -23,6 +23,8 @@ requires = [
     "swagger-ui-bundle>=1.1,<2",
     "sqlalchemy>=2.0,<3",
     "zope.sqlalchemy>=3.0,<5",
+    # Imported directly: request sessions join the thread's manager, transaction.manager.
+    "transaction>=3.0,<6",
     "psycopg2-binary>=2.9,<3",
     "alembic>=1.12,<2",
     "bcrypt>=4.0,<6",

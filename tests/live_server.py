@@ -31,7 +31,6 @@ sqlalchemy.max_overflow = 8
 sqlalchemy.pool_pre_ping = false
 db.statement_timeout_ms = 5000
 db.lock_timeout_ms = 2000
-tm.manager_hook = pyramid_tm.explicit_manager
 retry.attempts = 3
 jinja2.directories = {root}/templates
 ticketing.environment = production
