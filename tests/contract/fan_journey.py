@@ -2,10 +2,10 @@
 
 This is what a client team writes on their first day: sign up, log in, list matches (following
 `next`), read the seat map (and its 304), hold seats, top up, pay, and read the tickets and a
-QR image. It must type-check under ``mypy --strict`` with no casts and no ``Any`` leaking into
-its own code (tests/contract/test_generated_client.py): every answer it reads is a named,
-typed model, so a contract regression (a field turned optional or untyped, an operation the
-generator drops) fails the type check before it reaches a client.
+QR image. It must type-check under ``mypy --strict`` without a cast or an ignore
+(tests/contract/test_generated_client.py): every answer it reads is a named, typed model,
+so a contract regression (a field turned optional or untyped, an operation the generator
+drops) fails the type check before it reaches a client.
 
 ``ticketing_client`` does not exist in the repository: the test generates it from the served
 document into a temporary directory and puts that directory on the path.
