@@ -12,12 +12,14 @@ from .serializers import user_json
 
 
 def _limit_signups(request, email):
-    """Per client IP and per e-mail: slows sign-up floods."""
+    """Per client IP and per e-mail: slows sign-up floods. Says where the client stands in
+    the response's RateLimit header fields."""
     settings = request.registry.settings
     engine = request.registry["db_autocommit_engine"]
     limits = [(f"auth:ip:{login_throttle.client_key(request.remote_addr)}", settings["ratelimit.auth_per_ip"]),
               (f"auth:email:{accounts.normalize_email(email)}", settings["ratelimit.auth_per_email"])]
-    rate_limits.hit_all(engine, limits, settings["ratelimit.auth_window_seconds"])
+    count = rate_limits.count_all(engine, limits, settings["ratelimit.auth_window_seconds"])
+    request.response.headers.update(rate_limits.rate_limit_headers([count]))
 
 
 @view_config(
@@ -54,8 +56,9 @@ def login(context, request):
     body = request.openapi_validated.body
     email = accounts.normalize_email(body["email"])
     device_id = device_of(request, email, body.get("device_token"), body.get("refresh_token"))
-    login_throttle.check_login_attempt(request.registry["db_autocommit_engine"], request.registry.settings,
-                                       email, request.remote_addr, device_id)
+    counts = login_throttle.check_login_attempt(request.registry["db_autocommit_engine"],
+                                                request.registry.settings, email, request.remote_addr, device_id)
+    request.response.headers.update(rate_limits.rate_limit_headers(counts))
     user = accounts.authenticate(
         request.dbsession,
         email,
