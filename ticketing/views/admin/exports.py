@@ -91,9 +91,10 @@ def stream(request, export):
             with connection.begin():
                 connection.exec_driver_sql("SET TRANSACTION READ ONLY")
                 with Session(bind=connection) as session:
+                    # A server-side cursor (psycopg2 named cursor): rows arrive BATCH_ROWS at a time.
                     result = session.execute(export.statement, export.params,
-                                             execution_options={"yield_per": BATCH_ROWS})
-                    for batch in result.partitions():
+                                             execution_options={"stream_results": True, "yield_per": BATCH_ROWS})
+                    for batch in result.partitions(BATCH_ROWS):
                         for row in batch:
                             lines.write(export.to_row(row, local))
                         yield lines.take()
