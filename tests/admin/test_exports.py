@@ -56,6 +56,10 @@ def test_orders_attendees_and_check_ins_match_the_database(staff_admin, user_fac
                                          "'+1 SUM(A1)", "'-2+3", "'@cmd", "'\tTabbed", "'\rReturn"}
     # The list's filters pass through: only the cancelled order, only this fan's orders.
     assert [int(r[0]) for r in _csv(staff_admin.get("/admin/orders.csv?status=cancelled"))[1:]] == [fans[1][1]["id"]]
+    page = staff_admin.get("/admin/orders?status=cancelled&page=1")
+    assert page.html.find(id="orders-csv")["href"] == "/admin/orders.csv?status=cancelled"
+    links = staff_admin.get(f"/admin/matches/{match_id}").html.find(id="match-exports").find_all("a")
+    assert [a["href"] for a in links] == [f"/admin/matches/{match_id}/{name}.csv" for name in ("report", "attendees", "check-ins")]
     email = fans[3][0].user["email"]
     assert [r[4] for r in _csv(staff_admin.get(f"/admin/orders.csv?q={email.upper()}"))[1:]] == [email]
 
@@ -102,6 +106,8 @@ def test_ledger_and_audit_log_exports(staff_admin, user_factory, engine):
     with engine.connect() as conn:
         expected = conn.execute(text("SELECT id, action, target_id FROM audit_log ORDER BY id DESC")).all()
     assert [(int(r[0]), r[3], int(r[5])) for r in audit[1:]] == [tuple(e) for e in expected]
+    assert staff_admin.get("/admin/audit?action=user.disable").html.find(id="audit-csv")["href"] == \
+        "/admin/audit.csv?action=user.disable"
     filtered = _csv(staff_admin.get("/admin/audit.csv?action=user.disable"))
     assert [r[3] for r in filtered[1:]] == ["user.disable"] and '"email": "' in filtered[1][6]
 

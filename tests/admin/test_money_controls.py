@@ -143,6 +143,12 @@ def test_refunding_a_ticket_used_at_the_gate_needs_an_override_and_a_reason(staf
     order = fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
     staff_admin.api.post(f"/api/v1/matches/{match_id}/check-ins", {"code": order["tickets"][0]["code"]}, status=200)
 
+    # The API says the same, naming both fields, and takes the override in the body.
+    body = staff_admin.api.post(f"/api/v1/orders/{order['id']}/cancel", {"override_admitted": True}, status=409).json
+    assert [e["field"] for e in body["errors"]] == ["reason"]
+    body = staff_admin.api.post(f"/api/v1/orders/{order['id']}/cancel", status=409).json
+    assert [e["field"] for e in body["errors"]] == ["override_admitted", "reason"]
+
     page = staff_admin.get(f"/admin/orders/{order['id']}/refund")
     page = staff_admin.submit(page, "refund-form", status=409)
     assert "must be confirmed: 1 ticket of this order already went through the gate" in \
