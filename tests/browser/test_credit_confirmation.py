@@ -28,7 +28,7 @@ def test_a_large_credit_is_confirmed_in_words_then_approved(browser_page, user_f
     page.goto(f"/admin/users/{fan.user['id']}")
     page.get_by_label("Amount").fill("1 250,5")  # what a person types: the form reads it
     page.get_by_role("button", name="Add money…").click()
-    expect(page.locator(".field-error")).to_contain_text("at most 500,00\u00a0€ for one credit")
+    expect(page.locator("#top_up-amount-error")).to_contain_text("at most 500,00\u00a0€ for one credit")
     expect(page.locator("#top_up-reason-error")).to_contain_text("Reason is required")
 
     page.get_by_label("Amount").fill("250.50")
