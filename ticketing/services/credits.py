@@ -17,7 +17,7 @@ The guarantees, each kept by one statement rather than by a read followed by a w
 Lock order: the credit row, then the staff member's day row, then the wallet.
 """
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select, text
 
@@ -44,7 +44,7 @@ class CreditRules:
         zone = settings.get("admin.timezone") or "Europe/Ljubljana"
         try:
             ZoneInfo(zone)
-        except Exception:  # an unknown zone name: count days in UTC rather than fail
+        except (ZoneInfoNotFoundError, ValueError):  # as forms.local_zone: UTC rather than fail
             zone = "UTC"
         return cls(
             per_credit_max=int(settings["wallet.staff_credit_max"]),
@@ -115,7 +115,9 @@ def request_credit(dbsession, rules, *, user_id, amount, currency, reason, staff
     reason = (reason or "").strip()
     errors = credit_errors(rules, amount, reason, currency)
     if not request_key or len(request_key) > REQUEST_KEY_LENGTH:
-        errors.append(field_error("request_key", "is missing: start again from the credit form"))
+        # Not a field anyone typed: the confirmation page's key is missing (the admin shows
+        # this as a general error, not next to a field).
+        errors.append(field_error("", "The confirmation has expired: start again from the credit form."))
     if errors:
         raise ValidationFailed("The credit is not valid.", errors=errors)
     existing = dbsession.execute(
