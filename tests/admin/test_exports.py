@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from .helpers import published_match
+from ..functional.catalogue_helpers import published_match
 
 TRICKY_NAMES = ['Novak, "Ana"', "Žiga Čučnik", '=HYPERLINK("http://evil.example","x")', "+1 SUM(A1)",
                 "-2+3", "@cmd", "\tTabbed", "\rReturn"]
@@ -37,7 +37,8 @@ def _fans_with_orders(staff_admin, user_factory, engine, match_id):
 
 
 def test_orders_attendees_and_check_ins_match_the_database(staff_admin, user_factory, engine):
-    match_id, *_ = published_match(staff_admin)
+    match, *_ = published_match(staff_admin.api, seats_per_row=5, rows=2, prices=(4000, 2500))
+    match_id = match["id"]
     fans = _fans_with_orders(staff_admin, user_factory, engine, match_id)
     # One order cancelled, two tickets admitted at the gate.
     staff_admin.post(f"/admin/orders/{fans[1][1]['id']}/refund", {"reason": "ill"})

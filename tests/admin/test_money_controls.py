@@ -6,7 +6,7 @@ from sqlalchemy import text
 from ticketing.services import credits
 
 from .conftest import field_error, flashes
-from .helpers import published_match
+from ..functional.catalogue_helpers import published_match
 
 NBSP = "\xa0"
 
@@ -136,7 +136,8 @@ def test_the_daily_cap_counts_each_staff_members_credits(dbsession):
 
 
 def test_refunding_a_ticket_used_at_the_gate_needs_an_override_and_a_reason(staff_admin, user_factory, engine):
-    match_id, *_ = published_match(staff_admin)
+    match, *_ = published_match(staff_admin.api, seats_per_row=4, rows=1, prices=(4000,))
+    match_id = match["id"]
     fan = user_factory()
     fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
     hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": 2}, status=201).json
