@@ -165,3 +165,20 @@ def test_refunding_a_ticket_used_at_the_gate_needs_an_override_and_a_reason(staf
     (details,) = _audit(engine, "order.refund")
     assert details == {"amount": "80.00", "currency": "EUR", "reason": "steward admitted the wrong fan",
                        "override_admitted": True}
+
+
+def test_the_form_says_how_much_of_the_day_is_left(staff_admin, user_factory, engine):
+    fan = user_factory()
+    with engine.begin() as conn:  # 1.900,00 € credited earlier today
+        conn.execute(text("INSERT INTO staff_credit_days (staff_id, day, total) "
+                          "VALUES (:s, (now() AT TIME ZONE 'Europe/Ljubljana')::date, 190000)"),
+                     {"s": staff_admin.user["id"]})
+    page = staff_admin.get(f"/admin/users/{fan.user['id']}")
+    page = staff_admin.submit(page, "top-up-form", amount="150", reason="goodwill", status=422)
+    assert field_error(page, "top_up", "amount") == (
+        f"Amount (EUR) would pass your daily limit of 2.000,00{NBSP}€: you have credited 1.900,00{NBSP}€ today, "
+        f"100,00{NBSP}€ is left")
+    confirm, _ = _credit(staff_admin, fan.user["id"], "100")
+    assert fan.get("/api/v1/wallet").json["balance"] == 10_000
+    staff_admin.submit(confirm, "credit-confirm-form")  # the same confirmation again: no error, no credit
+    assert fan.get("/api/v1/wallet").json["balance"] == 10_000

@@ -106,12 +106,15 @@ def top_up(context, request):
         errors = []
         amount = money_field(request.POST, "amount", errors)
         errors += credits.credit_errors(rules, amount, values["reason"], currency)
-        if not errors:
+        confirmed = request.POST.get("confirm") == "yes"
+        if not errors and not confirmed:
+            # Said early, with the other errors; the confirmation's own statement is the check
+            # (and a confirmation sent twice must find its credit, not this message).
             used = credits.credited_today(request.dbsession, rules, staff_id)
             if used + amount > rules.daily_max:
                 errors.append(credits.daily_cap_error(rules, used, currency))
         require_valid(errors, "The credit is not valid.")
-        if request.POST.get("confirm") != "yes":
+        if not confirmed:
             request.override_renderer = "admin/users/credit_confirm.jinja2"
             return {
                 "user": user, "amount": amount, "currency": currency, "reason": values["reason"],
