@@ -41,6 +41,7 @@ def test_a_large_credit_is_confirmed_in_words_then_approved(browser_page, user_f
     expect(confirm).to_be_in_viewport()
     box = confirm.bounding_box()
     assert box["x"] >= 0 and box["width"] <= viewport[0], "the confirmation button is cut off"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "horizontal scroll"
     confirm.click()
     expect(page.get_by_role("status")).to_contain_text("waits for an administrator's approval")
     assert fan.get("/api/v1/wallet").json["balance"] == 0
