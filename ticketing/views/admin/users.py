@@ -2,14 +2,16 @@
 their caps, confirmation and approval: services/credits.py), disabling accounts and opening
 staff accounts.
 
-Who may change a role or top up a wallet is the context's ``__acl__`` (admins only; nobody
-their own role; only a customer's wallet), so the page shows a form only when the request
+Who may change a role, credit a wallet or disable an account is the context's ``__acl__``
+(roles: admins only, nobody their own; credits: only a customer's wallet; disabling: staff
+disable fans, admins anyone but themselves), so the page shows a form only when the request
 ``has_permission`` for it, and the POST view requires that same permission.
 """
 import secrets
 
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
+
 from ticketing.models.user import ROLES, STAFF_ROLES
 from ticketing.money import audit_amount, major_units, money_in_words
 from ticketing.problems import Problem
