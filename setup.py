@@ -39,6 +39,10 @@ requires = [
     "segno>=1.6,<2",
     # The JSON renderer (ticketing/renderers.py): a response body in C, not json.dumps.
     "orjson>=3.9,<4",
+    # Money as the federation's locale writes it (CLDR), and amounts in words at the admin's
+    # confirmation step (ticketing/money.py).
+    "babel>=2.12,<3",
+    "num2words>=0.5.13,<0.6",  # 0.x: a minor release may change its API, so the cap is the next
 ]
 
 tests_require = [
