@@ -62,6 +62,7 @@ tests_require = [
     # and a client generated from it at test time is type-checked strictly and drives the
     # fan journey. 0.x: capped at the next minor (a minor may change the generated code).
     "openapi-spec-validator>=0.7,<0.9",
+    # 0.x, capped at the next minor: a minor may change the code it generates.
     "openapi-python-client>=0.29,<0.30",
     "mypy>=1.10",
     # What the generated client imports at run time. httpx is 0.x and the generator's own
