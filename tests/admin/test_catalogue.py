@@ -94,7 +94,7 @@ def test_schedule_price_seat_and_publish(staff_admin, engine):
     sections, categories = section_ids(staff_admin, match_id), category_ids(staff_admin, match_id)
 
     # Publishing an empty plan is refused, and says why.
-    response = staff_admin.post(f"/admin/matches/{match_id}/publish")
+    response = staff_admin.post(f"/admin/matches/{match_id}/publish", {"confirm": "yes"})
     assert "Nothing to sell" in " ".join(flashes(response.follow()))
 
     page = assign(staff_admin, match_id, sections["North"], categories["Premium"], rows="1-2, 9", status=422)
@@ -114,7 +114,7 @@ def test_schedule_price_seat_and_publish(staff_admin, engine):
     response = assign(staff_admin, match_id, sections["South"], "", rows="2")
     assert "34 seats on sale, 4 blocked" in " ".join(flashes(response.follow()))
 
-    response = staff_admin.post(f"/admin/matches/{match_id}/publish")
+    response = staff_admin.post(f"/admin/matches/{match_id}/publish", {"confirm": "yes"})
     assert "Published: 34 seats on sale, 4 blocked" in " ".join(flashes(response.follow()))
     with engine.connect() as conn:
         per_category = dict(conn.execute(text(
@@ -217,9 +217,9 @@ def test_close_and_cancel_with_refunds(staff_admin, user_factory, engine):
     hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": 2}, status=201).json
     fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201)
 
-    response = staff_admin.post(f"/admin/matches/{match_id}/close")
-    assert "Sales closed." in flashes(response.follow())
-    response = staff_admin.post(f"/admin/matches/{match_id}/close")
+    response = staff_admin.post(f"/admin/matches/{match_id}/close", {"confirm": "yes"})
+    assert "Sales closed." in " ".join(flashes(response.follow()))
+    response = staff_admin.post(f"/admin/matches/{match_id}/close", {"confirm": "yes"})
     assert "Only a match on sale can be closed" in " ".join(flashes(response.follow()))
 
     page = staff_admin.get(f"/admin/matches/{match_id}/cancel")

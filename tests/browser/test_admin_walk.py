@@ -109,6 +109,7 @@ def test_staff_walk(browser_page, user_factory):
     form.get_by_role("button", name="Block seats").click()
     expect(page.locator(".flash")).to_contain_text("4 blocked")
     _review(page, "match-draft")
+    page.get_by_role("link", name=re.compile(r"^Publish")).click()  # the confirmation step
     page.get_by_role("button", name=re.compile(r"^Publish")).click()
     expect(page.locator(".flash")).to_contain_text("Published:")
     expect(page.locator("h1 .badge")).to_have_text("On sale")

@@ -65,7 +65,7 @@ def int_field(params, name, errors, *, required=True, minimum=None, maximum=None
     return value
 
 
-def money_field(params, name, errors, *, required=True):
+def money_field(params, name, errors, *, required=True, maximum=None):
     """"25", "25.5", "25,50" or "1 250.00" (major units) -> minor units (int)."""
     raw = (params.get(name) or "").strip().replace(" ", "").replace("\u00a0", "")
     if not raw:
@@ -84,6 +84,9 @@ def money_field(params, name, errors, *, required=True):
         return None
     if amount != amount.quantize(Decimal("0.01")):
         errors.append(field_error(name, "must be an amount with at most two decimals"))
+        return None
+    if maximum is not None and not 0 <= amount * 100 <= maximum:
+        errors.append(field_error(name, f"must be an amount from 0.00 to {maximum // 100:,}.{maximum % 100:02d}"))
         return None
     return int(amount * 100)
 
