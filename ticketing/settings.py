@@ -6,6 +6,7 @@ configuration that would be unsafe (missing or development secrets).
 """
 import os
 
+from babel import Locale
 from pyramid.settings import asbool
 
 #: Environment variables that override ini settings (twelve-factor style deployments).
@@ -60,6 +61,9 @@ class UnsafeConfiguration(RuntimeError):
     """Raised at start-up when a production deployment is misconfigured."""
 
 
+DEFAULT_LOCALE = "sl_SI"
+
+
 def normalize_settings(settings, environ=None):
     """Return a copy of ``settings`` with environment overrides applied and types coerced."""
     environ = os.environ if environ is None else environ
@@ -80,6 +84,9 @@ def normalize_settings(settings, environ=None):
     settings["ticketing.gc_freeze"] = asbool(settings.get("ticketing.gc_freeze", False))
     settings.setdefault("ticketing.environment", "development")
     settings.setdefault("ticketing.currency", "EUR")
+    # The federation's locale for amounts in the admin (Babel); a typo fails at start-up,
+    # not on the first page that shows money.
+    settings["ticketing.locale"] = str(Locale.parse(settings.get("ticketing.locale") or DEFAULT_LOCALE))
     settings["ticketing.production"] = settings["ticketing.environment"] == "production"
     settings["auth.jwt_audience"] = settings.get("auth.jwt_audience") or "ticketing-api"
     settings["auth.jwt_issuer"] = settings.get("auth.jwt_issuer") or "ticketing"

@@ -38,7 +38,8 @@ def test_every_state_changing_admin_route_refuses_a_request_without_csrf_token(w
     hold = fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201).json
     order = fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
     ids = {"{stadium_id}": stadium["id"], "{match_id}": match["id"], "{order_id}": order["id"],
-           "{user_id}": fan.user["id"], "{section_id}": sections[0]["id"]}
+           "{user_id}": fan.user["id"], "{section_id}": sections[0]["id"],
+           "{category_id}": match["categories"][0]["id"] if match.get("categories") else 1}
     mapper = wsgi_app.routes_mapper
     for name in sorted(posting_routes):
         pattern = mapper.get_route(name).pattern

@@ -14,7 +14,7 @@ from ticketing.resources.admin import AdminMatch, Matches
 from ticketing.services import audit, matches, orders, sales, seat_map, stadiums
 
 from .forms import (
-    STATUS_LABELS, FormErrors, TemplateHelpers, datetime_field, flash, int_field, local_zone, money_field,
+    STATUS_LABELS, FormErrors, TemplateHelpers, all_errors, datetime_field, flash, int_field, local_zone, money_field,
     paged, rejected, require_valid, row_labels, text_field,
 )
 from .pictures import match_picture
@@ -96,8 +96,7 @@ def _match_data(request, params):
     }
     for name in TIME_FIELDS:
         data[name] = datetime_field(params, name, errors, zone, required=name == "starts_at")
-    require_valid(errors, "The match is not valid.")
-    return data
+    return data, errors
 
 
 def _form_values(params):
@@ -116,8 +115,10 @@ def new_match_form(context, request):
              request_method="POST", renderer="admin/matches/form.jinja2")
 def create_match(context, request):
     try:
-        data = {key: value for key, value in _match_data(request, request.POST).items() if value is not None}
-        match = matches.create_match(request.dbsession, data)
+        data, form_errors = _match_data(request, request.POST)
+        data = {key: value for key, value in data.items() if value is not None}
+        match = all_errors(form_errors, lambda: matches.create_match(request.dbsession, data),
+                           "The match is not valid.")
         audit.record(request.dbsession, request.identity.id, "match.create", "match", match.id,
                      home_team=match.home_team, away_team=match.away_team)
     except Problem as problem:
@@ -138,11 +139,14 @@ def edit_match_form(context, request):
 def update_match(context, request):
     match = context.match
     try:
-        data = _match_data(request, request.POST)
+        data, form_errors = _match_data(request, request.POST)
         # Only what the form changed: an untouched kick-off is not re-checked against "now".
         changes = {key: value for key, value in data.items()
                    if value is not None and value != getattr(match, key)}
         moved = matches.moved_deadlines(match, changes.get("starts_at"), changes)
+        if form_errors:
+            all_errors(form_errors, lambda: matches.update_match(request.dbsession, match, changes),
+                       "The match is not valid.")
         # The confirmation names the kick-off it was shown for: a time changed again after the
         # warning warns again.
         if moved and request.POST.get("confirm_reschedule") != request.POST.get("starts_at"):

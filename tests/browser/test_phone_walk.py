@@ -1,0 +1,117 @@
+"""Every admin page at laptop (1366x768) and phone (390x844) size, in a real Chromium: no page
+scrolls sideways, and axe-core (vendored, tests/browser/assets/) finds no accessibility
+violation. The pages walked are the navigation's, and the pages one click below them that a
+sale day uses (a match, its confirmation steps, its edit form, the seat map, an order, its
+refund step, a fan, the gate with a verdict, forms with every error shown)."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.admin.conftest import AdminClient
+from tests.admin.helpers import create_match, create_stadium, published_match
+from tests.conftest import TEST_PASSWORD
+
+from .conftest import STRICT_CSP
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).with_name("assets") / "axe-core-4.14.1" / "axe.min.js"
+VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+#: A team name with no spaces: the worst case for wrapping on a phone.
+LONG_NAME = "Odbojkarski-klub-Šoštanj-Topolšica-Mladinska-ekipa-Zlatorog"
+
+
+def _buy(fan, match_id, quantity):
+    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
+    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
+    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
+
+
+@pytest.fixture
+def sale_day(wsgi_app, user_factory, clean_db):
+    """A published match with a sold order, a closed match, a draft with a long name, a fan."""
+    staff = AdminClient(wsgi_app, user_factory("staff", full_name="Nina Steward"))
+    staff.login(staff.user["email"])
+    match_id, *_ = published_match(staff)
+    stadium_id = create_stadium(staff, "Dvorana Tabor " + LONG_NAME, sections=(("East", 2, 6),))
+    draft_id = create_match(staff, stadium_id, home=LONG_NAME, away="Calcit")
+    closed_id, *_ = published_match(staff, "Arena Stožice")
+    staff.post(f"/admin/matches/{closed_id}/close", {"confirm": "yes"})
+    fan = user_factory(full_name="Žiga O'Brien-" + LONG_NAME)
+    order = _buy(fan, match_id, 2)
+    return {"staff": staff, "match": match_id, "draft": draft_id, "closed": closed_id, "order": order,
+            "fan": fan, "stadium": stadium_id}
+
+
+def _check(page, name, axe_source):
+    """No sideways scrolling, and no axe violation, on the page as it is now."""
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"{name}: the page is {width[0]} px wide in a {width[1]} px window"
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source)  # by the DevTools protocol: the page's CSP does not apply
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})"
+                           ".then(r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)})))")
+    assert result == [], f"{name}: axe violations {json.dumps(result)[:1500]}"
+
+
+@pytest.mark.parametrize("size", sorted(VIEWPORTS))
+def test_every_page_fits_and_passes_axe(chromium_browser, live_server, sale_day, size):
+    axe_source = AXE.read_text()
+    context = chromium_browser.new_context(viewport=VIEWPORTS[size], base_url=live_server)
+    context.set_default_timeout(10_000)
+
+    def with_strict_csp(route):
+        if route.request.resource_type != "document":
+            return route.continue_()
+        response = route.fetch(max_redirects=0)
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    context.route("**/admin/**", with_strict_csp)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto("/admin/login")
+        _check(page, "login", axe_source)
+        page.get_by_label("E-mail").fill(sale_day["staff"].user["email"])
+        page.get_by_label("Password").fill(TEST_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/admin/$"))
+
+        # Every page the navigation reaches.
+        links = page.eval_on_selector_all("nav.sidebar a", "links => links.map(a => a.getAttribute('href'))")
+        assert len(links) >= 7
+        for href in links:
+            page.goto(href)
+            _check(page, href, axe_source)
+
+        match, draft, closed = sale_day["match"], sale_day["draft"], sale_day["closed"]
+        order, fan = sale_day["order"], sale_day["fan"]
+        for href in (
+            f"/admin/matches/{match}", f"/admin/matches/{match}/edit", f"/admin/matches/{match}/seats",
+            f"/admin/matches/{match}/close", f"/admin/matches/{match}/cancel",
+            f"/admin/matches/{draft}", f"/admin/matches/{draft}/publish", f"/admin/matches/{closed}/reopen",
+            f"/admin/stadiums/{sale_day['stadium']}", "/admin/matches/new", "/admin/stadiums/new",
+            f"/admin/orders/{order['id']}", f"/admin/orders/{order['id']}/refund",
+            f"/admin/users/{fan.user['id']}", f"/admin/matches/{match}/gate",
+        ):
+            page.goto(href)
+            _check(page, href, axe_source)
+
+        # A form with every error shown, and the gate with its verdict.
+        page.goto("/admin/matches/new")
+        page.get_by_role("button", name="Create match").click()
+        page.wait_for_selector(".error-summary")
+        _check(page, "match form with errors", axe_source)
+        page.goto(f"/admin/matches/{match}/gate")
+        page.get_by_label("Ticket code").fill(order["tickets"][0]["code"])
+        page.get_by_label("Ticket code").press("Enter")
+        page.wait_for_selector("#verdict[data-kind=admitted]")
+        _check(page, "gate verdict", axe_source)
+        verdict = page.locator("#verdict h2").bounding_box()
+        assert verdict["x"] + verdict["width"] <= VIEWPORTS[size]["width"]  # "ALREADY ADMIT…" no more
+    finally:
+        context.close()
+    assert not errors, errors
