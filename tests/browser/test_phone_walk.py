@@ -5,12 +5,13 @@ sale day uses (a match, its confirmation steps, its edit form, the seat map, an 
 refund step, a fan, the gate with a verdict, forms with every error shown)."""
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.admin.conftest import AdminClient
-from tests.admin.helpers import create_match, create_stadium, published_match
+from tests.functional import catalogue_helpers as api_builders
 from tests.conftest import TEST_PASSWORD
 
 from .conftest import STRICT_CSP
@@ -31,24 +32,54 @@ def _buy(fan, match_id, quantity):
 
 @pytest.fixture
 def sale_day(wsgi_app, user_factory, clean_db):
-    """A published match with a sold order, a closed match, a draft with a long name, a fan."""
+    """A published match with a sold order, a closed match, a draft with a long name, a fan
+    (built through the API: quicker than the forms, which tests/admin covers)."""
     staff = AdminClient(wsgi_app, user_factory("staff", full_name="Nina Steward"))
-    staff.login(staff.user["email"])
-    match_id, *_ = published_match(staff)
-    stadium_id = create_stadium(staff, "Dvorana Tabor " + LONG_NAME, sections=(("East", 2, 6),))
-    draft_id = create_match(staff, stadium_id, home=LONG_NAME, away="Calcit")
-    closed_id, *_ = published_match(staff, "Arena Stožice")
-    staff.post(f"/admin/matches/{closed_id}/close", {"confirm": "yes"})
+    match, stadium, *_ = api_builders.published_match(staff.api, prices=(4000, 2500), name="Hala Tivoli")
+    closed, *_ = api_builders.published_match(staff.api, name="Arena Stožice")
+    staff.api.post(f"/api/v1/matches/{closed['id']}/close", status=200)
+    long_stadium, _ = api_builders.create_stadium(staff.api, "Dvorana Tabor " + LONG_NAME, sections=(("East", 2, 6),))
+    draft = api_builders.create_match(staff.api, long_stadium["id"], home_team=LONG_NAME, away_team="Calcit")
+    staff.api.post(f"/api/v1/matches/{draft['id']}/categories", {"name": "Standard " + LONG_NAME, "price": 287000},
+                   status=201)
     fan = user_factory(full_name="Žiga O'Brien-" + LONG_NAME)
-    order = _buy(fan, match_id, 2)
-    return {"staff": staff, "match": match_id, "draft": draft_id, "closed": closed_id, "order": order,
-            "fan": fan, "stadium": stadium_id}
+    order = _buy(fan, match["id"], 2)
+    return {"staff": staff, "match": match["id"], "draft": draft["id"], "closed": closed["id"], "order": order,
+            "fan": fan, "stadium": long_stadium["id"]}
+
+
+#: Elements and text whose right edge is past the window's (outside boxes that scroll on
+#: their own): what makes a page too wide, for the failure message.
+WIDEST = """() => {
+  const out = [], limit = window.innerWidth + 0.5;
+  const inScroller = n => n.parentElement && n.parentElement.closest('.table-wrap, .seatmap-wrap');
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.getBoundingClientRect().right > limit && !inScroller(e)) {
+      out.push(e.tagName.toLowerCase() + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));
+    }
+  }
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.textContent.trim() || inScroller(node)) continue;
+    range.selectNodeContents(node);
+    const right = range.getBoundingClientRect().right;
+    if (right > limit) out.push('text in ' + node.parentElement.tagName.toLowerCase() + '.' +
+                                node.parentElement.className + ': ' + node.textContent.trim().slice(0, 40) + ' ' + Math.round(right));
+  }
+  return out.slice(0, 6);
+}"""
 
 
 def _check(page, name, axe_source):
     """No sideways scrolling, and no axe violation, on the page as it is now."""
     width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert width[0] <= width[1], f"{name}: the page is {width[0]} px wide in a {width[1]} px window"
+    if width[0] > width[1]:
+        culprits = page.evaluate(WIDEST)
+        pytest.fail(f"{name}: the page is {width[0]} px wide in a {width[1]} px window; "
+                    f"sticking out: {culprits}", pytrace=False) if name != "control" else None
+        raise AssertionError(f"{name}: the page is {width[0]} px wide")
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(axe_source)  # by the DevTools protocol: the page's CSP does not apply
     result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})"
@@ -56,9 +87,15 @@ def _check(page, name, axe_source):
     assert result == [], f"{name}: axe violations {json.dumps(result)[:1500]}"
 
 
-@pytest.mark.parametrize("size", sorted(VIEWPORTS))
-def test_every_page_fits_and_passes_axe(chromium_browser, live_server, sale_day, size):
+def test_every_page_fits_and_passes_axe(chromium_browser, live_server, sale_day):
     axe_source = AXE.read_text()
+    for size in VIEWPORTS:  # one data set, one browser, both sizes
+        started = time.monotonic()
+        _walk(chromium_browser, live_server, sale_day, size, axe_source)
+        print(f"{size}: {time.monotonic() - started:.1f} s")
+
+
+def _walk(chromium_browser, live_server, sale_day, size, axe_source):
     context = chromium_browser.new_context(viewport=VIEWPORTS[size], base_url=live_server)
     context.set_default_timeout(10_000)
 
@@ -106,12 +143,19 @@ def test_every_page_fits_and_passes_axe(chromium_browser, live_server, sale_day,
         page.wait_for_selector(".error-summary")
         _check(page, "match form with errors", axe_source)
         page.goto(f"/admin/matches/{match}/gate")
-        page.get_by_label("Ticket code").fill(order["tickets"][0]["code"])
+        ticket = list(VIEWPORTS).index(size)  # a fresh ticket per walk: each is admitted
+        page.get_by_label("Ticket code").fill(order["tickets"][ticket]["code"])
         page.get_by_label("Ticket code").press("Enter")
         page.wait_for_selector("#verdict[data-kind=admitted]")
         _check(page, "gate verdict", axe_source)
         verdict = page.locator("#verdict h2").bounding_box()
         assert verdict["x"] + verdict["width"] <= VIEWPORTS[size]["width"]  # "ALREADY ADMIT…" no more
+
+        # Control: the check does catch a page wider than the window.
+        page.evaluate("() => { const d = document.createElement('div'); d.style.width = '2000px';"
+                      " d.style.height = '1px'; document.querySelector('main').appendChild(d); }")
+        with pytest.raises(AssertionError, match="px wide"):
+            _check(page, "control", axe_source)
     finally:
         context.close()
     assert not errors, errors
