@@ -53,8 +53,9 @@
         input.value = code;
         form.submit();
       }).then(function () {
-        if (fromKeyboard) {
-          input.value = "";
+        // The field was emptied on submit; a fast scanner may be typing the next code into it
+        // by now, so it is only given the focus back, never cleared here.
+        if (fromKeyboard && document.activeElement !== input) {
           input.focus();
         }
       });
