@@ -101,3 +101,16 @@ def test_amounts_follow_the_locale_setting():
         assert helpers.money(287000) == expected
         assert helpers.signed_money(287000, outgoing=True) == signed
         assert helpers.signed_money(287000) == "+" + expected
+
+
+def test_plain_words_and_amount_parsing():
+    from ticketing.views.admin.forms import field_words, money_field, plain_words
+
+    assert plain_words("must differ from home_team") == "must differ from the home team"
+    assert plain_words("unknown rows in section North: ['9', '10']") == "unknown rows in section North: 9, 10"
+    assert plain_words("must be a positive whole number of minor units") == "must be a positive amount"
+    assert plain_words("must be before sales_close_at") == "must be before sales close"
+    assert field_words("assignments/0/section_id") == "Section"
+    errors = []
+    amounts = [money_field({"a": raw}, "a", errors) for raw in ("1.250,00", "25,50", "25.00", "1 250.00", "2,870.5")]
+    assert amounts == [125000, 2550, 2500, 125000, 287050] and errors == []

@@ -196,3 +196,20 @@ def test_reschedule_of_a_draft_without_orders_saves_at_once(staff_admin, engine)
     after = _times(engine, match_id)
     assert before.refund_cutoff_at - after.refund_cutoff_at == timedelta(days=2)
     assert before.sales_close_at - after.sales_close_at == timedelta(days=2)
+
+
+def test_the_api_reschedule_moves_the_deadlines_too(staff_admin, engine):
+    match_id, *_ = _draft_with_plan(staff_admin)
+    before = _times(engine, match_id)
+    later = before.starts_at + timedelta(days=3)
+    staff_admin.api.patch(f"/api/v1/matches/{match_id}", {"starts_at": later.isoformat()}, status=200)
+    after = _times(engine, match_id)
+    assert after.sales_close_at - before.sales_close_at == timedelta(days=3)
+    assert after.refund_cutoff_at - before.refund_cutoff_at == timedelta(days=3)
+    # Set in the same request: kept as given.
+    cutoff = after.starts_at - timedelta(days=5)
+    staff_admin.api.patch(f"/api/v1/matches/{match_id}",
+                          {"starts_at": (after.starts_at + timedelta(days=1)).isoformat(),
+                           "refund_cutoff_at": cutoff.isoformat()}, status=200)
+    final = _times(engine, match_id)
+    assert final.refund_cutoff_at == cutoff and final.sales_close_at - after.sales_close_at == timedelta(days=1)
