@@ -20,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).with_name("assets") / "axe-core-4.14.1" / "axe.min.js"
 VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+PHONE_WIDTHS = (360, 414)
 #: A team name with no spaces: the worst case for wrapping on a phone.
 LONG_NAME = "Odbojkarski-klub-Šoštanj-Topolšica-Mladinska-ekipa-Zlatorog"
 
@@ -73,18 +74,29 @@ WIDEST = """() => {
 
 
 def _check(page, name, axe_source):
-    """No sideways scrolling, and no axe violation, on the page as it is now."""
+    """No sideways scrolling, and no axe violation, on the page as it is now. On a phone, the
+    page is also reflowed at the narrowest and widest common phone widths (360, 414 px)."""
+    size = page.viewport_size
+    if size["width"] < 500:
+        for width in PHONE_WIDTHS:
+            page.set_viewport_size({"width": width, "height": size["height"]})
+            _fits(page, f"{name} at {width} px")
+        page.set_viewport_size(size)
+    _fits(page, name)
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source)  # by the DevTools protocol: the page's CSP does not apply
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})"
+                           ".then(r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)})))")
+    assert result == [], f"{name}: axe violations {json.dumps(result)[:1500]}"
+
+
+def _fits(page, name):
     width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     if width[0] > width[1]:
         culprits = page.evaluate(WIDEST)
         pytest.fail(f"{name}: the page is {width[0]} px wide in a {width[1]} px window; "
                     f"sticking out: {culprits}", pytrace=False) if name != "control" else None
         raise AssertionError(f"{name}: the page is {width[0]} px wide")
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(axe_source)  # by the DevTools protocol: the page's CSP does not apply
-    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})"
-                           ".then(r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)})))")
-    assert result == [], f"{name}: axe violations {json.dumps(result)[:1500]}"
 
 
 def test_every_page_fits_and_passes_axe(chromium_browser, live_server, sale_day):
@@ -155,7 +167,7 @@ def _walk(chromium_browser, live_server, sale_day, size, axe_source):
         page.evaluate("() => { const d = document.createElement('div'); d.style.width = '2000px';"
                       " d.style.height = '1px'; document.querySelector('main').appendChild(d); }")
         with pytest.raises(AssertionError, match="px wide"):
-            _check(page, "control", axe_source)
+            _fits(page, "control")
     finally:
         context.close()
     assert not errors, errors

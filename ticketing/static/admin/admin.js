@@ -13,7 +13,7 @@
   });
 
   function focusableScrollers() {
-    document.querySelectorAll(".table-wrap, .seatmap-wrap").forEach(function (box) {
+    document.querySelectorAll(".table-wrap, .seatmap-wrap, .table").forEach(function (box) {
       var scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
       if (scrolls && !box.hasAttribute("tabindex")) {
         box.setAttribute("tabindex", "0");
