@@ -114,3 +114,16 @@ def test_plain_words_and_amount_parsing():
     errors = []
     amounts = [money_field({"a": raw}, "a", errors) for raw in ("1.250,00", "25,50", "25.00", "1 250.00", "2,870.5")]
     assert amounts == [125000, 2550, 2500, 125000, 287050] and errors == []
+
+
+def test_section_form_shows_the_name_error_with_the_builder_errors(staff_admin, engine):
+    from sqlalchemy import text
+
+    stadium_id = create_stadium(staff_admin, sections=(("North", 2, 4),))
+    page = staff_admin.get(f"/admin/stadiums/{stadium_id}")
+    page = staff_admin.submit(page, "section-form", name="north", row_count="0", seats_per_row="x", status=422)
+    assert field_error(page, "section", "name") == "Section name is already used in this stadium"
+    assert field_error(page, "section", "row_count").endswith("must be at least 1")
+    assert field_error(page, "section", "seats_per_row").endswith("must be a whole number")
+    with engine.connect() as conn:  # the stand-in row the name was checked on is not kept
+        assert conn.execute(text("SELECT count(*) FROM sections WHERE stadium_id = :s"), {"s": stadium_id}).scalar_one() == 1
