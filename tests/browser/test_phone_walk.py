@@ -43,6 +43,9 @@ def sale_day(wsgi_app, user_factory, clean_db):
     draft = api_builders.create_match(staff.api, long_stadium["id"], home_team=LONG_NAME, away_team="Calcit")
     staff.api.post(f"/api/v1/matches/{draft['id']}/categories", {"name": "Standard " + LONG_NAME, "price": 287000},
                    status=201)
+    for number in range(18):  # over a page of stadiums: the pager and its disabled link show
+        staff.api.post("/api/v1/stadiums", {"name": f"Hall {number}", "city": "Celje", "address": "Main St 1"},
+                       status=201)
     fan = user_factory(full_name="Žiga O'Brien-" + LONG_NAME)
     order = _buy(fan, match["id"], 2)
     return {"staff": staff, "match": match["id"], "draft": draft["id"], "closed": closed["id"], "order": order,
@@ -135,6 +138,8 @@ def _walk(chromium_browser, live_server, sale_day, size, axe_source):
         for href in links:
             page.goto(href)
             _check(page, href, axe_source)
+            if href.endswith("/stadiums"):  # the disabled pager link is part of what axe checked
+                assert page.locator(".pager .disabled").count() == 1
 
         match, draft, closed = sale_day["match"], sale_day["draft"], sale_day["closed"]
         order, fan = sale_day["order"], sale_day["fan"]
