@@ -37,6 +37,8 @@ requires = [
     # Ed25519 ticket signatures and QR images (tickets issue).
     "cryptography>=42",
     "segno>=1.6,<2",
+    # Amounts in the federation's locale in the admin (2.870,00 € for sl_SI), from CLDR data.
+    "babel>=2.12,<3",
     # The JSON renderer (ticketing/renderers.py): a response body in C, not json.dumps.
     "orjson>=3.9,<4",
     # Money as the federation's locale writes it (CLDR), and amounts in words at the admin's

@@ -16,8 +16,9 @@ DEFAULT_LOCALE = "sl_SI"
 
 
 def locale_of(settings):
-    """The federation's locale (setting ``admin.locale``, a Babel/CLDR name such as ``sl_SI``)."""
-    name = (settings.get("admin.locale") or DEFAULT_LOCALE).replace("-", "_")
+    """The federation's locale (setting ``ticketing.locale``, a Babel/CLDR name such as
+    ``sl_SI``; ticketing/settings.py checks it at start-up)."""
+    name = (settings.get("ticketing.locale") or DEFAULT_LOCALE).replace("-", "_")
     try:
         return Locale.parse(name)
     except (UnknownLocaleError, ValueError):

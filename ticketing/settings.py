@@ -6,7 +6,10 @@ configuration that would be unsafe (missing or development secrets).
 """
 import os
 
+from babel import Locale
 from pyramid.settings import asbool
+
+from ticketing.money import DEFAULT_LOCALE
 
 #: Environment variables that override ini settings (twelve-factor style deployments).
 ENVIRONMENT_OVERRIDES = {
@@ -86,6 +89,9 @@ def normalize_settings(settings, environ=None):
     settings["ticketing.gc_freeze"] = asbool(settings.get("ticketing.gc_freeze", False))
     settings.setdefault("ticketing.environment", "development")
     settings.setdefault("ticketing.currency", "EUR")
+    # The federation's locale for amounts in the admin (Babel); a typo fails at start-up,
+    # not on the first page that shows money.
+    settings["ticketing.locale"] = str(Locale.parse(settings.get("ticketing.locale") or DEFAULT_LOCALE))
     settings["ticketing.production"] = settings["ticketing.environment"] == "production"
     settings["auth.jwt_audience"] = settings.get("auth.jwt_audience") or "ticketing-api"
     settings["auth.jwt_issuer"] = settings.get("auth.jwt_issuer") or "ticketing"
