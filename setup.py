@@ -37,6 +37,11 @@ requires = [
     "segno>=1.6,<2",
     # The JSON renderer (ticketing/renderers.py): a response body in C, not json.dumps.
     "orjson>=3.9,<4",
+    # Mail (decision 0055): its Message builds the MIME parts, its Mailer speaks SMTP and its
+    # DebugMailer writes development's var/mail/. 0.x: capped at the next minor, as above.
+    "pyramid-mailer>=0.15,<0.16",
+    # Imported directly: mail bodies are rendered outside a request (services/mail.py).
+    "jinja2>=3,<4",
 ]
 
 tests_require = [
@@ -52,6 +57,8 @@ tests_require = [
     # meter on the real PostgreSQL processes (bench/).
     "uvloop>=0.18",
     "psutil>=5.9",
+    # A real SMTP server in the test run: mail is asserted as it arrives (tests/mail/).
+    "aiosmtpd>=1.4,<2",
 ]
 
 setup(
@@ -74,6 +81,10 @@ setup(
     },
     entry_points={
         "paste.app_factory": ["main = ticketing:main"],
-        "console_scripts": ["ticketing = ticketing.scripts.cli:main"],
+        "console_scripts": [
+            "ticketing = ticketing.scripts.cli:main",
+            # Sends the mail outbox; ops run it as a service (deploy/ticketing-mail-sender.service).
+            "ticketing-mail-sender = ticketing.scripts.mail_sender:main",
+        ],
     },
 )
