@@ -62,6 +62,10 @@ class User(Base):
     refresh_tokens = relationship("RefreshToken", back_populates="user", passive_deletes=True)
 
     @property
+    def email_verified(self):
+        return self.email_verified_at is not None
+
+    @property
     def is_staff(self):
         return self.role in STAFF_ROLES
 
