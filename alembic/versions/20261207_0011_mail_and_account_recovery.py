@@ -60,6 +60,7 @@ def upgrade():
         sa.Column('subject', sa.String(length=300), nullable=False),
         sa.Column('body_text', sa.Text(), nullable=True),
         sa.Column('body_html', sa.Text(), nullable=True),
+        sa.Column('params', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('next_attempt_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),

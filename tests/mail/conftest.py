@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from ticketing.models import get_session_factory
+from ticketing.scripts.mail_sender import composers
 from ticketing.services import mail
 
 SENDER = "Box office <box-office@example.com>"
@@ -71,12 +72,13 @@ def session_factory(engine):
 
 
 @pytest.fixture
-def deliver(session_factory, smtp_transport, inbox):
+def deliver(session_factory, smtp_transport, inbox, settings):
     """One round of the sender; returns the messages that arrived in it."""
+    composed = composers(settings)
 
     def run(now=None, transport=None):
         before = len(inbox.messages)
-        mail.drain(session_factory, transport or smtp_transport, SENDER, now=now)
+        mail.drain(session_factory, transport or smtp_transport, SENDER, now=now, composers=composed)
         return inbox.messages[before:]
 
     return run

@@ -100,7 +100,7 @@ def test_backoff_doubles_up_to_an_hour():
 @pytest.mark.parametrize("locale", ["en", "sl"])
 def test_every_template_renders_in_both_languages(template, locale):
     params = {"full_name": "Ana", "token": "t", "hours": 72, "minutes": 60, "match": "A vs B",
-              "starts_at": "2027-03-01 18:00", "old_starts_at": "2027-02-01 18:00", "refund_cutoff_at": "x",
+              "starts_at": "2027-03-01 18:00", "old_starts_at": "2027-02-01 18:00", "refund_cutoff_at": "2027-02-28T18:00:00+00:00",
               "order_id": 7, "total": "25.00 EUR", "by_staff": True,
               "tickets": [{"id": 1, "section": "N", "row": "1", "seat": 2, "code": "C"}]}
     rendered = mail.render(template, locale, params)

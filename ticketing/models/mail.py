@@ -74,6 +74,9 @@ class MailOutbox(Base):
     # Emptied once sent: a reset link must not outlive its delivery in the database.
     body_text: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    # A message queued on the hot path (the receipt) is not rendered there: its facts are
+    # read and its bodies rendered by the sender, from these parameters (services/notices.py).
+    params = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

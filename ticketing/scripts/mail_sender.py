@@ -10,6 +10,7 @@ retried later with exponential backoff; while the server is down the sender wait
 with FOR UPDATE SKIP LOCKED, so none is sent twice by two of them.
 """
 import argparse
+import functools
 import logging
 import signal
 import sys
@@ -18,18 +19,26 @@ import threading
 from pyramid.paster import get_appsettings, setup_logging
 
 from ticketing.models import get_engine, get_session_factory
-from ticketing.services import mail
+from ticketing.services import mail, notices
+from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
 
 log = logging.getLogger("ticketing.mail_sender")
 
 
+def composers(settings):
+    """The messages queued unrendered, and what composes each (services/notices.py)."""
+    signer = load_signer(settings)
+    return {"order_receipt": functools.partial(notices.compose_receipt, signer=signer)}
+
+
 def build(config_uri):
-    """The session factory, transport and sender address of the deployment in ``config_uri``."""
+    """The session factory, transport, sender address and composers of a deployment."""
     settings = normalize_settings(get_appsettings(config_uri))
     mail.configure(settings)
     engine = get_engine(settings)
-    return get_session_factory(engine), mail.transport_from_settings(settings), settings["mail.default_sender"]
+    return (get_session_factory(engine), mail.transport_from_settings(settings), settings["mail.default_sender"],
+            composers(settings))
 
 
 def main(argv=None):
@@ -39,14 +48,14 @@ def main(argv=None):
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between rounds (default 5)")
     args = parser.parse_args(argv)
     setup_logging(args.config_uri)
-    session_factory, transport, sender = build(args.config_uri)
+    session_factory, transport, sender, composed = build(args.config_uri)
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     while not stop.is_set():
         try:
-            report = mail.drain(session_factory, transport, sender)
+            report = mail.drain(session_factory, transport, sender, composers=composed)
         except Exception:  # the database away for a moment: try again next round
             log.exception("mail round failed")
         else:

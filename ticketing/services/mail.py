@@ -18,6 +18,7 @@ full arena) are a ``MailCampaign``, written in the staff request's transaction; 
 expands it into outbox rows in batches in user-id order, remembering where it stopped.
 """
 import email.policy
+import json
 import logging
 import smtplib
 import socket
@@ -25,7 +26,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from pyramid_mailer.mailer import DebugMailer, Mailer
 from pyramid_mailer.message import Message
 from sqlalchemy import func, select, text
@@ -52,6 +55,28 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 _environment.globals["shop_url"] = "http://127.0.0.1:6543"
+#: The federation's matches are in Slovenia: times in mail are local times there.
+LOCAL_ZONE = ZoneInfo("Europe/Ljubljana")
+#: Genitive, as a date says it ("1. marca 2027").
+_MONTHS_SL = ("januarja", "februarja", "marca", "aprila", "maja", "junija", "julija", "avgusta", "septembra",
+              "oktobra", "novembra", "decembra")
+
+
+@pass_context
+def _when(context, value):
+    """A moment (datetime or ISO text) as a reader of the message's language writes it."""
+    if value is None:
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(LOCAL_ZONE)
+    if context.get("locale") == "sl":
+        return f"{local.day}. {_MONTHS_SL[local.month - 1]} {local.year} ob {local:%H.%M}"
+    return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M}"
+
+
+_environment.filters["when"] = _when
 
 
 def utcnow():
@@ -98,6 +123,22 @@ def enqueue(dbsession, template, recipient, locale, params, *, user_id=None, ded
         template=template, subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
     ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(MailOutbox.id)
     return dbsession.execute(statement).first() is not None
+
+
+_ENQUEUE_FOR_SENDER = text("""INSERT INTO mail_outbox (message_id, dedupe_key, user_id, recipient, template, subject, params)
+    SELECT :message_id, :dedupe_key, u.id, u.email, :template, '', CAST(:params AS jsonb)
+    FROM users u WHERE u.id = :user_id
+    ON CONFLICT (dedupe_key) DO NOTHING
+""")
+
+
+def enqueue_for_sender(dbsession, template, user_id, params, dedupe_key):
+    """Queue a message to the account ``user_id`` in one statement, to be composed by the
+    sender (``composers`` of :func:`send_due`): for the checkout, where every round trip
+    counts (docs/decisions/0020), the facts are read and the bodies rendered later."""
+    dbsession.execute(_ENQUEUE_FOR_SENDER, {
+        "message_id": new_message_id(), "dedupe_key": dedupe_key, "user_id": user_id, "template": template,
+        "params": json.dumps(params)})
 
 
 # -- bulk notices to a match's ticket holders -----------------------------------------------
@@ -226,8 +267,11 @@ def _as_message(row, sender):
                    html=row.body_html, extra_headers={"Message-ID": row.message_id})
 
 
-def send_due(session_factory, transport, sender, now=None, limit=1000):
+def send_due(session_factory, transport, sender, now=None, limit=1000, composers=None):
     """Send up to ``limit`` due messages, each in its own transaction; returns a SendReport.
+
+    ``composers``: ``{template: function(session, row)}`` that fill the subject and bodies of
+    a row queued unrendered (:func:`enqueue_for_sender`), just before it is first sent.
 
     The row stays locked (FOR UPDATE SKIP LOCKED) while the SMTP server takes it, so two
     senders never send the same row, and a row is marked sent only once the server accepted
@@ -247,6 +291,8 @@ def send_due(session_factory, transport, sender, now=None, limit=1000):
                 return report
             row.attempts += 1
             try:
+                if row.body_text is None and row.body_html is None:
+                    (composers or {})[row.template](session, row)
                 transport.send(_as_message(row, sender))
             except Exception as exc:  # noqa: BLE001 - any failure is retried later
                 row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -269,13 +315,13 @@ def send_due(session_factory, transport, sender, now=None, limit=1000):
     return report
 
 
-def drain(session_factory, transport, sender, now=None, batch=CAMPAIGN_BATCH):
+def drain(session_factory, transport, sender, now=None, batch=CAMPAIGN_BATCH, composers=None):
     """One round of the sender: expand campaigns a batch at a time and send what is due."""
     total = SendReport()
     while True:
         with session_factory() as session, session.begin():
             expanded = expand_campaign_batch(session, batch)
-        report = send_due(session_factory, transport, sender, now=now)
+        report = send_due(session_factory, transport, sender, now=now, composers=composers)
         total.sent += report.sent
         total.deferred += report.deferred
         total.failed += report.failed
