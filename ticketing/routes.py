@@ -138,6 +138,7 @@ def includeme(config):
         ("admin.user", "/admin/users/{user_id}", "/users/{user_id}"),
         ("admin.user.role", "/admin/users/{user_id}/role", "/users/{user_id}"),
         ("admin.user.top_up", "/admin/users/{user_id}/top-up", "/users/{user_id}"),
+        ("admin.user.password_reset", "/admin/users/{user_id}/password-reset", "/users/{user_id}"),
         ("admin.audit", "/admin/audit", "/audit"),
     ):
         config.add_route(name, pattern, factory=admin_factory, traverse=traverse or None)

@@ -23,6 +23,8 @@ STAFF_PERMISSIONS = (
     "match:view", "match:edit", "match:check_in",
     "order:view", "order:refund",
     "user:view", "user:top_up",
+    # The link goes to the account's own address, never to staff: helping a fan at the desk.
+    "user:send_password_reset",
     "audit:view",
 )
 ADMIN_PERMISSIONS = STAFF_PERMISSIONS + ("user:set_role",)

@@ -9,7 +9,7 @@ from pyramid.view import view_config
 from ticketing.models.match import MATCH_STATUSES
 from ticketing.problems import Problem, ValidationFailed, field_error
 from ticketing.resources.admin import AdminMatch, Matches
-from ticketing.services import audit, matches, orders, sales, seat_map, stadiums
+from ticketing.services import audit, mail, matches, orders, sales, seat_map, stadiums
 
 from .forms import (
     FormErrors, datetime_field, flash, int_field, local_zone, money_field, paged, rejected,
@@ -183,6 +183,8 @@ def match_page(request, match, forms=None, values=None):
         "seats": seat_map.summaries(dbsession, [match.id])[match.id],
         "seating": matches.seating_summary(dbsession, match.id),
         "revenue": sales.revenue_by_match(dbsession, [match.id])[match.id],
+        # Mail to the ticket holders when the match was cancelled or moved, and how far it got.
+        "notices": mail.campaign_progress(dbsession, match.id),
         "block_reasons": matches.BLOCK_REASONS,
         "forms": forms or {},
         "values": values or {},

@@ -1,4 +1,5 @@
-"""Users: search, one user's account, role changes (admins only) and staff wallet top-ups.
+"""Users: search, one user's account, role changes (admins only), staff wallet top-ups and
+a password reset link sent to the account's own address.
 
 Who may change a role or top up a wallet is the context's ``__acl__`` (admins only; nobody
 their own role; only a customer's wallet), so the page shows a form only when the request
@@ -10,7 +11,7 @@ from pyramid.view import view_config
 from ticketing.models.user import ROLES
 from ticketing.problems import Problem, field_error
 from ticketing.resources.admin import AdminUser, Users
-from ticketing.services import accounts, audit, orders, wallet
+from ticketing.services import accounts, audit, orders, recovery, wallet
 
 from .forms import TemplateHelpers, flash, money_field, paged, rejected, require_valid, text_field
 
@@ -45,6 +46,7 @@ def user_page(request, context, forms=None, values=None):
         "matches": {o.match_id: orders.get_match(request.dbsession, o.match_id) for o in recent_orders},
         "may_set_role": request.has_permission("user:set_role", context),
         "may_top_up": request.has_permission("user:top_up", context),
+        "may_send_reset": request.has_permission("user:send_password_reset", context),
         "forms": forms or {},
         "values": values or {},
     }
@@ -103,3 +105,20 @@ def top_up(context, request):
                    f"the balance is {money(entry.balance_after, currency)}.")
     return HTTPSeeOther(request.route_url("admin.user", user_id=user.id))
 
+
+
+@view_config(route_name="admin.user.password_reset", context=AdminUser, permission="user:send_password_reset",
+             request_method="POST")
+def send_password_reset(context, request):
+    """Mail the fan a reset link (to their own address: staff never see or set a password)."""
+    user = context.user
+    sent = recovery.request_password_reset(request.dbsession, user,
+                                           request.registry.settings["auth.password_reset_ttl_seconds"])
+    if sent:
+        audit.record(request.dbsession, request.identity.id, "user.password_reset_sent", "user", user.id,
+                     email=user.email)
+        flash(request, f"A link to set a new password is on its way to {user.email}. It works once, for "
+                       f"{request.registry.settings['auth.password_reset_ttl_seconds'] // 60} minutes.")
+    else:
+        flash(request, "This account is closed: no link was sent.")
+    return HTTPSeeOther(request.route_url("admin.user", user_id=user.id))
