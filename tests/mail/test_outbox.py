@@ -106,3 +106,11 @@ def test_every_template_renders_in_both_languages(template, locale):
     rendered = mail.render(template, locale, params)
     assert rendered.subject and rendered.text.strip() and rendered.html.startswith("<!doctype html>")
     assert f'lang="{locale}"' in rendered.html
+
+
+def test_development_writes_each_message_to_var_mail(clean_db, session_factory, tmp_path):
+    queue(session_factory)
+    transport = mail.transport_from_settings({"mail.transport": "directory", "mail.directory": str(tmp_path)})
+    assert mail.drain(session_factory, transport, SENDER).sent == 1
+    [eml] = tmp_path.glob("*.eml")
+    assert "Subject: Confirm your e-mail address" in eml.read_text()
