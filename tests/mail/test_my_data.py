@@ -42,7 +42,7 @@ def test_deletion_is_refused_while_it_would_lose_something(staff, user_factory):
     fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201)
     body = assert_problem(fan.post(DELETE, {"password": TEST_PASSWORD}, status=409), 409)
     assert {e["field"] for e in body["errors"]} == {"wallet", "holds"}
-    assert_problem(fan.post(DELETE, {"password": "not-my-password"}, status=401), 401)
+    assert_problem(fan.post(DELETE, {"password": "not-my-password"}, status=422), 422, "password")
 
 
 def test_deletion_anonymises_keeps_the_books_and_ends_sessions(staff, user_factory, anonymous, engine, deliver):

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ticketing.models import User
 from ticketing.models.user import ROLES
 from ticketing.problems import Conflict, Unauthorized, ValidationFailed, field_error
-from ticketing.services import passwords
+from ticketing.services import mail, passwords, recovery
 from ticketing.services.stadiums import escape_like
 
 # Deliberately permissive (RFC 5322 allows a lot); the real check is the confirmation mail a
@@ -99,8 +99,6 @@ def register(dbsession, email, password, full_name, *, bcrypt_rounds=12, locale=
     """A fan signs up: a new account and its verification mail, or, for an address that has an
     account already, a mail to that address and an answer that looks the same (no
     enumeration; decision 0056). Both paths hash the password first, so they take as long."""
-    from ticketing.services import mail, recovery  # recovery imports this module
-
     try:
         user = signup(dbsession, email, password, full_name, bcrypt_rounds=bcrypt_rounds, locale=locale)
     except Conflict:

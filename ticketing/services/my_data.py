@@ -10,7 +10,7 @@ and every such reason is listed at once.
 """
 from sqlalchemy import text
 
-from ticketing.problems import Conflict, Unauthorized, field_error
+from ticketing.problems import Conflict, ValidationFailed, field_error
 from ticketing.services import passwords, recovery
 from ticketing.services.tokens import utcnow
 
@@ -69,7 +69,8 @@ def _reasons_to_keep(dbsession, user_id):
 def delete_account(dbsession, user, password, bcrypt_rounds=12):
     """Anonymise ``user`` after checking the password; end every session and token."""
     if not passwords.verify_password(password or "", user.password_hash):
-        raise Unauthorized("The password is not correct.")
+        raise ValidationFailed("The account was not deleted.",
+                               errors=[field_error("password", "is not your current password", "wrong_password")])
     # The wallet row locked first, as every money movement does: a top-up or checkout racing
     # this deletion either commits before (and is seen below) or waits and finds no account.
     dbsession.execute(text("SELECT 1 FROM wallets WHERE user_id = :u FOR UPDATE"), {"u": user.id})
