@@ -2,7 +2,12 @@
 reset (single-use, limited, ends every session), the mail asserted as it reaches the server."""
 import re
 
+import pytest
 from sqlalchemy import text
+
+from ticketing.models import User
+from ticketing.problems import Forbidden
+from ticketing.services import recovery
 
 from ..conftest import TEST_PASSWORD
 from ..functional.test_auth import assert_problem
@@ -145,3 +150,10 @@ def test_resend_verification(user_factory, deliver):
     fan.app.post_json(VERIFY, {"token": token}, status=200)
     fan.post("/api/v1/me/verification-email", status=202)
     assert deliver() == []  # verified: nothing more to send
+
+
+def test_what_an_unverified_account_may_not_do_is_a_403_that_says_what_to_do():
+    with pytest.raises(Forbidden) as refused:
+        recovery.require_verified_email(User(email="a@example.com"), "transfer a ticket")
+    assert "Confirm your e-mail address before you transfer a ticket" in refused.value.detail
+    recovery.require_verified_email(User(email="a@example.com", email_verified_at=recovery.utcnow()), "transfer")
