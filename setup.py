@@ -42,6 +42,8 @@ requires = [
     "pyramid-mailer>=0.15,<0.16",
     # Imported directly: mail bodies are rendered outside a request (services/mail.py).
     "jinja2>=3,<4",
+    # Mail states times in Europe/Ljubljana (zoneinfo): its data where the OS has none.
+    "tzdata>=2024.1",
 ]
 
 tests_require = [

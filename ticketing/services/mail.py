@@ -3,13 +3,13 @@
 A message is written to ``mail_outbox`` with ``request.dbsession`` (decision 0055): it commits
 with the change it reports, or not at all, so a rolled-back request sends nothing and a
 committed one cannot lose its mail when the SMTP server is down. ``ticketing-mail-sender``
-(ticketing/scripts/mail_sender.py) sends what is due with pyramid_mailer, one row per short
-transaction that holds the row's lock while the SMTP server answers; a failure is retried
+(ticketing/scripts/mail_sender.py) sends what is due with pyramid_mailer, a few rows per short
+transaction that holds their locks while the SMTP server answers; a failure is retried
 with exponential backoff, and a message sent again after a crash carries the Message-ID chosen
 when it was queued, so the receiving side can recognise it.
 
-Bodies are rendered when the message is queued (the language and the facts of that moment),
-from one Jinja2 template per message and language with three blocks: ``subject``, ``text``
+Bodies are rendered when the message is queued (the language and the facts of that moment;
+the checkout's receipt alone is composed by the sender, off the hot path), from one Jinja2 template per message and language with three blocks: ``subject``, ``text``
 and ``html``. A sent message's bodies are emptied: a reset link must not outlive its
 delivery in the database.
 
@@ -25,7 +25,6 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
