@@ -135,10 +135,24 @@ def includeme(config):
         ("admin.order", "/admin/orders/{order_id}", "/orders/{order_id}"),
         ("admin.order.refund", "/admin/orders/{order_id}/refund", "/orders/{order_id}"),
         ("admin.users", "/admin/users", "/users"),
+        ("admin.users.new", "/admin/users/new", "/users"),  # before admin.user, which would match it
         ("admin.user", "/admin/users/{user_id}", "/users/{user_id}"),
         ("admin.user.role", "/admin/users/{user_id}/role", "/users/{user_id}"),
         ("admin.user.top_up", "/admin/users/{user_id}/top-up", "/users/{user_id}"),
         ("admin.user.password_reset", "/admin/users/{user_id}/password-reset", "/users/{user_id}"),
         ("admin.audit", "/admin/audit", "/audit"),
+        # Account tools and staff credits (decision 0041)
+        ("admin.user.active", "/admin/users/{user_id}/active", "/users/{user_id}"),
+        ("admin.credits", "/admin/credits", "/credits"),
+        ("admin.credit.approve", "/admin/credits/{credit_id}/approve", "/credits/{credit_id}"),
+        ("admin.credit.reject", "/admin/credits/{credit_id}/reject", "/credits/{credit_id}"),
+        ("admin.credit.reverse", "/admin/credits/{credit_id}/reverse", "/credits/{credit_id}"),
+        # CSV exports (decision 0040): the list's own filters come in the query string
+        ("admin.export.orders", "/admin/orders.csv", "/orders"),
+        ("admin.export.ledger", "/admin/ledger.csv", "/users"),
+        ("admin.export.audit", "/admin/audit.csv", "/audit"),
+        ("admin.export.report", "/admin/matches/{match_id}/report.csv", "/matches/{match_id}"),
+        ("admin.export.attendees", "/admin/matches/{match_id}/attendees.csv", "/matches/{match_id}"),
+        ("admin.export.check_ins", "/admin/matches/{match_id}/check-ins.csv", "/matches/{match_id}"),
     ):
         config.add_route(name, pattern, factory=admin_factory, traverse=traverse or None)

@@ -53,6 +53,12 @@ INT_SETTINGS = {
     # An API request that waited longer than this for a thread is refused unstarted with a
     # 503 (ticketing/load_shedding.py, decision 0025); 0 serves every request however late.
     "ticketing.max_queue_wait_ms": 5000,
+    # Staff credits to fans' wallets, in minor units (services/credits.py, decision 0041): one
+    # credit at most, one staff member's credits per calendar day at most, and above what an
+    # administrator other than the requester must approve the credit before the money moves.
+    "wallet.staff_credit_max": 50_000,
+    "wallet.staff_credit_daily_max": 200_000,
+    "wallet.staff_credit_approval_above": 20_000,
     # Account recovery (ticketing/services/recovery.py): token lifetimes, and password reset
     # requests per e-mail address and per client address, per hour.
     "auth.verify_email_ttl_seconds": 3 * 24 * 3600,

@@ -1,7 +1,7 @@
 """mail and account recovery: the mail outbox, bulk notices, account tokens, verified e-mail
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-07 07:30:00
 
 New tables, and three nullable/defaulted columns on ``users`` (PostgreSQL adds a column with a
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 
 
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Sign-up, log-in and role changes.
+"""Sign-up, log-in, role changes, and the admin's account tools (disable, staff accounts).
 
 E-mail addresses are normalised (trimmed, lower-cased) before they are stored or looked up,
 and the database's unique index on ``lower(email)`` is the final word on duplicates, so two
@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from ticketing.models import User
-from ticketing.models.user import ROLES
+from ticketing.models import RefreshToken, User
+from ticketing.models.user import ROLES, STAFF_ROLES
 from ticketing.problems import Conflict, Unauthorized, ValidationFailed, field_error
 from ticketing.services import mail, passwords, recovery
 from ticketing.services.stadiums import escape_like
@@ -146,6 +146,34 @@ def set_role(dbsession, user, role):
         user.session_generation = User.session_generation + 1
     dbsession.flush()
     return user
+
+
+def set_active(dbsession, user, active):
+    """Disable or enable an account. Returns True when it changed.
+
+    Disabling ends everything the account holds, at once: the identity check reads
+    ``is_active`` on every request (security.py), every refresh token is revoked, and the
+    session generation moves on, so enabling the account again does not bring old access
+    tokens or admin sessions back to life: the person logs in afresh."""
+    if user.is_active == bool(active):
+        return False
+    user.is_active = bool(active)
+    user.session_generation = User.session_generation + 1
+    dbsession.execute(
+        update(RefreshToken).where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    dbsession.flush()
+    dbsession.refresh(user)
+    return True
+
+
+def create_staff(dbsession, email, full_name, password, role, bcrypt_rounds=12):
+    """An administrator opens a staff or admin account (the sign-up form only makes fans)."""
+    if role not in STAFF_ROLES:
+        raise ValidationFailed("Some fields are not valid.",
+                               errors=[field_error("role", "must be staff or admin", "invalid_choice")])
+    return signup(dbsession, email, password, full_name, bcrypt_rounds=bcrypt_rounds, role=role)
 
 
 def list_users(dbsession, *, q=None, role=None, limit=20, offset=0):

@@ -13,12 +13,14 @@ from .serializers import user_json
 
 
 def _limit_signups(request, email):
-    """Per client IP and per e-mail: slows sign-up floods."""
+    """Per client IP and per e-mail: slows sign-up floods. Says where the client stands in
+    the response's RateLimit header fields."""
     settings = request.registry.settings
     engine = request.registry["db_autocommit_engine"]
     limits = [(f"auth:ip:{login_throttle.client_key(request.remote_addr)}", settings["ratelimit.auth_per_ip"]),
               (f"auth:email:{accounts.normalize_email(email)}", settings["ratelimit.auth_per_email"])]
-    rate_limits.hit_all(engine, limits, settings["ratelimit.auth_window_seconds"])
+    count = rate_limits.count_all(engine, limits, settings["ratelimit.auth_window_seconds"])
+    request.response.headers.update(rate_limits.rate_limit_headers([count]))
 
 
 @view_config(
@@ -58,8 +60,9 @@ def login(context, request):
     body = request.openapi_validated.body
     email = accounts.normalize_email(body["email"])
     device_id = device_of(request, email, body.get("device_token"), body.get("refresh_token"))
-    login_throttle.check_login_attempt(request.registry["db_autocommit_engine"], request.registry.settings,
-                                       email, request.remote_addr, device_id)
+    counts = login_throttle.check_login_attempt(request.registry["db_autocommit_engine"],
+                                                request.registry.settings, email, request.remote_addr, device_id)
+    request.response.headers.update(rate_limits.rate_limit_headers(counts))
     user = accounts.authenticate(
         request.dbsession,
         email,
@@ -143,8 +146,9 @@ def send_verification_email(context, request):
     """A new verification link (the first may have expired or gone astray)."""
     settings = request.registry.settings
     user = request.identity.user
-    rate_limits.hit_all(request.registry["db_autocommit_engine"],
-                        [(f"verify:user:{user.id}", settings["ratelimit.password_reset_per_email"])], 3600)
+    count = rate_limits.count_all(request.registry["db_autocommit_engine"],
+                                  [(f"verify:user:{user.id}", settings["ratelimit.password_reset_per_email"])], 3600)
+    request.response.headers.update(rate_limits.rate_limit_headers([count]))
     if not user.email_verified:
         recovery.send_verification(request.dbsession, user, settings["auth.verify_email_ttl_seconds"])
     request.response.status = 202
@@ -167,10 +171,11 @@ def request_password_reset(context, request):
     settings = request.registry.settings
     email = accounts.normalize_email(request.openapi_validated.body["email"])
     # Counted per address whether or not it has an account, so the limit tells nothing either.
-    rate_limits.hit_all(request.registry["db_autocommit_engine"], [
+    count = rate_limits.count_all(request.registry["db_autocommit_engine"], [
         (f"reset:ip:{login_throttle.client_key(request.remote_addr)}", settings["ratelimit.password_reset_per_ip"]),
         (f"reset:email:{email}", settings["ratelimit.password_reset_per_email"]),
     ], 3600)
+    request.response.headers.update(rate_limits.rate_limit_headers([count]))
     recovery.request_password_reset(request.dbsession, accounts.find_by_email(request.dbsession, email),
                                     settings["auth.password_reset_ttl_seconds"])
     request.response.status = 202
