@@ -45,6 +45,13 @@ requires = [
     # confirmation step (ticketing/money.py).
     "babel>=2.12,<3",
     "num2words>=0.5.13,<0.6",  # 0.x: a minor release may change its API, so the cap is the next
+    # Mail (decision 0055): its Message builds the MIME parts, its Mailer speaks SMTP and its
+    # DebugMailer writes development's var/mail/. 0.x: capped at the next minor, as above.
+    "pyramid-mailer>=0.15,<0.16",
+    # Imported directly: mail bodies are rendered outside a request (services/mail.py).
+    "jinja2>=3,<4",
+    # Mail states times in Europe/Ljubljana (zoneinfo): its data where the OS has none.
+    "tzdata>=2024.1",
 ]
 
 tests_require = [
@@ -71,6 +78,8 @@ tests_require = [
     # template asks for <0.29 (its next minor), so the cap follows it.
     "httpx>=0.23,<0.29",
     "attrs>=22.2",
+    # A real SMTP server in the test run: mail is asserted as it arrives (tests/mail/).
+    "aiosmtpd>=1.4,<2",
 ]
 
 setup(
@@ -93,6 +102,10 @@ setup(
     },
     entry_points={
         "paste.app_factory": ["main = ticketing:main"],
-        "console_scripts": ["ticketing = ticketing.scripts.cli:main"],
+        "console_scripts": [
+            "ticketing = ticketing.scripts.cli:main",
+            # Sends the mail outbox; ops run it as a service (deploy/ticketing-mail-sender.service).
+            "ticketing-mail-sender = ticketing.scripts.mail_sender:main",
+        ],
     },
 )

@@ -42,6 +42,15 @@ def includeme(config):
     config.add_route("api.auth.refresh", "/api/v1/auth/refresh", factory=auth_factory)
     config.add_route("api.auth.logout", "/api/v1/auth/logout", factory=auth_factory)
     config.add_route("api.me", "/api/v1/me", factory=me_factory)
+    # Account recovery and the fan's own data (issue 25)
+    config.add_route("api.auth.verify_email", "/api/v1/auth/verify-email", factory=auth_factory)
+    config.add_route("api.auth.password_reset", "/api/v1/auth/password-reset", factory=auth_factory)
+    config.add_route("api.auth.password_reset.confirm", "/api/v1/auth/password-reset/confirm", factory=auth_factory,
+                     queue_patience={"POST": HASHES_A_PASSWORD})
+    config.add_route("api.me.verification_email", "/api/v1/me/verification-email", factory=me_factory)
+    config.add_route("api.me.data", "/api/v1/me/data", factory=me_factory)
+    config.add_route("api.me.deletion", "/api/v1/me/deletion", factory=me_factory,
+                     queue_patience={"POST": HASHES_A_PASSWORD})
 
     # Stadiums: the container, then one stadium reached by traversal
     config.add_route("api.stadiums", "/api/v1/stadiums", factory=stadium_factory)
@@ -134,6 +143,7 @@ def includeme(config):
         ("admin.user", "/admin/users/{user_id}", "/users/{user_id}"),
         ("admin.user.role", "/admin/users/{user_id}/role", "/users/{user_id}"),
         ("admin.user.top_up", "/admin/users/{user_id}/top-up", "/users/{user_id}"),
+        ("admin.user.password_reset", "/admin/users/{user_id}/password-reset", "/users/{user_id}"),
         ("admin.audit", "/admin/audit", "/audit"),
         # Account tools and staff credits (decision 0041)
         ("admin.user.active", "/admin/users/{user_id}/active", "/users/{user_id}"),

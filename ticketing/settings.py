@@ -21,6 +21,15 @@ ENVIRONMENT_OVERRIDES = {
     "TICKETING_TICKET_SIGNING_KEY": "tickets.signing_key",
     "TICKETING_TICKET_SIGNING_KEY_FILE": "tickets.signing_key_file",
     "TICKETING_GC_FREEZE": "ticketing.gc_freeze",
+    # Mail (decision 0055): production's SMTP relay and addresses come from the environment.
+    "TICKETING_SMTP_HOST": "mail.host",
+    "TICKETING_SMTP_PORT": "mail.port",
+    "TICKETING_SMTP_USERNAME": "mail.username",
+    "TICKETING_SMTP_PASSWORD": "mail.password",
+    "TICKETING_SMTP_TLS": "mail.tls",
+    "TICKETING_SMTP_SSL": "mail.ssl",
+    "TICKETING_MAIL_FROM": "mail.default_sender",
+    "TICKETING_SHOP_URL": "mail.shop_url",
 }
 
 INT_SETTINGS = {
@@ -53,6 +62,12 @@ INT_SETTINGS = {
     "wallet.staff_credit_max": 50_000,
     "wallet.staff_credit_daily_max": 200_000,
     "wallet.staff_credit_approval_above": 20_000,
+    # Account recovery (ticketing/services/recovery.py): token lifetimes, and password reset
+    # requests per e-mail address and per client address, per hour.
+    "auth.verify_email_ttl_seconds": 3 * 24 * 3600,
+    "auth.password_reset_ttl_seconds": 3600,
+    "ratelimit.password_reset_per_email": 3,
+    "ratelimit.password_reset_per_ip": 20,
 }
 
 REQUEST_LIMITS = (
@@ -92,6 +107,8 @@ def normalize_settings(settings, environ=None):
     # The federation's locale for amounts in the admin (Babel); a typo fails at start-up,
     # not on the first page that shows money.
     settings["ticketing.locale"] = str(Locale.parse(settings.get("ticketing.locale") or DEFAULT_LOCALE))
+    settings.setdefault("mail.transport", "smtp")
+    settings.setdefault("mail.default_sender", "Box office <box-office@localhost>")
     settings["ticketing.production"] = settings["ticketing.environment"] == "production"
     settings["auth.jwt_audience"] = settings.get("auth.jwt_audience") or "ticketing-api"
     settings["auth.jwt_issuer"] = settings.get("auth.jwt_issuer") or "ticketing"

@@ -25,6 +25,8 @@ STAFF_PERMISSIONS = (
     "order:view", "order:refund",
     "user:view", "user:top_up", "user:set_active",
     "credit:view", "credit:reverse",
+    # The link goes to the account's own address, never to staff: helping a fan at the desk.
+    "user:send_password_reset",
     "audit:view",
 )
 # Admins also open staff accounts and approve the credits above the approval threshold.

@@ -12,7 +12,7 @@ from ticketing.models import Match, PriceCategory, Seat, SeatAssignment, Section
 from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.services.stadiums import escape_like, insert_unique
 from ticketing.problems import Conflict, NotFound, ValidationFailed, field_error
-from ticketing.services import audit
+from ticketing.services import audit, notices
 
 DEFAULT_HOLD_SECONDS = 600
 DEFAULT_MAX_TICKETS = 6
@@ -164,10 +164,14 @@ def update_match(dbsession, match, changes):
         errors.append(field_error("starts_at", "must be in the future"))
     if errors:
         raise ValidationFailed("The match is not valid.", errors=errors)
+    old_starts_at = match.starts_at
     for field in EDITABLE:
         if field in changes:
             setattr(match, field, values[field])
     dbsession.flush()
+    if match.status != "draft" and match.starts_at != old_starts_at:
+        # Fans who bought for the old date hear of the new one (in bulk, by the mail sender).
+        notices.match_rescheduled(dbsession, match, old_starts_at)
     return match
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from ticketing.models import Hold, Match, Order, Ticket, User
 from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound, field_error
+from ticketing.services import notices
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
 from ticketing.services.prepared import Prepared
@@ -219,6 +220,7 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None, overri
     _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,
                      actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer"))
     match_service.bump_seat_version(dbsession, order.match_id, order.user_id)
+    notices.order_cancelled(dbsession, order, by_staff=actor_is_staff)
     dbsession.expire(order)
     return order
 
@@ -280,6 +282,7 @@ def cancel_match(dbsession, match, actor_id):
     )
     match.seat_version += 1
     dbsession.flush()
+    notices.match_cancelled(dbsession, match)  # every holder, in bulk (the sender expands it)
     return match, refunded
 
 

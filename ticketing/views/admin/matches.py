@@ -11,7 +11,7 @@ from ticketing.models.match import MATCH_STATUSES
 from ticketing.problems import Problem, ValidationFailed, field_error
 from ticketing.resources import is_decimal
 from ticketing.resources.admin import AdminMatch, Matches
-from ticketing.services import audit, matches, orders, sales, seat_map, stadiums
+from ticketing.services import audit, mail, matches, orders, sales, seat_map, stadiums
 
 from .forms import (
     STATUS_LABELS, FormErrors, TemplateHelpers, all_errors, datetime_field, flash, int_field, local_zone, money_field,
@@ -206,6 +206,8 @@ def match_page(request, match, forms=None, values=None):
         "seats": seat_map.summaries(dbsession, [match.id])[match.id],
         "seating": matches.seating_summary(dbsession, match.id),
         "revenue": sales.revenue_by_match(dbsession, [match.id])[match.id],
+        # Mail to the ticket holders when the match was cancelled or moved, and how far it got.
+        "notices": mail.campaign_progress(dbsession, match.id),
         "block_reasons": matches.BLOCK_REASONS,
         "forms": forms or {},
         "values": values or {},

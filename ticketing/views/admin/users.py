@@ -1,6 +1,6 @@
 """Users: search, one user's account, role changes (admins only), staff wallet credits (with
-their caps, confirmation and approval: services/credits.py), disabling accounts and opening
-staff accounts.
+their caps, confirmation and approval: services/credits.py), disabling accounts, opening
+staff accounts, and a password reset link sent to the account's own address.
 
 Who may change a role, credit a wallet or disable an account is the context's ``__acl__``
 (roles: admins only, nobody their own; credits: only a customer's wallet; disabling: staff
@@ -16,7 +16,7 @@ from ticketing.models.user import ROLES, STAFF_ROLES
 from ticketing.money import audit_amount, major_units, money_in_words
 from ticketing.problems import Problem
 from ticketing.resources.admin import AdminUser, Users
-from ticketing.services import accounts, audit, credits, orders, wallet
+from ticketing.services import accounts, audit, credits, orders, recovery, wallet
 
 from .forms import flash, money_field, paged, rejected, require_valid, text_field
 
@@ -55,6 +55,7 @@ def user_page(request, context, forms=None, values=None):
         "matches": {o.match_id: orders.get_match(request.dbsession, o.match_id) for o in recent_orders},
         "may_set_role": request.has_permission("user:set_role", context),
         "may_top_up": request.has_permission("user:top_up", context),
+        "may_send_reset": request.has_permission("user:send_password_reset", context),
         "may_set_active": request.has_permission("user:set_active", context),
         "may_approve": request.has_permission("credit:approve", context),
         "may_reverse": request.has_permission("credit:reverse", context),
@@ -186,4 +187,21 @@ def create_staff(context, request):
         errors = rejected(request, problem, fields=NEW_STAFF_FIELDS)
         return {"values": {**values, "password": ""}, "errors": errors, "staff_roles": STAFF_ROLES}
     flash(request, f"{user.email} can now log in as {user.role}. Give them the password in person.")
+    return HTTPSeeOther(request.route_url("admin.user", user_id=user.id))
+
+
+@view_config(route_name="admin.user.password_reset", context=AdminUser, permission="user:send_password_reset",
+             request_method="POST")
+def send_password_reset(context, request):
+    """Mail the fan a reset link (to their own address: staff never see or set a password)."""
+    user = context.user
+    sent = recovery.request_password_reset(request.dbsession, user,
+                                           request.registry.settings["auth.password_reset_ttl_seconds"])
+    if sent:
+        audit.record(request.dbsession, request.identity.id, "user.password_reset_sent", "user", user.id,
+                     email=user.email)
+        flash(request, f"A link to set a new password is on its way to {user.email}. It works once, for "
+                       f"{request.registry.settings['auth.password_reset_ttl_seconds'] // 60} minutes.")
+    else:
+        flash(request, "This account is closed: no link was sent.")
     return HTTPSeeOther(request.route_url("admin.user", user_id=user.id))

@@ -7,7 +7,7 @@ from pyramid.view import view_config
 from ticketing.money import audit_amount
 from ticketing.resources.catalogue import MatchResource
 from ticketing.resources.commerce import HoldResource, OrderContainer, OrderResource, WalletResource
-from ticketing.services import audit, holds, orders, wallet, waiting_room
+from ticketing.services import audit, holds, notices, orders, wallet, waiting_room
 
 from .idempotency import idempotent
 from .pagination import page, page_params
@@ -94,6 +94,7 @@ def release_hold(context, request):
              decorator=idempotent("checkout", rate_limit="checkouts", location=("api.order", "order_id")))
 def checkout(context, request):
     order, tickets = orders.checkout(request.dbsession, request.identity.id, context.row.id, _currency(request))
+    notices.order_receipt(request.dbsession, order)
     request.response.status = 201
     request.response.location = request.route_path("api.order", order_id=order.id)
     return order_json(order, tickets, _signer(request))
