@@ -35,6 +35,9 @@ requires = [
     # Ed25519 ticket signatures and QR images (tickets issue).
     "cryptography>=42",
     "segno>=1.6,<2",
+    # PDF tickets (GET /tickets/{id}.pdf; decision 0065): page layout and the QR code drawn
+    # as vector shapes by ReportLab's own barcode widget.
+    "reportlab>=4.0,<6",
     # The JSON renderer (ticketing/renderers.py): a response body in C, not json.dumps.
     "orjson>=3.9,<4",
 ]
@@ -52,6 +55,8 @@ tests_require = [
     # meter on the real PostgreSQL processes (bench/).
     "uvloop>=0.18",
     "psutil>=5.9",
+    # Reads back the text of the PDF tickets the app renders (tests/functional/test_fan_tickets.py).
+    "pypdf>=4,<7",
 ]
 
 setup(
