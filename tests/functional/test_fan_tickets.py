@@ -224,3 +224,17 @@ def test_the_pdf_ticket_shows_match_seat_holder_and_a_qr_code(staff, user_factor
     fan.post(f"/api/v1/tickets/{ticket['id']}/cancel", status=200)
     assert_problem(fan.get(f"/api/v1/tickets/{ticket['id']}.pdf", status=410), 410)
     fan.get("/api/v1/tickets/abc.pdf", status=404)
+
+
+def test_transfers_are_limited_per_fan_so_addresses_cannot_be_probed(staff, customer, wsgi_app):
+    match, order = _buy(staff, customer, quantity=1)
+    settings = wsgi_app.registry.settings
+    saved, settings["ratelimit.transfers_per_user_hour"] = settings["ratelimit.transfers_per_user_hour"], 3
+    try:
+        url = f"/api/v1/tickets/{order['tickets'][0]['id']}/transfer"
+        for attempt in range(3):
+            assert_problem(customer.post(url, {"email": f"guess-{attempt}@example.com"}, status=422), 422)
+        limited = customer.post(url, {"email": "guess-4@example.com"}, status=429)
+        assert int(limited.headers["Retry-After"]) > 0
+    finally:
+        settings["ratelimit.transfers_per_user_hour"] = saved

@@ -10,7 +10,7 @@ from pyramid.view import view_config
 from ticketing.resources import Root
 from ticketing.resources.catalogue import MatchResource
 from ticketing.resources.commerce import TicketContainer, TicketResource
-from ticketing.services import audit, check_in, orders, ticket_pdf
+from ticketing.services import audit, check_in, orders, rate_limits, ticket_pdf
 from ticketing.services import tickets as ticket_service
 
 from .pagination import page, page_params
@@ -97,6 +97,10 @@ def cancel_ticket(context, request):
              request_method="POST", renderer="json", openapi=True)
 def transfer_ticket(context, request):
     body = request.openapi_validated.body
+    limit = request.registry.settings["ratelimit.transfers_per_user_hour"]
+    if limit:  # counted before the look-up, so a refused address costs an attempt too
+        rate_limits.hit(request.registry["db_autocommit_engine"], f"transfers:user:{request.identity.id}",
+                        limit, 3600)
     transfer = ticket_service.transfer_ticket(
         request.dbsession, context.ticket.id, request.identity.id, body["email"],
         request.registry.settings["ticketing.currency"])
