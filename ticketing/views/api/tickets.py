@@ -7,6 +7,7 @@ import segno
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ticketing.problems import Gone
 from ticketing.resources import Root
 from ticketing.resources.catalogue import MatchResource
 from ticketing.resources.commerce import TicketContainer, TicketResource
@@ -113,8 +114,6 @@ def ticket_pdf_view(context, request):
     ticket = ticket_service.printable(request.dbsession, context.ticket.id)
     body = ticket_json(ticket, request.registry["ticket_signer"])
     if body["code"] is None:
-        from ticketing.problems import Gone
-
         raise Gone("This ticket was voided; there is nothing to print.")
     response = Response(body=ticket_pdf.render(ticket, body["code"]), content_type="application/pdf", charset=None)
     response.content_disposition = f'inline; filename="ticket-{ticket["id"]}.pdf"'
