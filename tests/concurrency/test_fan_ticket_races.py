@@ -197,3 +197,29 @@ def test_control_a_naive_transfer_hands_over_a_ticket_already_used(staff, custom
     broken = violations(engine)
     assert "no ticket was given away after it was used at the gate" in broken, \
         "the control race did not overlap; the guarded test above proves nothing"
+
+
+def test_a_transfer_racing_the_orders_cancellation_never_refunds_a_given_ticket(staff, customers, engine):
+    """The payer cancels the order while giving one of its tickets away: either the order is
+    refunded and nothing is given, or the ticket is given and the cancellation refused. (Both
+    take the payer's wallet lock first; the cancellation then counts given tickets under the
+    tickets' row locks.)"""
+    match, fans, orders, emails, codes = _tickets_and_friends(staff, customers, engine)
+    calls = []
+    for fan, order, email in zip(fans, orders, emails):
+        ticket_id = order["tickets"][0]["id"]
+        calls.append(lambda fan=fan, order=order: fan.post(f"/api/v1/orders/{order['id']}/cancel",
+                                                           expect_errors=True).status_int)
+        calls.append(lambda fan=fan, ticket_id=ticket_id, email=email: fan.post(
+            f"/api/v1/tickets/{ticket_id}/transfer", {"email": email}, expect_errors=True).status_int)
+    statuses = race(calls, workers=2 * FANS)
+    with engine.connect() as conn:
+        for fan, order, cancel, transfer in zip(fans, orders, statuses[0::2], statuses[1::2]):
+            assert sorted((cancel, transfer)) == [200, 409], (cancel, transfer)
+            row = conn.execute(text("SELECT user_id, status FROM tickets WHERE id = :t"),
+                               {"t": order["tickets"][0]["id"]}).one()
+            if cancel == 200:
+                assert row.status == "void" and row.user_id == fan.user["id"]
+            else:
+                assert row.status == "valid" and row.user_id != fan.user["id"]
+    assert_invariants(engine)
