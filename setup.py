@@ -39,6 +39,9 @@ requires = [
     "segno>=1.6,<2",
     # Amounts in the federation's locale in the admin (2.870,00 € for sl_SI), from CLDR data.
     "babel>=2.12,<3",
+    # PDF tickets (GET /tickets/{id}.pdf; decision 0065): page layout and the QR code drawn
+    # as vector shapes by ReportLab's own barcode widget.
+    "reportlab>=4.0,<6",
     # The JSON renderer (ticketing/renderers.py): a response body in C, not json.dumps.
     "orjson>=3.9,<4",
     # Money as the federation's locale writes it (CLDR), and amounts in words at the admin's
@@ -80,6 +83,8 @@ tests_require = [
     "attrs>=22.2",
     # A real SMTP server in the test run: mail is asserted as it arrives (tests/mail/).
     "aiosmtpd>=1.4,<2",
+    # Reads back the text of the PDF tickets the app renders (tests/functional/test_fan_tickets.py).
+    "pypdf>=4,<7",
 ]
 
 setup(

@@ -18,19 +18,29 @@ CHECKS = {
               OR (h.status <> 'active' AND h.status <> 'expired')
               OR NOT (ms.seat_id = ANY(h.seat_ids)))
     """,
-    "every wallet balance equals its ledger (top-ups - payments + refunds - reversals)": """
+    "every wallet balance equals its ledger (top-ups - payments + refunds - reversals - withdrawals)": """
         SELECT w.user_id FROM wallets w
-        LEFT JOIN (SELECT user_id, sum(CASE WHEN kind IN ('payment', 'reversal') THEN -amount ELSE amount END) AS total
+        LEFT JOIN (SELECT user_id, sum(CASE WHEN kind IN ('payment', 'reversal', 'withdrawal') THEN -amount ELSE amount END) AS total
                    FROM wallet_ledger GROUP BY user_id) l ON l.user_id = w.user_id
         WHERE w.balance <> coalesce(l.total, 0) OR w.balance < 0
     """,
-    "every paid order was paid for once, every cancelled one refunded once": """
+    "every order was paid for once, and each voided ticket refunded once (to the payer)": """
         SELECT o.id FROM orders o
         LEFT JOIN (SELECT order_id, sum(amount) FILTER (WHERE kind = 'payment') AS paid,
-                          sum(amount) FILTER (WHERE kind = 'refund') AS refunded
+                          sum(amount) FILTER (WHERE kind = 'refund') AS refunded,
+                          bool_and(user_id = (SELECT user_id FROM orders WHERE id = order_id)) AS to_payer
                    FROM wallet_ledger WHERE order_id IS NOT NULL GROUP BY order_id) l ON l.order_id = o.id
-        WHERE coalesce(l.paid, 0) <> o.total
-           OR coalesce(l.refunded, 0) <> CASE WHEN o.status = 'cancelled' THEN o.total ELSE 0 END
+        WHERE coalesce(l.paid, 0) <> o.total OR NOT coalesce(l.to_payer, true)
+           OR coalesce(l.refunded, 0) <> (SELECT coalesce(sum(price), 0) FROM tickets
+                                          WHERE order_id = o.id AND status = 'void')
+    """,
+    "a cancelled order has no valid ticket, a paid one at least one": """
+        SELECT o.id FROM orders o
+        WHERE (o.status = 'cancelled') = EXISTS (SELECT 1 FROM tickets t WHERE t.order_id = o.id AND t.status = 'valid')
+    """,
+    "no ticket was given away after it was used at the gate": """
+        SELECT tt.ticket_id FROM ticket_transfers tt JOIN tickets t ON t.id = tt.ticket_id
+        WHERE t.checked_in_at IS NOT NULL AND t.checked_in_at <= tt.created_at
     """,
     "an order's total is the sum of its tickets": """
         SELECT o.id FROM orders o JOIN tickets t ON t.order_id = o.id

@@ -99,10 +99,22 @@ def includeme(config):
     config.add_route(
         "api.order.cancel", "/api/v1/orders/{order_id}/cancel", factory=order_factory, traverse="/{order_id}"
     )
+    config.add_route("api.wallet.withdrawals", "/api/v1/wallet/withdrawals", factory=wallet_factory)
+    config.add_route("api.tickets", "/api/v1/tickets", factory=ticket_factory)
     config.add_route("api.tickets.public_key", "/api/v1/tickets/public-key", factory=root_factory)
+    # Before api.ticket, whose {ticket_id} would otherwise match "12.pdf".
+    config.add_route("api.ticket.pdf", "/api/v1/tickets/{ticket_id}.pdf", factory=ticket_factory,
+                     traverse="/{ticket_id}")
     config.add_route("api.ticket", "/api/v1/tickets/{ticket_id}", factory=ticket_factory, traverse="/{ticket_id}")
     config.add_route(
         "api.ticket.qr", "/api/v1/tickets/{ticket_id}/qr.svg", factory=ticket_factory, traverse="/{ticket_id}"
+    )
+    config.add_route(
+        "api.ticket.cancel", "/api/v1/tickets/{ticket_id}/cancel", factory=ticket_factory, traverse="/{ticket_id}"
+    )
+    config.add_route(
+        "api.ticket.transfer", "/api/v1/tickets/{ticket_id}/transfer", factory=ticket_factory,
+        traverse="/{ticket_id}"
     )
 
     # Staff admin (HTML; session cookie + CSRF). One tree, AdminRoot, whose __acl__ admits
@@ -138,6 +150,7 @@ def includeme(config):
         ("admin.orders", "/admin/orders", "/orders"),
         ("admin.order", "/admin/orders/{order_id}", "/orders/{order_id}"),
         ("admin.order.refund", "/admin/orders/{order_id}/refund", "/orders/{order_id}"),
+        ("admin.order.ticket_cancel", "/admin/orders/{order_id}/tickets/{ticket_id}/cancel", "/orders/{order_id}"),
         ("admin.users", "/admin/users", "/users"),
         ("admin.users.new", "/admin/users/new", "/users"),  # before admin.user, which would match it
         ("admin.user", "/admin/users/{user_id}", "/users/{user_id}"),

@@ -50,6 +50,9 @@ INT_SETTINGS = {
     "ratelimit.holds_per_ip": 600,
     "ratelimit.checkouts_per_user": 20,
     "ratelimit.checkouts_per_ip": 300,
+    # Per hour: a transfer names its recipient by e-mail, and an unknown address is a 422,
+    # so attempts are few per fan to keep that from probing which addresses are registered.
+    "ratelimit.transfers_per_user_hour": 20,
     "db.statement_timeout_ms": 15000,
     "db.lock_timeout_ms": 5000,
     "db.idle_in_transaction_session_timeout_ms": 30000,
@@ -75,6 +78,7 @@ REQUEST_LIMITS = (
     "ratelimit.holds_per_ip",
     "ratelimit.checkouts_per_user",
     "ratelimit.checkouts_per_ip",
+    "ratelimit.transfers_per_user_hour",
 )
 
 MIN_SECRET_LENGTH = 32

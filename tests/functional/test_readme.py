@@ -104,3 +104,9 @@ def test_every_readme_block_runs_as_pasted_twice(fresh_make_run):
         # The waiting room: refused without an admission, then joined, admitted and paid.
         assert "urn:ticketing:problem:waiting-room" in output
         assert re.search(r'"state":\s*"open"', output) and re.search(r'"bought":\s*1', output)
+        # After buying: one ticket cancelled alone, the other given to a friend, money out,
+        # and the PDF ticket saved.
+        assert re.search(r'"refunded":\s*2500', output) and re.search(r'"order_cancelled":\s*false', output)
+        assert re.search(r'"full_name":\s*"Maja Kova', output)
+        assert re.search(r'"kind":\s*"withdrawal"', output) and re.search(r'"reference":\s*"PO-\d+"', output)
+        assert (checkout / "ticket.pdf").read_bytes().startswith(b"%PDF-")

@@ -75,6 +75,11 @@ POLICY = {
     ("api.tickets.public_key", "GET", "/api/v1/tickets/public-key", None): dict.fromkeys(ROLES, OK),
     ("api.ticket", "GET", "/api/v1/tickets/{ticket}", None): {"anonymous": 401, "customer": OK, "other": 404, "staff": OK, "admin": OK},
     ("api.ticket.qr", "GET", "/api/v1/tickets/{ticket}/qr.svg", None): {"anonymous": 401, "customer": OK, "other": 404, "staff": OK, "admin": OK},
+    ("api.wallet.withdrawals", "POST", "/api/v1/wallet/withdrawals", '{"amount": 0}'): {"anonymous": 401, "customer": OK, "other": OK, "staff": 403, "admin": 403},
+    ("api.tickets", "GET", "/api/v1/tickets", None): {"anonymous": 401, "customer": OK, "other": OK, "staff": 403, "admin": 403},
+    ("api.ticket.pdf", "GET", "/api/v1/tickets/{ticket}.pdf", None): {"anonymous": 401, "customer": OK, "other": 404, "staff": OK, "admin": OK},
+    ("api.ticket.transfer", "POST", "/api/v1/tickets/{ticket}/transfer", '{"email": "nobody@example.com"}'): {"anonymous": 401, "customer": OK, "other": 404, "staff": 403, "admin": 403},
+    ("api.ticket.cancel", "POST", "/api/v1/tickets/{ticket}/cancel", None): {"anonymous": 401, "customer": OK, "other": 404, "staff": OK, "admin": OK},
 }
 
 

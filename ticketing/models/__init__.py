@@ -14,7 +14,7 @@ from zope.sqlalchemy.datamanager import STATUS_CHANGED
 
 from .audit import AuditEntry  # noqa: F401
 from .credits import StaffCreditDay, WalletCredit  # noqa: F401
-from .commerce import IdempotencyRecord, LedgerEntry, Hold, Order, Ticket, Wallet  # noqa: F401
+from .commerce import IdempotencyRecord, LedgerEntry, Hold, Order, Ticket, TicketTransfer, Wallet  # noqa: F401
 from .mail import AccountToken, MailCampaign, MailOutbox  # noqa: F401
 from .match import Match, MatchSeat, MatchSeatVersion, PriceCategory, SeatAssignment  # noqa: F401
 from .meta import Base, metadata  # noqa: F401

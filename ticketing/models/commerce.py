@@ -5,6 +5,10 @@ Invariants enforced here rather than in code:
 - a wallet balance never goes negative (CHECK), and every change to it is a ledger row;
 - a seat of a match is in at most one valid ticket (partial unique index);
 - a hold becomes at most one order (unique hold_id).
+
+A ticket given to another fan keeps its row (its seat's one valid ticket stays one): the
+holder (``user_id``) changes and ``code_version`` goes up, so the old code dies; each such
+move is a ``TicketTransfer`` row (decision 0058). ``Order.user_id`` stays the payer.
 """
 from datetime import datetime
 
@@ -47,8 +51,9 @@ class LedgerEntry(Base):
 
     __tablename__ = "wallet_ledger"
     __table_args__ = (
-        # A reversal takes back a staff credit (models/credits.py): a counter-entry, never an edit.
-        CheckConstraint("kind IN ('top_up', 'payment', 'refund', 'reversal')", name="kind_known"),
+        # A reversal takes back a staff credit (models/credits.py), a withdrawal pays out to the
+        # fan (services/wallet.py): counter-entries, never edits.
+        CheckConstraint("kind IN ('top_up', 'payment', 'refund', 'reversal', 'withdrawal')", name="kind_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_wallet_ledger_user_id_id", "user_id", "id"),
     )
@@ -153,6 +158,24 @@ class Ticket(Base):
     checked_in_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class TicketTransfer(Base):
+    """A ticket moved from one fan to another: the history, and what the invariants check
+    (no ticket is transferred after it was used at the gate). ``created_at`` is the clock at
+    the write, not the transaction's start, so it orders against a concurrent gate scan."""
+
+    __tablename__ = "ticket_transfers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), nullable=False, index=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id"), nullable=False)
+    from_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    to_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    from_version: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
     )
 
 

@@ -19,7 +19,7 @@ def _may_see(request, owner_id, staff_may_see):
 
 
 class WalletResource(Resource):
-    __acl__ = [(Allow, CUSTOMER, ("wallet:view", "wallet:top_up"))]
+    __acl__ = [(Allow, CUSTOMER, ("wallet:view", "wallet:top_up", "wallet:withdraw"))]
 
 
 class OwnedContainer(Resource):
@@ -108,15 +108,19 @@ class TicketResource(Resource):
 
     @property
     def __acl__(self):
+        # The holder (who bought it, or was given it) may give it on; staff may not: a
+        # transfer is the fan's own choice. Cancelling refunds the payer (services/tickets.py).
         return [
-            (Allow, f"u:{self.ticket.user_id}", "ticket:view"),
-            (Allow, STAFF, "ticket:view"),
-            (Allow, ADMIN, "ticket:view"),
+            (Allow, f"u:{self.ticket.user_id}", ("ticket:view", "ticket:cancel", "ticket:transfer")),
+            (Allow, STAFF, ("ticket:view", "ticket:cancel")),
+            (Allow, ADMIN, ("ticket:view", "ticket:cancel")),
         ]
 
 
 class TicketContainer(OwnedContainer):
     model, context_class = Ticket, TicketResource
+
+    __acl__ = [(Allow, CUSTOMER, "ticket:list")]
 
 
 def wallet_factory(request):

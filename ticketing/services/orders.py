@@ -126,7 +126,8 @@ _PAY_AND_ISSUE = Prepared(
 _MATCH_STATUS = text("SELECT status FROM matches WHERE id = :m")
 
 _LOCK_AND_COUNT_ADMITTED = text(
-    "SELECT count(checked_in_at) FROM (SELECT checked_in_at FROM tickets WHERE order_id = :o FOR UPDATE) AS t"
+    "SELECT count(checked_in_at) AS admitted, count(*) FILTER (WHERE status = 'valid' AND user_id <> :u) AS given "
+    "FROM (SELECT checked_in_at, status, user_id FROM tickets WHERE order_id = :o FOR UPDATE) AS t"
 )
 
 
@@ -203,12 +204,17 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None, overri
     # seen (a locked row is read in its newest version), and a scan that comes later waits
     # for this cancellation and then finds the ticket void. Without the lock a scan could
     # commit between this count and the void below: admitted and refunded.
-    admitted = dbsession.execute(_LOCK_AND_COUNT_ADMITTED, {"o": order.id}).scalar_one()
-    if admitted and not actor_is_staff:
+    counts = dbsession.execute(_LOCK_AND_COUNT_ADMITTED, {"o": order.id, "u": order.user_id}).one()
+    if counts.admitted and not actor_is_staff:
         raise Conflict("A ticket of this order has already been used at the gate.")
+    # A ticket given to another fan is theirs now (services/tickets.py): the payer cannot take
+    # it back by cancelling the order. The same lock orders this against a transfer.
+    if counts.given and not actor_is_staff:
+        raise Conflict("A ticket of this order was given to another fan; cancel the tickets you still hold "
+                       "one by one.")
     reason = (reason or "").strip() or None
-    if admitted and not (override_admitted and reason):
-        used = "1 ticket" if admitted == 1 else f"{admitted} tickets"
+    if counts.admitted and not (override_admitted and reason):
+        used = "1 ticket" if counts.admitted == 1 else f"{counts.admitted} tickets"
         errors = []
         if not override_admitted:
             errors.append(field_error("override_admitted", f"must be confirmed: {used} of this order "
@@ -238,7 +244,15 @@ def _void_and_refund(dbsession, order_id, match_id, user_id, total, currency, ac
     ).first()
     if cancelled is None:
         return False
-    dbsession.execute(text("UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid'"), {"o": order_id})
+    # The refund is what the tickets voided now cost: a ticket cancelled on its own earlier
+    # (services/tickets.py) was refunded then, so the order's total would pay it twice.
+    refund_due = dbsession.execute(
+        text(
+            "WITH voided AS (UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid' "
+            "RETURNING price) SELECT coalesce(sum(price), 0)::bigint FROM voided"
+        ),
+        {"o": order_id},
+    ).scalar_one()
     if free_seats:
         dbsession.execute(
             text(
@@ -247,7 +261,7 @@ def _void_and_refund(dbsession, order_id, match_id, user_id, total, currency, ac
             ),
             {"m": match_id, "o": order_id},
         )
-    wallet_service.refund(dbsession, user_id, total, currency, order_id, created_by=actor_id, reason=reason)
+    wallet_service.refund(dbsession, user_id, refund_due, currency, order_id, created_by=actor_id, reason=reason)
     return True
 
 
@@ -315,7 +329,7 @@ def tickets_of(dbsession, order_ids):
     rows = dbsession.execute(
         text(
             """
-            SELECT t.id, t.order_id, t.match_id, t.seat_id, t.category_id, t.price, t.status,
+            SELECT t.id, t.order_id, t.user_id, t.match_id, t.seat_id, t.category_id, t.price, t.status,
                    t.checked_in_at, t.code_version, s.row_label AS row, s.number, sec.name AS section,
                    s.section_id
             FROM tickets t JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id

@@ -1,5 +1,5 @@
-"""Orders: search (e-mail, order number, match), the order with its tickets and QR codes, and
-the staff refund (after a confirmation step)."""
+"""Orders: search (e-mail, order number, match), the order with its tickets and QR codes, the
+staff refund (after a confirmation step), and cancelling one ticket of an order."""
 import io
 
 import segno
@@ -12,6 +12,7 @@ from ticketing.money import audit_amount
 from ticketing.problems import Problem
 from ticketing.resources.admin import AdminOrder, Orders
 from ticketing.services import accounts, audit, orders, wallet
+from ticketing.services import tickets as ticket_service
 
 from .forms import FormErrors, TemplateHelpers, flash, int_field, paged, rejected, text_field
 from ticketing.resources import is_decimal
@@ -76,11 +77,15 @@ def order_page(request, order, errors=None):
     dbsession = request.dbsession
     signer = request.registry["ticket_signer"]
     tickets = []
-    for ticket in orders.tickets_of(dbsession, [order.id])[order.id]:
+    rows = orders.tickets_of(dbsession, [order.id])[order.id]
+    # Tickets the fan gave away (decision 0058) show who holds them now.
+    holders = accounts.users_by_id(dbsession, [t["user_id"] for t in rows if t["user_id"] != order.user_id])
+    for ticket in rows:
         code = None
         if ticket["status"] == "valid":
             code = signer.sign(ticket["id"], ticket["match_id"], ticket["seat_id"], ticket["code_version"])
-        tickets.append({**ticket, "code": code, "qr": qr_svg(code) if code else None})
+        tickets.append({**ticket, "code": code, "qr": qr_svg(code) if code else None,
+                        "holder": holders.get(ticket["user_id"])})
     ledger, _ = wallet.transactions(dbsession, order.user_id, 10, 0)
     return {
         "order": order,
@@ -126,4 +131,27 @@ def refund(context, request):
         return order_page(request, order, errors)
     amount = TemplateHelpers(request).money(order.total, order.currency)
     flash(request, f"Order #{order.id} cancelled: {amount} refunded to the fan's wallet.")
+    return HTTPSeeOther(request.route_url("admin.order", order_id=order.id))
+
+
+@view_config(route_name="admin.order.ticket_cancel", context=AdminOrder, permission="order:refund",
+             request_method="POST", renderer="admin/orders/detail.jinja2")
+def cancel_ticket(context, request):
+    order = context.order
+    raw = request.matchdict["ticket_id"]
+    ticket = orders.get_ticket(request.dbsession, int(raw)) if is_decimal(raw) and len(raw) < 19 else None
+    if ticket is None or ticket.order_id != order.id:
+        flash(request, "That ticket is not part of this order.", "error")
+        return HTTPSeeOther(request.route_url("admin.order", order_id=order.id))
+    try:
+        cancelled = ticket_service.cancel_ticket(request.dbsession, ticket.id, request.identity.id, actor_is_staff=True)
+        audit.record(request.dbsession, request.identity.id, "ticket.refund", "ticket", ticket.id,
+                     order_id=order.id, amount=cancelled.refunded)
+    except Problem as problem:
+        errors = rejected(request, problem)
+        request.dbsession.expire(order)
+        return order_page(request, order, errors)
+    amount = TemplateHelpers(request).money(cancelled.refunded, cancelled.currency)
+    flash(request, f"Ticket #{ticket.id} cancelled: {amount} refunded to the fan's wallet"
+                   + (" (it was the order's last ticket: the order is cancelled)." if cancelled.order_cancelled else "."))
     return HTTPSeeOther(request.route_url("admin.order", order_id=order.id))

@@ -43,6 +43,16 @@ def top_up(context, request):
     return {"transaction": ledger_json(entry), "balance": entry.balance_after, "currency": entry.currency}
 
 
+@view_config(route_name="api.wallet.withdrawals", context=WalletResource, permission="wallet:withdraw",
+             request_method="POST", renderer="json", openapi=True, decorator=idempotent("withdrawal"))
+def withdraw(context, request):
+    body = request.openapi_validated.body
+    entry = wallet.withdraw(request.dbsession, request.identity.id, body["amount"], _currency(request))
+    request.response.status = 201
+    return {"transaction": ledger_json(entry), "balance": entry.balance_after, "currency": entry.currency,
+            "payout": {"reference": f"PO-{entry.id}", "status": "sent", "simulated": True}}
+
+
 @view_config(route_name="api.wallet.transactions", context=WalletResource, permission="wallet:view",
              request_method="GET", renderer="json", openapi=True)
 def ledger(context, request):

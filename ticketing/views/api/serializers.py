@@ -83,6 +83,25 @@ def ledger_json(entry):
     }
 
 
+def transfer_json(transfer):
+    return {
+        "id": transfer.id,
+        "ticket_id": transfer.ticket_id,
+        "match_id": transfer.match_id,
+        "to": {"id": transfer.to_user_id, "full_name": transfer.to_name},
+        "transferred_at": transfer.transferred_at,
+    }
+
+
+def ticket_cancellation_json(cancelled, ticket):
+    return {
+        "ticket": ticket,
+        "refunded": cancelled.refunded,
+        "currency": cancelled.currency,
+        "order_cancelled": cancelled.order_cancelled,
+    }
+
+
 def hold_json(hold, state, seats):
     return {
         "id": hold.id,
@@ -96,9 +115,12 @@ def hold_json(hold, state, seats):
     }
 
 
-def ticket_json(ticket, signer=None):
+def ticket_json(ticket, signer=None, payer_id=None):
+    """``payer_id``: the order's owner, when listing an order. A ticket they gave to another
+    fan shows ``transferred`` and no code: the code is the recipient's now (decision 0058)."""
+    transferred = payer_id is not None and ticket.get("user_id") not in (None, payer_id)
     code = None
-    if signer is not None and ticket["status"] == "valid":
+    if signer is not None and ticket["status"] == "valid" and not transferred:
         code = signer.sign(ticket["id"], ticket["match_id"], ticket["seat_id"], ticket["code_version"])
     return {
         "id": ticket["id"],
@@ -116,6 +138,7 @@ def ticket_json(ticket, signer=None):
         "status": ticket["status"],
         "checked_in_at": ticket["checked_in_at"],
         "code": code,
+        "transferred": transferred,
     }
 
 
@@ -130,5 +153,5 @@ def order_json(order, tickets, signer=None):
         "currency": order.currency,
         "created_at": order.created_at,
         "cancelled_at": order.cancelled_at,
-        "tickets": [ticket_json(ticket, signer) for ticket in tickets],
+        "tickets": [ticket_json(ticket, signer, order.user_id) for ticket in tickets],
     }

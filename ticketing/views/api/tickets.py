@@ -1,4 +1,5 @@
-"""Tickets: the signed code, its QR image, the public verification key and gate check-in."""
+"""Tickets: the signed code, its QR image and PDF, the public verification key, gate check-in,
+and what a holder may do with one ticket (cancel it, give it to another fan)."""
 import base64
 import io
 
@@ -6,12 +7,15 @@ import segno
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ticketing.problems import Gone
 from ticketing.resources import Root
 from ticketing.resources.catalogue import MatchResource
-from ticketing.resources.commerce import TicketResource
-from ticketing.services import check_in, orders
+from ticketing.resources.commerce import TicketContainer, TicketResource
+from ticketing.services import audit, check_in, orders, rate_limits, ticket_pdf
+from ticketing.services import tickets as ticket_service
 
-from .serializers import ticket_json
+from .pagination import page, page_params
+from .serializers import ticket_cancellation_json, ticket_json, transfer_json
 
 
 def _ticket_row(request, ticket):
@@ -77,3 +81,54 @@ def check_in_view(context, request):
         body["code"],
         request.identity.id,
     )
+
+
+@view_config(route_name="api.tickets", context=TicketContainer, permission="ticket:list",
+             request_method="GET", renderer="json", openapi=True)
+def held_tickets(context, request):
+    limit, offset = page_params(request)
+    match_id = request.openapi_validated.parameters.query.get("match_id")
+    rows, total = ticket_service.held_tickets(request.dbsession, request.identity.id, match_id, limit, offset)
+    signer = request.registry["ticket_signer"]
+    return page(request, [ticket_json(row, signer) for row in rows], total, limit, offset)
+
+
+@view_config(route_name="api.ticket.cancel", context=TicketResource, permission="ticket:cancel",
+             request_method="POST", renderer="json", openapi=True)
+def cancel_ticket(context, request):
+    staff = request.identity.role in ("staff", "admin")
+    cancelled = ticket_service.cancel_ticket(request.dbsession, context.ticket.id, request.identity.id, staff)
+    if staff:
+        audit.record(request.dbsession, request.identity.id, "ticket.refund", "ticket", cancelled.ticket_id,
+                     order_id=cancelled.order_id, amount=cancelled.refunded)
+    request.dbsession.expire(context.ticket)
+    return ticket_cancellation_json(cancelled, ticket_json(_ticket_row(request, context.ticket)))
+
+
+@view_config(route_name="api.ticket.transfer", context=TicketResource, permission="ticket:transfer",
+             request_method="POST", renderer="json", openapi=True)
+def transfer_ticket(context, request):
+    body = request.openapi_validated.body
+    limit = request.registry.settings["ratelimit.transfers_per_user_hour"]
+    if limit:  # counted before the look-up, so a refused address costs an attempt too
+        count = rate_limits.count_all(request.registry["db_autocommit_engine"],
+                                      [(f"transfers:user:{request.identity.id}", limit)], 3600)
+        request.response.headers.update(rate_limits.rate_limit_headers([count]))
+    transfer = ticket_service.transfer_ticket(
+        request.dbsession, context.ticket.id, request.identity.id, body["email"],
+        request.registry.settings["ticketing.currency"])
+    return transfer_json(transfer)
+
+
+@view_config(route_name="api.ticket.pdf", context=TicketResource, permission="ticket:view",
+             request_method="GET", openapi=True)
+def ticket_pdf_view(context, request):
+    ticket = ticket_service.printable(request.dbsession, context.ticket.id)
+    body = ticket_json(ticket, request.registry["ticket_signer"])
+    if body["code"] is None:
+        raise Gone("This ticket was voided; there is nothing to print.")
+    response = Response(body=ticket_pdf.render(ticket, body["code"]), content_type="application/pdf", charset=None)
+    response.content_disposition = f'inline; filename="ticket-{ticket["id"]}.pdf"'
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    return response
