@@ -46,7 +46,8 @@ def test_every_state_changing_admin_route_refuses_a_request_without_csrf_token(w
             "VALUES (:u, 100, 'EUR', 'csrf test', 'k', :u) RETURNING id"), {"u": fan.user["id"]}).scalar_one()
     ids = {"{stadium_id}": stadium["id"], "{match_id}": match["id"], "{order_id}": order["id"],
            "{user_id}": fan.user["id"], "{section_id}": sections[0]["id"], "{credit_id}": credit_id,
-           "{category_id}": match["categories"][0]["id"] if match.get("categories") else 1}
+           "{category_id}": match["categories"][0]["id"] if match.get("categories") else 1,
+           "{ticket_id}": order["tickets"][0]["id"]}
     mapper = wsgi_app.routes_mapper
     for name in sorted(posting_routes):
         pattern = mapper.get_route(name).pattern

@@ -148,7 +148,10 @@ _JOIN = """
     )
     SELECT inserted.*, room.serving_key, room.called, room.joined_before_opening FROM inserted, room
 """
-_JOIN_AFTER_OPENING = text(_JOIN.format(key="1 + nextval(CAST(:sequence AS regclass))"))
+# The name goes through text so that it becomes a regclass per row, not when the statement
+# is planned: for a match without a room no row reaches nextval, and the answer is "no
+# waiting room" rather than "relation does not exist" (the sequence is made with the room).
+_JOIN_AFTER_OPENING = text(_JOIN.format(key="1 + nextval(CAST(CAST(:sequence AS text) AS regclass))"))
 # Uniform over the keys not called yet, below the first number after the opening: plain
 # (0, 1) until the first call.
 _JOIN_BEFORE_OPENING = text(_JOIN.format(
