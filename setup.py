@@ -37,6 +37,11 @@ requires = [
     "segno>=1.6,<2",
     # The JSON renderer (ticketing/renderers.py): a response body in C, not json.dumps.
     "orjson>=3.9,<4",
+    # GET /metrics in Prometheus's format, summed over a host's app processes (multiprocess
+    # mode; ticketing/metrics.py). 0.x for years with a stable API: capped at the next major.
+    "prometheus-client>=0.20,<1",
+    # The JSON access-log format for production (ticketing/request_log.py).
+    "python-json-logger>=3.1,<5",
 ]
 
 tests_require = [
