@@ -74,14 +74,20 @@ REFUNDS = Counter("ticketing_refunds", "Orders cancelled and refunded (committed
 GATE_SCANS = Counter("ticketing_gate_scans", "Gate scans, by result.", ["result"])
 
 _PENDING = "ticketing.metrics.pending"
-_enabled = True
+
+
+def _enabled_for(request):
+    """Metrics are on unless the app serving ``request`` turned them off; work outside a
+    request (the command line's scripts) is counted."""
+    registry = getattr(request, "registry", None)
+    return registry is None or registry.settings.get("metrics.enabled", True)
 
 
 def count_after_commit(session, counter, amount=1, **labels):
     """Count ``amount`` on ``counter`` once ``session`` commits; never if it rolls back.
 
     Services call this next to the write it counts, so the count and the row share a fate."""
-    if _enabled:
+    if _enabled_for(session.info.get("request")):
         session.info.setdefault(_PENDING, []).append((counter, amount, labels))
 
 
@@ -96,15 +102,15 @@ def _drop_pending(session):
     session.info.pop(_PENDING, None)
 
 
-def count_shed(route_name):
-    if _enabled:
-        SHED.labels(route=route_name).inc()
+def count_shed(request):
+    if _enabled_for(request):
+        SHED.labels(route=request.matched_route.name).inc()
 
 
-def count_gate_scan(result):
+def count_gate_scan(session, result):
     """A rejected scan changes nothing, so it is counted at once (``admitted`` is counted after
     commit by the service)."""
-    if _enabled:
+    if _enabled_for(session.info.get("request")):
         GATE_SCANS.labels(result=result).inc()
 
 
@@ -252,11 +258,9 @@ def render(sale_collector):
 
 
 def includeme(config):
-    global _enabled
     settings = config.get_settings()
     enabled = asbool(os.environ.get("TICKETING_METRICS", settings.get("metrics.enabled", True)))
     settings["metrics.enabled"] = enabled
-    _enabled = enabled
     if not enabled:
         return
     directory = multiprocess_dir()

@@ -61,7 +61,7 @@ def test_business_counters_count_commits_only(staff, customer, testapp, engine, 
     assert seats == {"available": 29, "held": 0, "sold": 1}
 
 
-def test_refunds_are_counted_by_who_cancelled(staff, customer, testapp):
+def test_refunds_and_gate_scans_are_counted_by_kind(staff, customer, testapp):
     match, *_ = published_match(staff, prices=(1000,))
     customer.post("/api/v1/wallet/top-ups", {"amount": 5000}, status=201)
     before = _scrape(testapp)
@@ -69,11 +69,19 @@ def test_refunds_are_counted_by_who_cancelled(staff, customer, testapp):
     for _ in range(2):
         hold = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201).json
         orders.append(customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json)
+    code = customer.get(f"/api/v1/tickets/{orders[1]['tickets'][0]['id']}").json["code"]
+    gate = f"/api/v1/matches/{match['id']}/check-ins"
+    staff.post(gate, {"code": code}, status=200)
+    staff.post(gate, {"code": code}, status=409)
+    staff.post(gate, {"code": code[:-4] + "AAAA"}, status=422)
     customer.post(f"/api/v1/orders/{orders[0]['id']}/cancel", status=200)
     customer.post(f"/api/v1/orders/{orders[0]['id']}/cancel", status=409)
     staff.post(f"/api/v1/matches/{match['id']}/cancel", status=200)
     after = _scrape(testapp)
     assert total(after, "ticketing_refunds_total", by="customer") - total(before, "ticketing_refunds_total", by="customer") == 1
+    for result in ("admitted", "already_admitted", "forged"):
+        assert (total(after, "ticketing_gate_scans_total", result=result)
+                - total(before, "ticketing_gate_scans_total", result=result)) == 1, result
     assert (total(after, "ticketing_refunds_total", by="match_cancelled")
             - total(before, "ticketing_refunds_total", by="match_cancelled")) == 1
 

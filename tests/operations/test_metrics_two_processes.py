@@ -12,7 +12,7 @@ from ..hardening.throwaway_cluster import free_port
 from ..live_server import seed_sale, start_app
 from .metrics_text import total
 
-SEATS, BUYERS = 240, 16
+SEATS, BUYERS = 120, 12
 
 
 def test_counters_of_two_processes_agree_with_the_database(database_url, clean_db, tmp_path, monkeypatch):

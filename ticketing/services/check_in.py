@@ -47,10 +47,10 @@ def check_in(dbsession, public_key, match_id, code, staff_id):
     try:
         claims = ticket_codes.verify(public_key, (code or "").strip())
     except ticket_codes.InvalidCode:
-        metrics.count_gate_scan("forged")
+        metrics.count_gate_scan(dbsession, "forged")
         raise _rejected("forged or malformed code") from None
     if claims.match_id != match_id:
-        metrics.count_gate_scan("other_match")
+        metrics.count_gate_scan(dbsession, "other_match")
         raise _rejected("this ticket is for another match")
     admitted = dbsession.execute(
         _ADMIT,
@@ -59,13 +59,13 @@ def check_in(dbsession, public_key, match_id, code, staff_id):
     ).one_or_none()
     ticket = dbsession.execute(_DETAILS, {"ticket_id": claims.ticket_id}).mappings().one_or_none()
     if ticket is None or ticket["seat_id"] != claims.seat_id or ticket["code_version"] != claims.version:
-        metrics.count_gate_scan("unknown")
+        metrics.count_gate_scan(dbsession, "unknown")
         raise _rejected("unknown ticket")
     if admitted is None:
         if ticket["status"] != "valid":
-            metrics.count_gate_scan("voided")
+            metrics.count_gate_scan(dbsession, "voided")
             raise _rejected("this ticket was voided (order cancelled)")
-        metrics.count_gate_scan("already_admitted")
+        metrics.count_gate_scan(dbsession, "already_admitted")
         raise AlreadyAdmitted(
             f"Already admitted at {ticket['checked_in_at'].isoformat()} by {ticket['admitted_by']}.",
             extra={"checked_in_at": ticket["checked_in_at"].isoformat(), "checked_in_by": ticket["admitted_by"]},
