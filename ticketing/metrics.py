@@ -25,6 +25,7 @@ of the host answers the host's totals. Without it (development, the in-process t
 process's own registry is served. ``metrics.enabled = false`` turns all of it off (the
 benchmark measures the difference).
 """
+import logging
 import os
 import time
 
@@ -41,6 +42,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from pyramid.settings import asbool
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ticketing.proxy_clock import proxy_stamp
@@ -72,6 +74,8 @@ PURCHASES = Counter("ticketing_purchases", "Orders paid (committed).")
 SEATS_SOLD = Counter("ticketing_seats_sold", "Tickets issued by purchases (committed).")
 REFUNDS = Counter("ticketing_refunds", "Orders cancelled and refunded (committed), by who cancelled.", ["by"])
 GATE_SCANS = Counter("ticketing_gate_scans", "Gate scans, by result.", ["result"])
+
+log = logging.getLogger(__name__)
 
 _PENDING = "ticketing.metrics.pending"
 
@@ -197,7 +201,16 @@ class SaleCollector:
         self._read_at = now
 
     def collect(self):
-        self._refresh()
+        ok = GaugeMetricFamily("ticketing_sale_figures_ok",
+                               "1 when the last read of the seat and queue figures succeeded.")
+        try:
+            self._refresh()
+            ok.add_metric([], 1)
+        except DBAPIError:
+            # The database is down (a failover): the request and pool metrics must still be
+            # served, which is when they matter most; the figures are the last ones read.
+            log.warning("metrics: could not read the seat and queue figures", exc_info=True)
+            ok.add_metric([], 0)
         seats = GaugeMetricFamily("ticketing_match_seats", "Seats of an on-sale match, by status.",
                                   labels=["match_id", "status"])
         for row in self._seats:
@@ -216,7 +229,7 @@ class SaleCollector:
             called.add_metric(label, row.called)
             pace.add_metric(label, row.admit_per_minute)
             paused.add_metric(label, int(row.paused))
-        return [seats, waiting, called, pace, paused]
+        return [ok, seats, waiting, called, pace, paused]
 
 
 def multiprocess_dir():

@@ -122,3 +122,16 @@ def test_access_log_is_one_json_line_per_request_in_production_format(customer, 
     plain = logging.Formatter("%(levelname)s [%(name)s] %(message)s").format(records[-2])
     assert "GET /api/v1/wallet 200" in plain and "route=api.wallet rid=json-1" in plain
     assert request_log.fields_of(records[-2])["status"] == 200
+
+
+def test_a_scrape_during_a_database_outage_still_answers():
+    """During a failover the request and pool metrics matter most: the seat figures' failure
+    is reported as ``ticketing_sale_figures_ok 0``, never as a failed scrape."""
+    from sqlalchemy import create_engine
+
+    from ticketing import metrics
+
+    unreachable = create_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    families = {family.name: family for family in metrics.SaleCollector(unreachable).collect()}
+    assert families["ticketing_sale_figures_ok"].samples[0].value == 0
+    assert families["ticketing_match_seats"].samples == []
