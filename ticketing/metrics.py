@@ -148,14 +148,29 @@ def watch_pool(engine, name):
     pool = engine.pool
     POOL_SIZE.labels(pool=name).set(pool.size() if hasattr(pool, "size") else 0)
 
-    def _update():
-        POOL_CHECKED_OUT.labels(pool=name).set(pool.checkedout())
-        overflow = pool.overflow() if hasattr(pool, "overflow") else 0
-        POOL_OVERFLOW.labels(pool=name).set(max(0, overflow))
+    checked_out = POOL_CHECKED_OUT.labels(pool=name)
+    overflow = POOL_OVERFLOW.labels(pool=name)
 
-    event.listen(engine, "checkout", lambda *args: _update())
-    event.listen(engine, "checkin", lambda *args: _update())
-    _update()
+    def _overflow(returning=False):
+        if not hasattr(pool, "overflow"):
+            return
+        # Negative while the pool has not opened all its connections yet. At "checkin" the
+        # connection is not back yet: if the pool is full it will be closed, one less overflow.
+        closing = returning and pool.checkedin() >= pool.size()
+        overflow.set(max(0, pool.overflow() - closing))
+
+    # Counted by the events themselves: at "checkin" the pool still counts the connection as
+    # out (the event comes before it is put back), so reading checkedout() there is one high.
+    def _checkout(*args):
+        checked_out.inc()
+        _overflow()
+
+    def _checkin(*args):
+        checked_out.dec()
+        _overflow(returning=True)
+
+    event.listen(engine, "checkout", _checkout)
+    event.listen(engine, "checkin", _checkin)
 
 
 # Seats of the on-sale matches by status (a held seat whose hold lapsed counts as

@@ -135,3 +135,23 @@ def test_a_scrape_during_a_database_outage_still_answers():
     families = {family.name: family for family in metrics.SaleCollector(unreachable).collect()}
     assert families["ticketing_sale_figures_ok"].samples[0].value == 0
     assert families["ticketing_match_seats"].samples == []
+
+
+def test_pool_gauges_follow_checkouts(database_url):
+    """Checked-out and overflow connections as the pool sees them, back to 0 when returned."""
+    from sqlalchemy import create_engine
+
+    from ticketing import metrics
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=2)
+    metrics.watch_pool(engine, "probe")
+
+    def gauge(g):
+        return total(metrics.generate_latest(metrics.REGISTRY).decode(), g.describe()[0].name, pool="probe")
+
+    first, second = engine.connect(), engine.connect()
+    assert (gauge(metrics.POOL_CHECKED_OUT), gauge(metrics.POOL_OVERFLOW), gauge(metrics.POOL_SIZE)) == (2, 1, 1)
+    second.close()
+    first.close()
+    assert (gauge(metrics.POOL_CHECKED_OUT), gauge(metrics.POOL_OVERFLOW)) == (0, 0)
+    engine.dispose()

@@ -77,6 +77,7 @@ def test_counters_of_two_processes_agree_with_the_database(database_url, clean_d
             assert total(body, "ticketing_http_request_duration_seconds_count", route="api.match.holds") >= holds
             assert total(body, "ticketing_http_requests_in_flight") == 1  # the scrape itself
             assert total(body, "ticketing_db_pool_size", pool="session") == 2 * 8
+            assert total(body, "ticketing_db_pool_checked_out", pool="session") == 0  # all returned
         # Both processes served the burst: each wrote its own samples to the shared directory.
         assert len({path.name.rpartition("_")[2] for path in metrics_dir.glob("counter_*.db")}) == 2
     finally:
