@@ -155,3 +155,19 @@ def test_pool_gauges_follow_checkouts(database_url):
     first.close()
     assert (gauge(metrics.POOL_CHECKED_OUT), gauge(metrics.POOL_OVERFLOW)) == (0, 0)
     engine.dispose()
+
+
+def test_waiting_room_figures(staff, user_factory, testapp, monkeypatch):
+    match, *_ = published_match(staff)
+    url = f"/api/v1/matches/{match['id']}"
+    staff.put(f"{url}/waiting-room", {"enabled": True, "mode": "fixed", "admit_per_minute": 120, "paused": True},
+              status=200)
+    for fan in (user_factory(), user_factory()):
+        fan.post(f"{url}/queue", status=201)
+    monkeypatch.setattr(testapp.app.registry["metrics_sale_collector"], "refresh_seconds", 0)
+    body = _scrape(testapp)
+    label = {"match_id": str(match["id"])}
+    assert total(body, "ticketing_waiting_room_waiting", **label) == 2
+    assert total(body, "ticketing_waiting_room_called", **label) == 0
+    assert total(body, "ticketing_waiting_room_admit_per_minute", **label) == 120
+    assert total(body, "ticketing_waiting_room_paused", **label) == 1
