@@ -23,6 +23,8 @@ requires = [
     "swagger-ui-bundle>=1.1,<2",
     "sqlalchemy>=2.0,<3",
     "zope.sqlalchemy>=3.0,<5",
+    # Imported directly: request sessions join the thread's manager, transaction.manager.
+    "transaction>=3.0,<6",
     "psycopg2-binary>=2.9,<3",
     "alembic>=1.12,<2",
     "bcrypt>=4.0,<6",
@@ -35,8 +37,21 @@ requires = [
     # Ed25519 ticket signatures and QR images (tickets issue).
     "cryptography>=42",
     "segno>=1.6,<2",
+    # Amounts in the federation's locale in the admin (2.870,00 € for sl_SI), from CLDR data.
+    "babel>=2.12,<3",
     # The JSON renderer (ticketing/renderers.py): a response body in C, not json.dumps.
     "orjson>=3.9,<4",
+    # Money as the federation's locale writes it (CLDR), and amounts in words at the admin's
+    # confirmation step (ticketing/money.py).
+    "babel>=2.12,<3",
+    "num2words>=0.5.13,<0.6",  # 0.x: a minor release may change its API, so the cap is the next
+    # Mail (decision 0055): its Message builds the MIME parts, its Mailer speaks SMTP and its
+    # DebugMailer writes development's var/mail/. 0.x: capped at the next minor, as above.
+    "pyramid-mailer>=0.15,<0.16",
+    # Imported directly: mail bodies are rendered outside a request (services/mail.py).
+    "jinja2>=3,<4",
+    # Mail states times in Europe/Ljubljana (zoneinfo): its data where the OS has none.
+    "tzdata>=2024.1",
     # GET /metrics in Prometheus's format, summed over a host's app processes (multiprocess
     # mode; ticketing/metrics.py). 0.x for years with a stable API: capped at the next major.
     "prometheus-client>=0.20,<1",
@@ -57,6 +72,19 @@ tests_require = [
     # meter on the real PostgreSQL processes (bench/).
     "uvloop>=0.18",
     "psutil>=5.9",
+    # The contract tests (tests/contract/): the served OpenAPI document is checked as a spec,
+    # and a client generated from it at test time is type-checked strictly and drives the
+    # fan journey. 0.x: capped at the next minor (a minor may change the generated code).
+    "openapi-spec-validator>=0.7,<0.9",
+    # 0.x, capped at the next minor: a minor may change the code it generates.
+    "openapi-python-client>=0.29,<0.30",
+    "mypy>=1.10",
+    # What the generated client imports at run time. httpx is 0.x and the generator's own
+    # template asks for <0.29 (its next minor), so the cap follows it.
+    "httpx>=0.23,<0.29",
+    "attrs>=22.2",
+    # A real SMTP server in the test run: mail is asserted as it arrives (tests/mail/).
+    "aiosmtpd>=1.4,<2",
 ]
 
 setup(
@@ -79,6 +107,10 @@ setup(
     },
     entry_points={
         "paste.app_factory": ["main = ticketing:main"],
-        "console_scripts": ["ticketing = ticketing.scripts.cli:main"],
+        "console_scripts": [
+            "ticketing = ticketing.scripts.cli:main",
+            # Sends the mail outbox; ops run it as a service (deploy/ticketing-mail-sender.service).
+            "ticketing-mail-sender = ticketing.scripts.mail_sender:main",
+        ],
     },
 )

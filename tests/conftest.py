@@ -26,7 +26,6 @@ def app_settings(database_url, **overrides):
         "sqlalchemy.pool_size": "10",
         "sqlalchemy.max_overflow": "30",
         "sqlalchemy.pool_pre_ping": "false",  # as production.ini (decision 0016)
-        "tm.manager_hook": "pyramid_tm.explicit_manager",
         "retry.attempts": "3",
         "jinja2.directories": str(database.ROOT / "templates"),
         "ticketing.environment": "test",

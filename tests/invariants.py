@@ -18,9 +18,9 @@ CHECKS = {
               OR (h.status <> 'active' AND h.status <> 'expired')
               OR NOT (ms.seat_id = ANY(h.seat_ids)))
     """,
-    "every wallet balance equals its ledger (top-ups - payments + refunds)": """
+    "every wallet balance equals its ledger (top-ups - payments + refunds - reversals)": """
         SELECT w.user_id FROM wallets w
-        LEFT JOIN (SELECT user_id, sum(CASE kind WHEN 'payment' THEN -amount ELSE amount END) AS total
+        LEFT JOIN (SELECT user_id, sum(CASE WHEN kind IN ('payment', 'reversal') THEN -amount ELSE amount END) AS total
                    FROM wallet_ledger GROUP BY user_id) l ON l.user_id = w.user_id
         WHERE w.balance <> coalesce(l.total, 0) OR w.balance < 0
     """,

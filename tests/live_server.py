@@ -31,14 +31,13 @@ sqlalchemy.max_overflow = 8
 sqlalchemy.pool_pre_ping = false
 db.statement_timeout_ms = 5000
 db.lock_timeout_ms = 2000
-tm.manager_hook = pyramid_tm.explicit_manager
 retry.attempts = 3
 jinja2.directories = {root}/templates
 ticketing.environment = production
 auth.jwt_secret = {jwt}
 auth.session_secret = {session}
 tickets.signing_key = {ticket_key}
-pyramid_openapi3.enable_response_validation = false
+pyramid_openapi3.enable_response_validation = {validate_responses}
 
 [server:main]
 use = egg:waitress#main
@@ -96,15 +95,18 @@ class App:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-def start_app(database_url, directory, port):
+def start_app(database_url, directory, port, validate_responses=False):
     """The app on ``database_url`` (its ini and log in ``directory``), started; returns the
-    :class:`App` and the settings whose secret signs its access tokens."""
+    :class:`App` and the settings whose secret signs its access tokens. ``validate_responses``:
+    check every answer against the OpenAPI document, as development does (a broken one is a
+    500 and an ERROR line in the log)."""
     jwt, session = "j" * 48, "s" * 48
     key = base64.b64encode(Ed25519PrivateKey.generate().private_bytes(
         Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
     ini = directory / "app.ini"
     ini.write_text(INI.format(url=database_url.replace("%", "%%"), root=ROOT, jwt=jwt, session=session,
-                              ticket_key=key, port=port))
+                              ticket_key=key, port=port,
+                              validate_responses=str(bool(validate_responses)).lower()))
     app = App(ini, port, directory / "app.log")
     app.start()
     return app, normalize_settings({"auth.jwt_secret": jwt, "auth.session_secret": session}, environ={})

@@ -6,6 +6,7 @@ every package says in its own ``includeme`` what it adds.
 from pyramid.config import Configurator
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from ticketing.services import mail
 from ticketing.services.ticket_codes import load_signer
 from ticketing.settings import normalize_settings
 from ticketing.startup import explain_port_clash, freeze_startup_heap
@@ -39,6 +40,7 @@ def main(global_config, **settings):
         explain_port_clash(global_config["http_port"])
     settings = normalize_settings(settings)
     settings["pyramid.tweens"] = "\n".join(TWEENS)
+    mail.configure(settings)  # the shop's address for links in mail
     with Configurator(settings=settings) as config:
         config.set_root_factory("ticketing.resources.root_factory")
         config.set_default_permission(DENY_BY_DEFAULT)

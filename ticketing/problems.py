@@ -86,7 +86,7 @@ class RateLimited(Problem):
 
     def __init__(self, retry_after, detail=None, **kwargs):
         self.retry_after = max(1, int(retry_after))
-        kwargs.setdefault("headers", {"Retry-After": str(self.retry_after)})
+        kwargs["headers"] = {"Retry-After": str(self.retry_after), **(kwargs.get("headers") or {})}
         super().__init__(detail or "Too many requests; try again later.", **kwargs)
 
 

@@ -44,6 +44,15 @@ def includeme(config):
     config.add_route("api.auth.refresh", "/api/v1/auth/refresh", factory=auth_factory)
     config.add_route("api.auth.logout", "/api/v1/auth/logout", factory=auth_factory)
     config.add_route("api.me", "/api/v1/me", factory=me_factory)
+    # Account recovery and the fan's own data (issue 25)
+    config.add_route("api.auth.verify_email", "/api/v1/auth/verify-email", factory=auth_factory)
+    config.add_route("api.auth.password_reset", "/api/v1/auth/password-reset", factory=auth_factory)
+    config.add_route("api.auth.password_reset.confirm", "/api/v1/auth/password-reset/confirm", factory=auth_factory,
+                     queue_patience={"POST": HASHES_A_PASSWORD})
+    config.add_route("api.me.verification_email", "/api/v1/me/verification-email", factory=me_factory)
+    config.add_route("api.me.data", "/api/v1/me/data", factory=me_factory)
+    config.add_route("api.me.deletion", "/api/v1/me/deletion", factory=me_factory,
+                     queue_patience={"POST": HASHES_A_PASSWORD})
 
     # Stadiums: the container, then one stadium reached by traversal
     config.add_route("api.stadiums", "/api/v1/stadiums", factory=stadium_factory)
@@ -118,6 +127,10 @@ def includeme(config):
         ("admin.match.seating", "/admin/matches/{match_id}/seating", "/matches/{match_id}"),
         ("admin.match.publish", "/admin/matches/{match_id}/publish", "/matches/{match_id}"),
         ("admin.match.close", "/admin/matches/{match_id}/close", "/matches/{match_id}"),
+        ("admin.match.reopen", "/admin/matches/{match_id}/reopen", "/matches/{match_id}"),
+        ("admin.match.category", "/admin/matches/{match_id}/categories/{category_id}", "/matches/{match_id}"),
+        ("admin.match.category.delete", "/admin/matches/{match_id}/categories/{category_id}/delete",
+         "/matches/{match_id}"),
         ("admin.match.cancel", "/admin/matches/{match_id}/cancel", "/matches/{match_id}"),
         ("admin.match.seats", "/admin/matches/{match_id}/seats", "/matches/{match_id}"),
         ("admin.match.blocks", "/admin/matches/{match_id}/blocks", "/matches/{match_id}"),
@@ -128,9 +141,24 @@ def includeme(config):
         ("admin.order", "/admin/orders/{order_id}", "/orders/{order_id}"),
         ("admin.order.refund", "/admin/orders/{order_id}/refund", "/orders/{order_id}"),
         ("admin.users", "/admin/users", "/users"),
+        ("admin.users.new", "/admin/users/new", "/users"),  # before admin.user, which would match it
         ("admin.user", "/admin/users/{user_id}", "/users/{user_id}"),
         ("admin.user.role", "/admin/users/{user_id}/role", "/users/{user_id}"),
         ("admin.user.top_up", "/admin/users/{user_id}/top-up", "/users/{user_id}"),
+        ("admin.user.password_reset", "/admin/users/{user_id}/password-reset", "/users/{user_id}"),
         ("admin.audit", "/admin/audit", "/audit"),
+        # Account tools and staff credits (decision 0041)
+        ("admin.user.active", "/admin/users/{user_id}/active", "/users/{user_id}"),
+        ("admin.credits", "/admin/credits", "/credits"),
+        ("admin.credit.approve", "/admin/credits/{credit_id}/approve", "/credits/{credit_id}"),
+        ("admin.credit.reject", "/admin/credits/{credit_id}/reject", "/credits/{credit_id}"),
+        ("admin.credit.reverse", "/admin/credits/{credit_id}/reverse", "/credits/{credit_id}"),
+        # CSV exports (decision 0040): the list's own filters come in the query string
+        ("admin.export.orders", "/admin/orders.csv", "/orders"),
+        ("admin.export.ledger", "/admin/ledger.csv", "/users"),
+        ("admin.export.audit", "/admin/audit.csv", "/audit"),
+        ("admin.export.report", "/admin/matches/{match_id}/report.csv", "/matches/{match_id}"),
+        ("admin.export.attendees", "/admin/matches/{match_id}/attendees.csv", "/matches/{match_id}"),
+        ("admin.export.check_ins", "/admin/matches/{match_id}/check-ins.csv", "/matches/{match_id}"),
     ):
         config.add_route(name, pattern, factory=admin_factory, traverse=traverse or None)

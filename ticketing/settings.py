@@ -6,7 +6,10 @@ configuration that would be unsafe (missing or development secrets).
 """
 import os
 
+from babel import Locale
 from pyramid.settings import asbool
+
+from ticketing.money import DEFAULT_LOCALE
 
 #: Environment variables that override ini settings (twelve-factor style deployments).
 ENVIRONMENT_OVERRIDES = {
@@ -18,6 +21,15 @@ ENVIRONMENT_OVERRIDES = {
     "TICKETING_TICKET_SIGNING_KEY": "tickets.signing_key",
     "TICKETING_TICKET_SIGNING_KEY_FILE": "tickets.signing_key_file",
     "TICKETING_GC_FREEZE": "ticketing.gc_freeze",
+    # Mail (decision 0055): production's SMTP relay and addresses come from the environment.
+    "TICKETING_SMTP_HOST": "mail.host",
+    "TICKETING_SMTP_PORT": "mail.port",
+    "TICKETING_SMTP_USERNAME": "mail.username",
+    "TICKETING_SMTP_PASSWORD": "mail.password",
+    "TICKETING_SMTP_TLS": "mail.tls",
+    "TICKETING_SMTP_SSL": "mail.ssl",
+    "TICKETING_MAIL_FROM": "mail.default_sender",
+    "TICKETING_SHOP_URL": "mail.shop_url",
 }
 
 INT_SETTINGS = {
@@ -44,6 +56,18 @@ INT_SETTINGS = {
     # An API request that waited longer than this for a thread is refused unstarted with a
     # 503 (ticketing/load_shedding.py, decision 0025); 0 serves every request however late.
     "ticketing.max_queue_wait_ms": 5000,
+    # Staff credits to fans' wallets, in minor units (services/credits.py, decision 0041): one
+    # credit at most, one staff member's credits per calendar day at most, and above what an
+    # administrator other than the requester must approve the credit before the money moves.
+    "wallet.staff_credit_max": 50_000,
+    "wallet.staff_credit_daily_max": 200_000,
+    "wallet.staff_credit_approval_above": 20_000,
+    # Account recovery (ticketing/services/recovery.py): token lifetimes, and password reset
+    # requests per e-mail address and per client address, per hour.
+    "auth.verify_email_ttl_seconds": 3 * 24 * 3600,
+    "auth.password_reset_ttl_seconds": 3600,
+    "ratelimit.password_reset_per_email": 3,
+    "ratelimit.password_reset_per_ip": 20,
 }
 
 REQUEST_LIMITS = (
@@ -80,6 +104,11 @@ def normalize_settings(settings, environ=None):
     settings["ticketing.gc_freeze"] = asbool(settings.get("ticketing.gc_freeze", False))
     settings.setdefault("ticketing.environment", "development")
     settings.setdefault("ticketing.currency", "EUR")
+    # The federation's locale for amounts in the admin (Babel); a typo fails at start-up,
+    # not on the first page that shows money.
+    settings["ticketing.locale"] = str(Locale.parse(settings.get("ticketing.locale") or DEFAULT_LOCALE))
+    settings.setdefault("mail.transport", "smtp")
+    settings.setdefault("mail.default_sender", "Box office <box-office@localhost>")
     settings["ticketing.production"] = settings["ticketing.environment"] == "production"
     settings["auth.jwt_audience"] = settings.get("auth.jwt_audience") or "ticketing-api"
     settings["auth.jwt_issuer"] = settings.get("auth.jwt_issuer") or "ticketing"

@@ -57,5 +57,5 @@ def published_match(client, name="Hala Tivoli"):
     sections, categories = section_ids(client, match_id), category_ids(client, match_id)
     assign(client, match_id, sections["North"], categories["Premium"])
     assign(client, match_id, sections["South"], categories["Standard"])
-    client.post(f"/admin/matches/{match_id}/publish")
+    client.post(f"/admin/matches/{match_id}/publish", {"confirm": "yes"})
     return match_id, sections, categories

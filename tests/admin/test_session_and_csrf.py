@@ -1,4 +1,6 @@
 """Session fixation and CSRF across the whole admin (hardening issue)."""
+from sqlalchemy import text
+
 from ..functional.catalogue_helpers import published_match
 from .conftest import AdminClient
 
@@ -19,7 +21,8 @@ def test_login_rotates_the_session_cookie(wsgi_app, user_factory):
     planted.get("/admin/", status=303)
 
 
-def test_every_state_changing_admin_route_refuses_a_request_without_csrf_token(wsgi_app, login_as, user_factory):
+def test_every_state_changing_admin_route_refuses_a_request_without_csrf_token(wsgi_app, login_as, user_factory,
+                                                                               engine):
     """Walk every admin view that accepts POST: without the token each answers 400."""
     introspector = wsgi_app.registry.introspector
     posting_routes = set()
@@ -37,8 +40,13 @@ def test_every_state_changing_admin_route_refuses_a_request_without_csrf_token(w
     fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
     hold = fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201).json
     order = fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
+    with engine.begin() as conn:  # a pending staff credit, for the approve/reject/reverse routes
+        credit_id = conn.execute(text(
+            "INSERT INTO wallet_credits (user_id, amount, currency, reason, request_key, requested_by) "
+            "VALUES (:u, 100, 'EUR', 'csrf test', 'k', :u) RETURNING id"), {"u": fan.user["id"]}).scalar_one()
     ids = {"{stadium_id}": stadium["id"], "{match_id}": match["id"], "{order_id}": order["id"],
-           "{user_id}": fan.user["id"], "{section_id}": sections[0]["id"]}
+           "{user_id}": fan.user["id"], "{section_id}": sections[0]["id"], "{credit_id}": credit_id,
+           "{category_id}": match["categories"][0]["id"] if match.get("categories") else 1}
     mapper = wsgi_app.routes_mapper
     for name in sorted(posting_routes):
         pattern = mapper.get_route(name).pattern

@@ -15,7 +15,7 @@ from ..system_packages import require
 def test_site_config_swaps_only_upstreams_listen_logs_cache_and_limit(tmp_path):
     site = nginx.site_config([41001, 41002, 41003], 42000, tmp_path)
     assert re.findall(r"^\s*server 127\.0\.0\.1:(\d+)", site, re.M) == ["41001", "41002", "41003"]
-    assert re.findall(r"^\s*listen\s+([^;]+);", site, re.M) == ["127.0.0.1:42000 backlog=4096 reuseport"]
+    assert re.findall(r"^\s*listen\s+([^;]+);", site, re.M) == ["127.0.0.1:42000 backlog=4096"]
     assert "/var/log/nginx" not in site and f"{tmp_path}/ticketing.access.log" in site
     assert "/var/cache" not in site and f"proxy_cache_path {tmp_path}/cache/ticketing " in site
     assert "limit_conn ticketing_per_address 65535;" in site
@@ -29,7 +29,7 @@ def test_site_config_swaps_only_upstreams_listen_logs_cache_and_limit(tmp_path):
                  "client_max_body_size 1m;", "gzip_types application/json image/svg+xml;", "proxy_read_timeout"):
         assert kept in site, kept
     deployed = nginx.DEPLOYED.read_text()
-    assert "listen 80 backlog=4096 reuseport;" in deployed and "server 127.0.0.1:6543" in deployed
+    assert "listen 80 backlog=4096;" in deployed and "server 127.0.0.1:6543" in deployed
     assert "limit_conn ticketing_per_address 100;" in deployed
 
 

@@ -132,6 +132,9 @@ def browser_page(chromium_browser, live_server, clean_db):
             errors.append(message.text)
 
     def response(reply):
+        # A form posted in the background (the gate's scans) answers 409/422 as its page would.
+        if reply.request.method == "POST" and reply.status in (409, 422):
+            return
         if reply.request.resource_type in ("stylesheet", "script", "image", "font", "fetch") and reply.status >= 400:
             errors.append(f"{reply.status} for {reply.url}")
 

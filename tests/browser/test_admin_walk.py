@@ -109,6 +109,7 @@ def test_staff_walk(browser_page, user_factory):
     form.get_by_role("button", name="Block seats").click()
     expect(page.locator(".flash")).to_contain_text("4 blocked")
     _review(page, "match-draft")
+    page.get_by_role("link", name=re.compile(r"^Publish")).click()  # the confirmation step
     page.get_by_role("button", name=re.compile(r"^Publish")).click()
     expect(page.locator(".flash")).to_contain_text("Published:")
     expect(page.locator("h1 .badge")).to_have_text("On sale")
@@ -146,7 +147,7 @@ def test_staff_walk(browser_page, user_factory):
     page.get_by_role("link", name="Cancel and refund…").click()
     page.get_by_label("Reason").fill("fan is ill")
     page.get_by_role("button", name=re.compile("Cancel order and refund")).click()
-    expect(page.locator(".flash")).to_contain_text("80.00 EUR refunded")
+    expect(page.locator(".flash")).to_contain_text("80,00\xa0€ refunded")
     expect(page.locator("h1 .badge")).to_have_text("Cancelled")
     assert refunded_fan.get("/api/v1/wallet").json["balance"] == 50_000
 
@@ -167,7 +168,7 @@ def test_staff_walk(browser_page, user_factory):
 
     # The dashboard now shows the sales.
     page.get_by_role("link", name="Dashboard").click()
-    expect(page.locator(".stat-value").first).to_have_text("120.00 EUR")  # the 3 Premium seats kept
+    expect(page.locator(".stat-value").first).to_have_text("120,00\xa0€")  # the 3 Premium seats kept
     expect(page.locator("svg.sales-chart rect.bar[height]:not([height='0.0'])")).to_have_count(1)
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
     _review(page, "dashboard")

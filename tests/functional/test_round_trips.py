@@ -116,7 +116,7 @@ def counting_app(database_url, clean_db, engine, monkeypatch):
     proxy.close()
 
 
-def test_a_purchase_is_sixteen_round_trips(counting_app, engine):
+def test_a_purchase_is_seventeen_round_trips(counting_app, engine):
     app, proxy = counting_app
     staff = make_user(app, engine, "staff")
     match, *_ = published_match(staff, seats_per_row=20, rows=4, prices=(2500,))
@@ -149,6 +149,7 @@ def test_a_purchase_is_sixteen_round_trips(counting_app, engine):
         "SET",  # the counters and the Idempotency-Key's claim, one statement
         "EXECUTE",  # the fan's wallet, then the hold, locked
         "EXECUTE",  # pay and issue
+        "INSERT",  # the receipt, queued in the mail outbox (composed later by the sender: 0055)
         "EXECUTE",  # the response recorded on the key
         "COMMIT",
     ], checkout

@@ -54,3 +54,34 @@ def test_the_available_seat_indexes_survive_a_failed_concurrent_build_and_go_bac
     finally:
         engine.dispose()
         database.drop_test_database(base, name)
+
+
+def test_the_wallet_credits_migration_goes_down_unless_the_ledger_holds_reversals():
+    """0010 widens the ledger's kinds with ``reversal``. Going back is refused while such rows
+    exist (the ledger is never edited to fit an older schema), and works once none are left."""
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    from tests import database
+
+    base = database.server_url()
+    url, name = database.create_test_database(base)
+    engine = create_engine(url)
+    try:
+        database.migrate(url, "0010")
+        with engine.begin() as conn:
+            user = conn.execute(text("INSERT INTO users (email, full_name, password_hash) "
+                                     "VALUES ('m@example.com', 'M', 'x') RETURNING id")).scalar_one()
+            conn.execute(text("INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency) "
+                              "VALUES (:u, 'reversal', 100, 0, 'EUR')"), {"u": user})
+        with pytest.raises(RuntimeError, match="1 reversal entries"):
+            database.downgrade(url, "-1")
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM wallet_ledger"))
+        database.downgrade(url, "-1")  # one step: whatever 0010 follows once re-chained
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT to_regclass('wallet_credits')")).scalar_one() is None
+        database.migrate(url, "0010")
+    finally:
+        engine.dispose()
+        database.drop_test_database(base, name)

@@ -4,6 +4,7 @@
 ``request.tm`` by zope.sqlalchemy, so a request commits once when the view returns and aborts
 on any error; pyramid_retry re-runs it on serialization failures and deadlocks.
 """
+import transaction
 from pyramid.settings import asbool
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import engine_from_config, event
@@ -12,7 +13,9 @@ from zope.sqlalchemy import register
 from zope.sqlalchemy.datamanager import STATUS_CHANGED
 
 from .audit import AuditEntry  # noqa: F401
+from .credits import StaffCreditDay, WalletCredit  # noqa: F401
 from .commerce import IdempotencyRecord, LedgerEntry, Hold, Order, Ticket, Wallet  # noqa: F401
+from .mail import AccountToken, MailCampaign, MailOutbox  # noqa: F401
 from .match import Match, MatchSeat, MatchSeatVersion, PriceCategory, SeatAssignment  # noqa: F401
 from .meta import Base, metadata  # noqa: F401
 from .rate_limit import RateLimitCounter  # noqa: F401
@@ -140,8 +143,9 @@ def get_session_factory(engine):
 
 
 def get_tm_session(session_factory, transaction_manager, request=None):
-    """A session joined to ``transaction_manager``: it commits or aborts with the request,
-    as the Pyramid cookiecutter's.
+    """A session joined to ``transaction_manager``: it commits or aborts with it, as the
+    Pyramid cookiecutter's. For scripts and tests that bring their own manager; requests
+    use ``get_request_session_factory``.
 
     It starts "changed" (``STATUS_CHANGED``): the hot paths write with SQL statements
     (conditional UPDATEs, INSERT ... SELECT, prepared EXECUTEs) that zope.sqlalchemy cannot
@@ -153,9 +157,27 @@ def get_tm_session(session_factory, transaction_manager, request=None):
     return session
 
 
+def get_request_session_factory(engine):
+    """Sessions joined to the transaction of the thread they are made in: pyramid_tm's
+    default manager (``transaction.manager``, one per thread) is what ``request.tm`` is, and
+    waitress serves a request in one thread from start to end.
+
+    zope.sqlalchemy's listeners are registered once, on the factory, as its ``register``
+    allows. Registering them on each request's session (the cookiecutter's way, needed with
+    an explicit manager per request) cost 11 % of the app's CPU in a sell-out: SQLAlchemy
+    builds an event dispatcher per session for seven listeners (bench/results/ab-zope-
+    register-once.json). Initial state: see ``get_tm_session``.
+    """
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    register(factory, initial_state=STATUS_CHANGED, transaction_manager=transaction.manager)
+    return factory
+
+
 def includeme(config):
     settings = config.get_settings()
-    settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    # request.tm is transaction.manager, the thread's own manager: the request sessions'
+    # factory is joined to it once (get_request_session_factory).
+    settings.pop("tm.manager_hook", None)
     # pyramid_tm would look up the user to annotate each transaction, *outside* the exception
     # views: a database outage there became a bare 500 (found by the crash test).
     settings["tm.annotate_user"] = False
@@ -166,6 +188,7 @@ def includeme(config):
     engine = retry_on_lost_connection(get_engine(settings))
     session_factory = get_session_factory(engine)
     config.registry["dbsession_factory"] = session_factory
+    request_session_factory = get_request_session_factory(engine)
     config.registry["db_engine"] = engine
     config.registry["db_autocommit_engine"] = get_autocommit_engine(settings)
 
@@ -173,7 +196,7 @@ def includeme(config):
         # Tests may hand in a session bound to an outer transaction via the environ.
         session = request.environ.get("app.dbsession")
         if session is None:
-            session = get_tm_session(session_factory, request.tm, request=request)
+            session = request_session_factory(info={"request": request})
         return session
 
     config.add_request_method(dbsession, reify=True)

@@ -47,7 +47,8 @@ class LedgerEntry(Base):
 
     __tablename__ = "wallet_ledger"
     __table_args__ = (
-        CheckConstraint("kind IN ('top_up', 'payment', 'refund')", name="kind_known"),
+        # A reversal takes back a staff credit (models/credits.py): a counter-entry, never an edit.
+        CheckConstraint("kind IN ('top_up', 'payment', 'refund', 'reversal')", name="kind_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_wallet_ledger_user_id_id", "user_id", "id"),
     )

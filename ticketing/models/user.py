@@ -33,6 +33,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("role IN ('customer', 'staff', 'admin')", name="role_known"),
         CheckConstraint("email = lower(email)", name="email_normalised"),
+        CheckConstraint("locale IN ('en', 'sl')", name="locale_known"),
         # Case-insensitive uniqueness is the database's promise, not only the signup code's.
         Index("uq_users_email_lower", text("lower(email)"), unique=True),
     )
@@ -49,8 +50,20 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    # Set when the owner follows the verification link (decision 0056 says what an
+    # unverified account may do); cleared when the address changes.
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The language of the mail the account gets: 'en' or 'sl'.
+    locale: Mapped[str] = mapped_column(String(5), nullable=False, server_default="en")
+    # Set when the owner deleted the account: its personal data is gone, its orders and
+    # ledger stay for the accounts (decision 0057).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     refresh_tokens = relationship("RefreshToken", back_populates="user", passive_deletes=True)
+
+    @property
+    def email_verified(self):
+        return self.email_verified_at is not None
 
     @property
     def is_staff(self):

@@ -9,9 +9,9 @@ class AuthService(Resource):
 
 
 class Me(Resource):
-    """The caller's own account."""
+    """The caller's own account: see it, and manage it (verification mail, export, deletion)."""
 
-    __acl__ = [(Allow, Authenticated, "me:view"), (Allow, ADMIN, "me:view")]
+    __acl__ = [(Allow, Authenticated, "me:view"), (Allow, ADMIN, "me:view"), (Allow, Authenticated, "me:manage")]
 
 
 def auth_factory(request):

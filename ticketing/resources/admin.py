@@ -9,11 +9,12 @@ order, anyone a published match). The admin is for staff only, so its root ends 
 ``DENY_ALL`` and grants staff the staff permissions and admins those plus role changes.
 Contexts add rules computed from their row, as warehouse does for projects: nobody changes
 their own role (an admin cannot lock the last admin out by accident), and only a customer's
-wallet can be topped up by staff.
+wallet can be topped up by staff; nobody disables their own account, and only admins disable
+staff accounts.
 """
 from pyramid.authorization import DENY_ALL, Deny
 
-from ticketing.models import Match, Order, Stadium, User
+from ticketing.models import Match, Order, Stadium, User, WalletCredit
 
 from . import ADMIN, STAFF, Allow, Everyone, Resource, parse_id
 
@@ -22,10 +23,14 @@ STAFF_PERMISSIONS = (
     "stadium:view", "stadium:edit",
     "match:view", "match:edit", "match:check_in",
     "order:view", "order:refund",
-    "user:view", "user:top_up",
+    "user:view", "user:top_up", "user:set_active",
+    "credit:view", "credit:reverse",
+    # The link goes to the account's own address, never to staff: helping a fan at the desk.
+    "user:send_password_reset",
     "audit:view",
 )
-ADMIN_PERMISSIONS = STAFF_PERMISSIONS + ("user:set_role",)
+# Admins also open staff accounts and approve the credits above the approval threshold.
+ADMIN_PERMISSIONS = STAFF_PERMISSIONS + ("user:set_role", "user:create", "credit:approve")
 
 
 class AdminRoot(Resource):
@@ -87,11 +92,25 @@ class AdminUser(RowContext):
 
     @property
     def __acl__(self):
-        acl = [(Deny, f"u:{self.user.id}", "user:set_role")]
+        acl = [(Deny, f"u:{self.user.id}", "user:set_role"),
+               # Nobody disables their own account (the last admin cannot lock everyone out).
+               (Deny, f"u:{self.user.id}", "user:set_active")]
         if self.user.role != "customer":
             # Wallets belong to fans; staff accounts do not buy tickets.
             acl.append((Deny, Everyone, "user:top_up"))
+            # Staff disable fans' accounts; only admins disable staff and admin accounts.
+            acl += [(Allow, ADMIN, "user:set_active"), (Deny, Everyone, "user:set_active")]
         return acl
+
+
+class AdminCredit(RowContext):
+    @property
+    def credit(self):
+        return self.row
+
+
+class Credits(RowContainer):
+    model, context_class = WalletCredit, AdminCredit
 
 
 class Stadiums(RowContainer):
@@ -125,6 +144,7 @@ AREAS = {
     "users": Users,
     "gate": Gate,
     "audit": AuditLog,
+    "credits": Credits,
 }
 
 

@@ -15,6 +15,14 @@ def record(dbsession, actor_id, action, target_type, target_id=None, **details):
 
 def entries(dbsession, *, limit=50, offset=0, action=None, target_type=None, target_id=None, actor_id=None):
     """Newest first, with the actor's e-mail; returns (rows, total)."""
+    query = entries_query(action=action, target_type=target_type, target_id=target_id, actor_id=actor_id)
+    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = dbsession.execute(query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
+    return rows, total
+
+
+def entries_query(*, action=None, target_type=None, target_id=None, actor_id=None):
+    """(entry, actor e-mail) rows the log's filters select (the page and its CSV share it)."""
     query = select(AuditEntry, User.email).outerjoin(User, User.id == AuditEntry.actor_id)
     if action:
         query = query.where(AuditEntry.action == action)
@@ -24,6 +32,4 @@ def entries(dbsession, *, limit=50, offset=0, action=None, target_type=None, tar
         query = query.where(AuditEntry.target_id == target_id)
     if actor_id is not None:
         query = query.where(AuditEntry.actor_id == actor_id)
-    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = dbsession.execute(query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
-    return rows, total
+    return query

@@ -103,14 +103,18 @@ def trusted_device(secret, email, token):
 
 def check_login_attempt(engine, settings, email, client_address, device_id):
     """Count this attempt against its budgets; raise ``RateLimited`` when one is spent.
-    ``email``: normalised; ``device_id``: :func:`trusted_device`'s answer (None: untrusted)."""
+    ``email``: normalised; ``device_id``: :func:`trusted_device`'s answer (None: untrusted).
+    Returns the :class:`~ticketing.services.rate_limits.Count` objects made (for the
+    response's RateLimit header fields)."""
     window = settings["ratelimit.auth_window_seconds"]
     if device_id is not None:
-        rate_limits.hit_all(engine, [(f"auth:device:{device_id}", settings["ratelimit.auth_per_device"])], window)
-        return
+        return [rate_limits.count_all(engine, [(f"auth:device:{device_id}", settings["ratelimit.auth_per_device"])],
+                                      window)]
     client = client_key(client_address)
     limits = [(f"auth:ip:{client}", settings["ratelimit.auth_per_ip"]),
               (f"auth:pair:{email}:{client}", settings["ratelimit.auth_per_account_client"])]
-    rate_limits.hit_all(engine, limits, window)
-    rate_limits.hit_all(engine, [(f"auth:untrusted:{email}", settings["ratelimit.auth_untrusted_per_account"])],
-                        settings["ratelimit.auth_untrusted_window_seconds"])
+    counts = [rate_limits.count_all(engine, limits, window)]
+    counts.append(rate_limits.count_all(
+        engine, [(f"auth:untrusted:{email}", settings["ratelimit.auth_untrusted_per_account"])],
+        settings["ratelimit.auth_untrusted_window_seconds"]))
+    return counts

@@ -11,8 +11,8 @@ from sqlalchemy import func, or_, select, text
 from ticketing.models import Match, PriceCategory, Seat, SeatAssignment, Section, Stadium
 from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.services.stadiums import escape_like, insert_unique
-from ticketing.problems import Conflict, ValidationFailed, field_error
-from ticketing.services import audit
+from ticketing.problems import Conflict, NotFound, ValidationFailed, field_error
+from ticketing.services import audit, notices
 
 DEFAULT_HOLD_SECONDS = 600
 DEFAULT_MAX_TICKETS = 6
@@ -154,6 +154,9 @@ def update_match(dbsession, match, changes):
             elif field in ("home_team", "away_team") and isinstance(value, str):
                 value = value.strip()  # as on create
             values[field] = value
+    changes = dict(changes)
+    changes.update(moved_deadlines(match, values["starts_at"], changes))
+    values.update({field: changes[field] for field in MOVES_WITH_KICK_OFF if field in changes})
     _coerce_ints(values, errors)
     _validate_schedule(values, errors, utcnow(), creating=False)
     _check_teams(dbsession, values, errors)
@@ -161,11 +164,43 @@ def update_match(dbsession, match, changes):
         errors.append(field_error("starts_at", "must be in the future"))
     if errors:
         raise ValidationFailed("The match is not valid.", errors=errors)
+    old_starts_at = match.starts_at
     for field in EDITABLE:
         if field in changes:
             setattr(match, field, values[field])
     dbsession.flush()
+    if match.status != "draft" and match.starts_at != old_starts_at:
+        # Fans who bought for the old date hear of the new one (in bulk, by the mail sender).
+        notices.match_rescheduled(dbsession, match, old_starts_at)
     return match
+
+
+#: The deadlines that are set relative to kick-off: a rescheduled match takes them along, so
+#: a match moved a week later does not stop selling (or stop refunds) a week early.
+MOVES_WITH_KICK_OFF = ("sales_close_at", "refund_cutoff_at")
+
+
+def moved_deadlines(match, new_starts_at, changes):
+    """{field: new time} for the deadlines a kick-off change moves (those not changed by hand)."""
+    if new_starts_at is None or match.starts_at is None or new_starts_at == match.starts_at:
+        return {}
+    shift = new_starts_at - match.starts_at
+    return {field: getattr(match, field) + shift for field in MOVES_WITH_KICK_OFF
+            if field not in changes and getattr(match, field) is not None}
+
+
+def paid_orders_of(dbsession, match_id, limit=50):
+    """(rows, total) of the paid orders of a match: ``id``, ``total``, ``currency``, the buyer."""
+    query = text(
+        """
+        SELECT o.id, o.total, o.currency, o.created_at, u.full_name, u.email, count(*) OVER () AS n
+        FROM orders o JOIN users u ON u.id = o.user_id
+        WHERE o.match_id = :m AND o.status = 'paid'
+        ORDER BY o.id LIMIT :limit
+        """
+    )
+    rows = dbsession.execute(query, {"m": match_id, "limit": limit}).mappings().all()
+    return [dict(row) for row in rows], (rows[0]["n"] if rows else 0)
 
 
 def lock_match(dbsession, match_id):
@@ -224,6 +259,60 @@ def add_category(dbsession, match, name, price, currency):
         errors=[field_error("name", "is already used for this match", "duplicate")],
     ))
     return category
+
+
+def _draft_category(dbsession, match, category_id, verb):
+    lock_match(dbsession, match.id)
+    if match.status != "draft":
+        raise Conflict(f"Price categories can only be {verb} while the match is a draft.")
+    category = dbsession.get(PriceCategory, category_id)
+    if category is None or category.match_id != match.id:
+        raise NotFound("No such price category for this match.")
+    return category
+
+
+def update_category(dbsession, match, category_id, name, price):
+    """Rename or re-price a category of a draft (its planned seats keep the category)."""
+    category = _draft_category(dbsession, match, category_id, "changed")
+    name = (name or "").strip()
+    errors = []
+    if not name:
+        errors.append(field_error("name", "must not be empty"))
+    if not isinstance(price, int) or isinstance(price, bool) or not 0 <= price <= MAX_PRICE:
+        errors.append(field_error("price", f"must be a whole number of minor units between 0 and {MAX_PRICE}"))
+    if errors:
+        raise ValidationFailed("The price category is not valid.", errors=errors)
+    if dbsession.execute(
+        select(PriceCategory.id).where(PriceCategory.match_id == match.id, PriceCategory.id != category.id,
+                                       func.lower(PriceCategory.name) == name.lower())
+    ).first():
+        raise Conflict("This match already has a category with that name.",
+                       errors=[field_error("name", "is already used for this match", "duplicate")])
+    before = {"name": category.name, "price": category.price}
+    match.seat_version += 1  # a draft's seat map lists its categories
+    insert_unique(dbsession, category, Conflict(
+        "This match already has a category with that name.",
+        errors=[field_error("name", "is already used for this match", "duplicate")],
+    ), changes={"name": name, "price": price})
+    return category, before
+
+
+def delete_category(dbsession, match, category_id):
+    """Remove a category of a draft; the seats planned in it go off sale (the plan's rows go
+    with it, by the foreign key's cascade). Returns (category, planned seats removed)."""
+    category = _draft_category(dbsession, match, category_id, "deleted")
+    planned = dbsession.execute(
+        text("SELECT count(*) FROM seat_assignments WHERE match_id = :m AND category_id = :c"),
+        {"m": match.id, "c": category.id},
+    ).scalar_one()
+    dbsession.execute(
+        text("DELETE FROM seat_assignments WHERE match_id = :m AND category_id = :c"),
+        {"m": match.id, "c": category.id},
+    )
+    dbsession.delete(category)
+    match.seat_version += 1
+    dbsession.flush()
+    return category, planned
 
 
 def categories(dbsession, match_id):
@@ -424,6 +513,37 @@ def close_sales(dbsession, match):
     if match.status != "on_sale":
         raise Conflict(f"Only a match on sale can be closed (this one is {match.status}).")
     match.status = "closed"
+    match.seat_version += 1
+    dbsession.flush()
+    return match
+
+
+def reopen_sales(dbsession, match, sales_close_at=None):
+    """closed -> on_sale, while the match is still in the future.
+
+    ``sales_close_at`` (optional) moves the end of sales: a match closed because its sales
+    time ran out would otherwise reopen straight into a closed sales window.
+    """
+    match = lock_match(dbsession, match.id)
+    if match.status != "closed":
+        raise Conflict(f"Only a match whose sales are closed can be reopened (this one is {match.status}).")
+    now = utcnow()
+    if match.starts_at <= now:
+        raise Conflict("A match that has already started cannot be reopened.")
+    errors = []
+    close_at = aware_datetime(sales_close_at, "sales_close_at", errors) if sales_close_at is not None \
+        else match.sales_close_at
+    if not errors:
+        if close_at <= now:
+            errors.append(field_error("sales_close_at", "must be in the future, or sales would stay closed"))
+        elif close_at > match.starts_at:
+            errors.append(field_error("sales_close_at", "must not be after kick-off"))
+        elif close_at <= match.sales_open_at:
+            errors.append(field_error("sales_close_at", "must be after sales open"))
+    if errors:
+        raise ValidationFailed("Sales cannot reopen like this.", errors=errors)
+    match.sales_close_at = close_at
+    match.status = "on_sale"
     match.seat_version += 1
     dbsession.flush()
     return match

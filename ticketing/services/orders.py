@@ -18,7 +18,8 @@ from sqlalchemy import func, select, text
 from ticketing import metrics
 from ticketing.models import Hold, Match, Order, Ticket, User
 from ticketing.models.match import SEAT_VERSION_SHARDS
-from ticketing.problems import Conflict, Gone, NotFound
+from ticketing.problems import Conflict, Gone, NotFound, field_error
+from ticketing.services import notices
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
 from ticketing.services.prepared import Prepared
@@ -183,8 +184,12 @@ def checkout(dbsession, user_id, hold_id, currency):
     return order, tickets
 
 
-def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None):
-    """Void the tickets, free the seats and refund the wallet, all at once."""
+def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None, override_admitted=False):
+    """Void the tickets, free the seats and refund the wallet, all at once.
+
+    An order with a ticket already used at the gate: fans cannot cancel it; staff can, but
+    only with ``override_admitted`` and a reason (someone watched the match on it), so a
+    refund of a used ticket is never a slip of the mouse."""
     wallet_service.lock_wallet(dbsession, order.user_id, order.currency)
     row = dbsession.execute(
         text(
@@ -204,10 +209,22 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None):
     admitted = dbsession.execute(_LOCK_AND_COUNT_ADMITTED, {"o": order.id}).scalar_one()
     if admitted and not actor_is_staff:
         raise Conflict("A ticket of this order has already been used at the gate.")
+    reason = (reason or "").strip() or None
+    if admitted and not (override_admitted and reason):
+        used = "1 ticket" if admitted == 1 else f"{admitted} tickets"
+        errors = []
+        if not override_admitted:
+            errors.append(field_error("override_admitted", f"must be confirmed: {used} of this order "
+                                      "already went through the gate"))
+        if not reason:
+            errors.append(field_error("reason", "is required to refund tickets already used at the gate"))
+        raise Conflict(f"{used.capitalize()} of this order already went through the gate; refunding it "
+                       "needs an explicit override with a reason.", errors=errors)
     if _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,
                         actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer")):
         metrics.count_after_commit(dbsession, metrics.REFUNDS, by="staff" if actor_is_staff else "customer")
     match_service.bump_seat_version(dbsession, order.match_id, order.user_id)
+    notices.order_cancelled(dbsession, order, by_staff=actor_is_staff)
     dbsession.expire(order)
     return order
 
@@ -271,11 +288,22 @@ def cancel_match(dbsession, match, actor_id):
     )
     match.seat_version += 1
     dbsession.flush()
+    notices.match_cancelled(dbsession, match)  # every holder, in bulk (the sender expands it)
     return match, refunded
 
 
-def list_orders(dbsession, *, user_id=None, match_id=None, status=None, email=None, limit=20, offset=0):
+def list_orders(dbsession, *, limit=20, offset=0, **filters):
+    query = orders_query(**filters)
+    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = dbsession.execute(query.order_by(Order.id.desc()).limit(limit).offset(offset)).scalars().all()
+    return rows, total
+
+
+def orders_query(*, user_id=None, match_id=None, status=None, email=None, order_id=None):
+    """The orders the staff list's filters select (the list page and its CSV export share it)."""
     query = select(Order)
+    if order_id is not None:
+        query = query.where(Order.id == order_id)
     if user_id is not None:
         query = query.where(Order.user_id == user_id)
     if match_id is not None:
@@ -283,10 +311,8 @@ def list_orders(dbsession, *, user_id=None, match_id=None, status=None, email=No
     if status:
         query = query.where(Order.status == status)
     if email:
-        query = query.join(User, User.id == Order.user_id).where(User.email == email.strip().lower())
-    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = dbsession.execute(query.order_by(Order.id.desc()).limit(limit).offset(offset)).scalars().all()
-    return rows, total
+        query = query.where(Order.user_id.in_(select(User.id).where(User.email == email.strip().lower())))
+    return query
 
 
 def tickets_of(dbsession, order_ids):

@@ -3,7 +3,13 @@
 The counter is incremented in its own short transaction, outside the request's
 transaction: a failed login aborts the request transaction, but its attempt must still count.
 One upsert per check keeps it exact under concurrency (no read-then-write).
+
+Every counted request tells the client where it stands with the IETF ``RateLimit-Policy``
+and ``RateLimit`` fields (draft-ietf-httpapi-ratelimit-headers-09): one named policy per
+limit (``"holds-per-user";q=10;w=60``) and what is left of it (``"holds-per-user";r=9;t=42``),
+on successes and on the 429 alike (:meth:`Count.header_fields`, decision 0046).
 """
+import math
 import random
 import time
 from datetime import datetime, timezone
@@ -47,6 +53,28 @@ class Count:
         self.now = now if now is not None else time.time()
         self.window_seconds = window_seconds
         self.window_start = int(self.now // window_seconds) * window_seconds
+        self.hits = None  # set by judge(): the counts after this attempt
+
+    @staticmethod
+    def policy_name(key):
+        """``holds:user:42`` -> ``holds-per-user``: the limit, not whose counter it is (the
+        partition stays private: an IP address or e-mail address is not echoed back)."""
+        scope, _, rest = key.partition(":")
+        kind = rest.partition(":")[0]
+        return f"{scope}-per-{kind}" if kind else scope
+
+    def header_fields(self):
+        """``(policies, remaining)``: this count's RateLimit-Policy and RateLimit list members,
+        empty before :meth:`judge` or when no limit applies."""
+        if not self.hits:
+            return [], []
+        reset = max(0, math.ceil(self.window_start + self.window_seconds - self.now))
+        policies, remaining = [], []
+        for key in sorted(self.limit_of):
+            name, limit = self.policy_name(key), self.limit_of[key]
+            policies.append(f'"{name}";q={limit};w={self.window_seconds}')
+            remaining.append(f'"{name}";r={max(0, limit - self.hits.get(key, 0))};t={reset}')
+        return policies, remaining
 
     def __bool__(self):
         return bool(self.limit_of)
@@ -60,8 +88,10 @@ class Count:
 
     def judge(self, hits):
         """Raise :class:`RateLimited` when any key is over its limit; else return ``hits``."""
+        self.hits = hits
         if any(hits[key] > limit for key, limit in self.limit_of.items()):
-            raise RateLimited(self.window_start + self.window_seconds - self.now)
+            raise RateLimited(self.window_start + self.window_seconds - self.now,
+                              headers=rate_limit_headers([self]))
         return hits
 
     def purge_now_and_then(self, conn):
@@ -81,10 +111,31 @@ class Count:
         return self.judge(hits)
 
 
+def rate_limit_headers(counts):
+    """The ``RateLimit-Policy`` and ``RateLimit`` fields of a request's counts (a dict, empty
+    when none applied)."""
+    policies, remaining = [], []
+    for count in counts:
+        more_policies, more_remaining = count.header_fields()
+        policies += more_policies
+        remaining += more_remaining
+    if not policies:
+        return {}
+    return {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(remaining)}
+
+
 def hit_all(engine, limits, window_seconds, now=None):
     """Count one attempt for every ``(key, limit)``; raise :class:`RateLimited` when any key
-    is over its limit (see :class:`Count`)."""
-    return Count(limits, window_seconds, now).hit(engine)
+    is over its limit (see :class:`Count`); return the hits. :func:`count_all` gives the
+    :class:`Count` itself, for its RateLimit header fields."""
+    return count_all(engine, limits, window_seconds, now).hits
+
+
+def count_all(engine, limits, window_seconds, now=None):
+    """As :func:`hit_all`, returning the judged :class:`Count`."""
+    count = Count(limits, window_seconds, now)
+    count.hits = count.hit(engine)
+    return count
 
 
 def hit(engine, key, limit, window_seconds, now=None):

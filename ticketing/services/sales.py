@@ -5,7 +5,9 @@ order is no revenue); refunds are reported separately. Days are calendar days in
 timezone the caller names (the staff's local time), so a sale at 23:30 local time is not
 counted on the next day's bar.
 """
-from sqlalchemy import text
+from sqlalchemy import func, select, text
+
+from ticketing.models import Match
 
 _TOTALS = text(
     """
@@ -71,3 +73,18 @@ def daily_sales(dbsession, first_day, last_day, tz="UTC", match_id=None):
         _DAILY, {"first": first_day, "last": last_day, "tz": tz, "match_id": match_id}
     ).mappings().all()
     return [dict(row) for row in rows]
+
+
+def upcoming_matches(dbsession, now, limit):
+    """(the next ``limit`` matches fans can see, how many there are, how many drafts wait).
+
+    Upcoming counts matches on sale or with sales closed that have not started; drafts are
+    not public yet and cancelled matches will not be played, so neither is counted.
+    """
+    later = select(Match).where(Match.starts_at >= now)
+    visible = later.where(Match.status.in_(("on_sale", "closed")))
+    rows = dbsession.execute(visible.order_by(Match.starts_at, Match.id).limit(limit)).scalars().all()
+    counts = dict(dbsession.execute(
+        select(Match.status, func.count()).where(Match.starts_at >= now).group_by(Match.status)
+    ).all())
+    return rows, counts.get("on_sale", 0) + counts.get("closed", 0), counts.get("draft", 0)

@@ -106,6 +106,7 @@ def render(dbsession, match, filters, current_etag, status):
     seats_sql = (_DRAFT_SEATS if draft else _PUBLISHED_SEATS).format(filters=filter_sql)
     seats = dbsession.execute(text(_SEATS_JSON.format(seats=seats_sql)), {"match_id": match.id, **params}).one()
     counts = {"available": seats.available, "held": seats.held, "sold": seats.sold, "blocked": seats.blocked}
+    counts["total"] = sum(counts.values())  # the seats listed, as SeatCounts elsewhere
     sections = dbsession.execute(
         text("SELECT id, name FROM sections WHERE stadium_id = :s ORDER BY position"), {"s": match.stadium_id}
     ).all()

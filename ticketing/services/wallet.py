@@ -1,7 +1,8 @@
 """Prepaid wallets: the only money in the box office.
 
 Every movement is one append-only ledger row written in the same transaction as the balance
-change, so ``balance = top-ups - payments + refunds`` holds for every wallet (invariant 4).
+change, so ``balance = top-ups - payments + refunds - reversals`` holds for every wallet (invariant
+4; a reversal takes back a staff credit, services/credits.py).
 Debits are one conditional ``UPDATE ... WHERE balance >= :amount RETURNING`` (inside the
 checkout's statement, ticketing/services/orders.py): two checkouts racing for the last euro
 cannot both succeed, and the CHECK constraint backs it up.
@@ -50,6 +51,11 @@ def _ledger(dbsession, user_id, kind, amount, balance_after, currency, order_id=
     dbsession.add(entry)
     dbsession.flush()
     return entry
+
+
+def record(dbsession, user_id, kind, amount, balance_after, currency, **details):
+    """Append one ledger row for a balance change the caller has just made (same transaction)."""
+    return _ledger(dbsession, user_id, kind, amount, balance_after, currency, **details)
 
 
 def top_up(dbsession, user_id, amount, currency, reason=None, created_by=None, enforce_limits=True):

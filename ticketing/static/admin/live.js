@@ -6,7 +6,11 @@
   function refresh(element) {
     if (document.hidden) { return; }
     fetch(element.getAttribute("data-live-url"), {credentials: "same-origin", headers: {"Accept": "text/html"}})
-      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (response) {
+        // Sent to the login page (the session ended): show it, rather than inside the figures.
+        if (response.redirected) { window.location.reload(); return null; }
+        return response.ok ? response.text() : null;
+      })
       .then(function (html) { if (html !== null) { element.innerHTML = html; } })
       .catch(function () { /* the next tick tries again */ });
   }

@@ -8,6 +8,7 @@ rule; the services decide what is allowed.
 
 Modules, one per area: ``auth`` (login, logout, error pages), ``dashboard``, ``stadiums``,
 ``matches``, ``seat_maps`` (the pictures and block toggling), ``orders``, ``users``,
-``gate``, ``audit``; ``forms`` holds parsing, pagination and the template helpers, and
+``gate``, ``audit``, ``credits`` (staff credits: approval, reversal), ``exports`` (CSV);
+``forms`` holds parsing, pagination and the template helpers, and
 ``pictures`` the SVG geometry.
 """

@@ -92,7 +92,10 @@ def login(context, request):
 def logout(context, request):
     headers = forget(request)
     flash(request, "You have been logged out.")
-    return HTTPSeeOther(request.route_url("admin.login"), headers=headers)
+    response = HTTPSeeOther(request.route_url("admin.login"), headers=headers)
+    # Pages shown before the logout may sit in the browser's cache from before no-store.
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 def _to_login(request):

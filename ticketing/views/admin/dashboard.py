@@ -1,10 +1,11 @@
-"""The dashboard: upcoming matches with their seat counts, revenue, and sales per day."""
+"""The dashboard: upcoming matches with their seat counts, revenue, and sales per day; the
+figures refresh in place (static/admin/live.js fetches ``?live=1``)."""
 from datetime import datetime, timedelta, timezone
 
 from pyramid.view import view_config
 
 from ticketing.resources.admin import AdminRoot
-from ticketing.services import matches, sales, seat_map
+from ticketing.services import sales, seat_map
 
 from .forms import TemplateHelpers, local_zone
 from .pictures import sales_chart
@@ -18,9 +19,10 @@ CHART_DAYS = 30
 def dashboard(context, request):
     dbsession = request.dbsession
     now = datetime.now(timezone.utc)
-    upcoming, total_upcoming = matches.list_matches(
-        dbsession, limit=UPCOMING, offset=0, public_only=False, date_from=now
-    )
+    if request.GET.get("live"):  # the figures only, for live.js to swap in
+        request.override_renderer = "admin/dashboard_live.jinja2"
+    # "Upcoming" means fans can see it: drafts and cancelled matches are not counted.
+    upcoming, total_upcoming, drafts = sales.upcoming_matches(dbsession, now, UPCOMING)
     ids = [match.id for match in upcoming]
     zone = local_zone(request)
     today = now.astimezone(zone).date()
@@ -29,6 +31,8 @@ def dashboard(context, request):
     return {
         "upcoming": upcoming,
         "total_upcoming": total_upcoming,
+        "drafts": drafts,
+        "now": now,
         "seats": seat_map.summaries(dbsession, ids),
         "revenue": sales.revenue_by_match(dbsession, ids),
         "totals": sales.totals(dbsession),

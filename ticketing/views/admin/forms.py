@@ -11,12 +11,16 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pyramid.events import BeforeRender, subscriber
+from babel.numbers import get_minus_sign_symbol, get_plus_sign_symbol
+from pyramid.events import BeforeRender, NewResponse, subscriber
 
-from ticketing.problems import ValidationFailed, field_error
+from ticketing.money import format_money, locale_of
+from ticketing.problems import Problem, ValidationFailed, field_error
 from ticketing.resources import is_decimal
 
 DEFAULT_TIMEZONE = "Europe/Ljubljana"
+#: Wallet ledger kinds that are money out of the wallet (shown with a minus sign).
+DEBIT_KINDS = frozenset({"payment", "reversal"})
 PAGE_SIZE = 20
 ADMIN_PATH = r"^/admin(/|$)"
 
@@ -65,13 +69,15 @@ def int_field(params, name, errors, *, required=True, minimum=None, maximum=None
     return value
 
 
-def money_field(params, name, errors, *, required=True):
+def money_field(params, name, errors, *, required=True, maximum=None):
     """"25", "25.5", "25,50" or "1 250.00" (major units) -> minor units (int)."""
     raw = (params.get(name) or "").strip().replace(" ", "").replace("\u00a0", "")
     if not raw:
         if required:
             errors.append(field_error(name, "is required"))
         return None
+    if "," in raw and "." in raw and raw.rindex(",") > raw.rindex("."):
+        raw = raw.replace(".", "").replace(",", ".")  # 1.250,00 as the federation writes it
     raw = raw.replace(",", ".") if raw.count(",") == 1 and "." not in raw else raw.replace(",", "")
     try:
         amount = Decimal(raw)
@@ -84,6 +90,9 @@ def money_field(params, name, errors, *, required=True):
         return None
     if amount != amount.quantize(Decimal("0.01")):
         errors.append(field_error(name, "must be an amount with at most two decimals"))
+        return None
+    if maximum is not None and not 0 <= amount * 100 <= maximum:
+        errors.append(field_error(name, f"must be an amount from 0.00 to {maximum // 100:,}.{maximum % 100:02d}"))
         return None
     return int(amount * 100)
 
@@ -132,7 +141,56 @@ def require_valid(errors, detail="Some fields are not valid."):
         raise ValidationFailed(detail, errors=errors)
 
 
+def all_errors(form_errors, action, detail="Some fields are not valid."):
+    """Run ``action`` (a service call) even when the form already found errors, so the page
+    lists every problem at once: the form's (unparseable fields) and the service's (rules
+    across fields). Any error raises; the caller's ``rejected`` dooms what ``action`` wrote."""
+    try:
+        result = action()
+    except ValidationFailed as problem:
+        raise ValidationFailed(problem.detail, errors=list(form_errors) + list(problem.errors)) from None
+    except Problem as problem:
+        if not form_errors:
+            raise
+        raise ValidationFailed(detail, errors=list(form_errors) + list(problem.errors)) from None
+    require_valid(form_errors, detail)
+    return result
+
+
 # --- errors -------------------------------------------------------------------------------
+
+#: Field names that service messages mention (they are shared with the API, whose clients
+#: know the JSON names), in the words the admin's labels use.
+FIELD_WORDS = {
+    "home_team": "the home team", "away_team": "the away team", "starts_at": "kick-off",
+    "sales_open_at": "sales open", "sales_close_at": "sales close", "refund_cutoff_at": "the refund cutoff",
+    "hold_seconds": "the hold time", "max_tickets_per_fan": "tickets per fan", "stadium_id": "the stadium",
+    "section_id": "the section", "category_id": "the category", "seat_ids": "the seats",
+    "row_count": "rows", "seats_per_row": "seats per row", "first_row": "the first row label",
+    "extra_per_row": "extra seats per row", "full_name": "the name",
+}
+_FIELD_NAMES = re.compile(r"\b(" + "|".join(sorted(FIELD_WORDS, key=len, reverse=True)) + r")\b")
+_LISTS = re.compile(r"\[([^\[\]]*)\]")
+_QUOTED_ROW = re.compile(r"\brow '([^']*)'")
+_MINOR_UNITS = re.compile(r"(?:a )?(positive )?whole number of minor units")
+
+
+def plain_words(message):
+    """A service's error message as staff read it: labels instead of field names, ``9, 10``
+    instead of a Python list, amounts instead of minor units."""
+    message = _FIELD_NAMES.sub(lambda match: FIELD_WORDS[match[1]], message or "")
+    message = _LISTS.sub(lambda match: ", ".join(item.strip().strip("'\"") for item in match[1].split(",")), message)
+    message = _QUOTED_ROW.sub(r"row \1", message)
+    message = _MINOR_UNITS.sub(lambda match: "a positive amount" if match[1] else "an amount", message)
+    return message.replace("an ISO-8601 timestamp", "a date and time")
+
+
+def field_words(path):
+    """``assignments/0/rows`` -> ``Rows``: the last part of a field path, in words."""
+    name = (path or "").rsplit("/", 1)[-1]
+    words = FIELD_WORDS.get(name, name.replace("_", " "))
+    return words.removeprefix("the ").capitalize()
+
 
 class FormErrors:
     """A problem's field errors keyed by form field, plus the ones no field shows."""
@@ -149,10 +207,11 @@ class FormErrors:
                 if fnmatch.fnmatch(field, pattern):
                     field = alias
                     break
+            message = plain_words(error.get("message"))
             if field in fields:
-                self.by_field.setdefault(field, error["message"])
+                self.by_field.setdefault(field, message)
             else:
-                self.general.append(error)
+                self.general.append({"field": field_words(field) if field else "", "message": message})
 
     def __bool__(self):
         return bool(self.detail)
@@ -238,13 +297,25 @@ class TemplateHelpers:
         self.request = request
         self.zone = local_zone(request)
         self.currency = request.registry.settings.get("ticketing.currency", "EUR")
+        self.locale = str(locale_of(request.registry.settings))
 
     def money(self, minor, currency=None):
+        """Minor units -> an amount as the federation writes it (``2.870,00 €`` in sl_SI)."""
         if minor is None:
             return ""
-        sign = "-" if minor < 0 else ""
-        major, cents = divmod(abs(int(minor)), 100)
-        return f"{sign}{major:,}.{cents:02d} {currency or self.currency}"
+        return format_money(minor, currency or self.currency, self.locale)
+
+    def signed_money(self, minor, currency=None, outgoing=False):
+        """An amount with its direction: ``+80,00 €`` in, ``−80,00 €`` out (ledger amounts are
+        positive and the entry's kind says which way the money went)."""
+        if minor is None:
+            return ""
+        sign = get_minus_sign_symbol(self.locale) if outgoing else get_plus_sign_symbol(self.locale)
+        return sign + self.money(abs(int(minor)), currency)
+
+    def is_debit(self, kind):
+        """Ledger kinds that take money out of the fan's wallet."""
+        return kind in DEBIT_KINDS
 
     def amount_input(self, minor):
         return "" if minor is None else f"{int(minor) // 100}.{int(minor) % 100:02d}"
@@ -285,3 +356,16 @@ def add_template_helpers(event):
     if request is not None and renderer.startswith("admin/"):
         event["h"] = TemplateHelpers(request)
         event.setdefault("errors", NO_ERRORS)
+
+
+_ADMIN = re.compile(ADMIN_PATH)
+
+
+@subscriber(NewResponse)
+def admin_pages_are_not_stored(event):
+    """Every admin response is ``Cache-Control: no-store``: after logging out, the browser's
+    back button or cache must not show a fan's orders, or the gate's last verdict, to the next
+    person at a shared screen. Views that chose their own caching keep it."""
+    request, response = event.request, event.response
+    if _ADMIN.match(request.path_info or "") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"

@@ -3,7 +3,9 @@
 The check is :func:`ticketing.services.check_in.check_in`, the same as the API's: the
 signature is verified with the public key, and one conditional UPDATE admits a ticket once.
 A handheld scanner that types the code and presses Enter works as a keyboard, so the code
-field keeps the focus after every scan.
+field keeps the focus after every scan. On a phone, ``static/admin/gate.js`` reads the QR code
+with the camera (the browser's ``BarcodeDetector``, else the vendored jsQR) and submits the
+same form, so both paths end in this view (decision 0044).
 """
 from datetime import datetime, timedelta, timezone
 
@@ -35,6 +37,9 @@ def choose_match(context, request):
 
 
 def _page(match, verdict=None, code=""):
+    if verdict is not None:
+        # Shown under the verdict: a steward can tell this scan from the previous one.
+        verdict["scanned_at"] = datetime.now(timezone.utc)
     return {"match": match, "verdict": verdict, "code": code}
 
 

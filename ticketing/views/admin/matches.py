@@ -3,17 +3,19 @@ life cycle (publish, close, cancel with refunds after a confirmation step)."""
 import json
 from datetime import datetime, time
 
-from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
+from ticketing.models import PriceCategory
 from ticketing.models.match import MATCH_STATUSES
 from ticketing.problems import Problem, ValidationFailed, field_error
+from ticketing.resources import is_decimal
 from ticketing.resources.admin import AdminMatch, Matches
-from ticketing.services import audit, matches, orders, sales, seat_map, stadiums
+from ticketing.services import audit, mail, matches, orders, sales, seat_map, stadiums
 
 from .forms import (
-    FormErrors, datetime_field, flash, int_field, local_zone, money_field, paged, rejected,
-    require_valid, row_labels, text_field,
+    STATUS_LABELS, FormErrors, TemplateHelpers, all_errors, datetime_field, flash, int_field, local_zone, money_field,
+    paged, rejected, require_valid, row_labels, text_field,
 )
 from .pictures import match_picture
 from .plans import Plan, select_seats
@@ -94,8 +96,7 @@ def _match_data(request, params):
     }
     for name in TIME_FIELDS:
         data[name] = datetime_field(params, name, errors, zone, required=name == "starts_at")
-    require_valid(errors, "The match is not valid.")
-    return data
+    return data, errors
 
 
 def _form_values(params):
@@ -114,8 +115,10 @@ def new_match_form(context, request):
              request_method="POST", renderer="admin/matches/form.jinja2")
 def create_match(context, request):
     try:
-        data = {key: value for key, value in _match_data(request, request.POST).items() if value is not None}
-        match = matches.create_match(request.dbsession, data)
+        data, form_errors = _match_data(request, request.POST)
+        data = {key: value for key, value in data.items() if value is not None}
+        match = all_errors(form_errors, lambda: matches.create_match(request.dbsession, data),
+                           "The match is not valid.")
         audit.record(request.dbsession, request.identity.id, "match.create", "match", match.id,
                      home_team=match.home_team, away_team=match.away_team)
     except Problem as problem:
@@ -136,20 +139,40 @@ def edit_match_form(context, request):
 def update_match(context, request):
     match = context.match
     try:
-        data = _match_data(request, request.POST)
+        data, form_errors = _match_data(request, request.POST)
         # Only what the form changed: an untouched kick-off is not re-checked against "now".
         changes = {key: value for key, value in data.items()
                    if value is not None and value != getattr(match, key)}
+        moved = matches.moved_deadlines(match, changes.get("starts_at"), changes)
+        if form_errors:
+            all_errors(form_errors, lambda: matches.update_match(request.dbsession, match, changes),
+                       "The match is not valid.")
+        # The confirmation names the kick-off it was shown for: a time changed again after the
+        # warning warns again.
+        if moved and request.POST.get("confirm_reschedule") != request.POST.get("starts_at"):
+            # Fans who paid bought a ticket for the old time: name them before anything moves.
+            paid, paid_total = matches.paid_orders_of(request.dbsession, match.id)
+            if paid_total:
+                request.tm.doom()
+                return {"match": match, "values": _form_values(request.POST),
+                        "stadium_options": _stadium_options(request),
+                        "reschedule": {"orders": paid, "total": paid_total, "moved": moved,
+                                       "starts_at": changes["starts_at"]}}
         if changes:
             matches.update_match(request.dbsession, match, changes)
             audit.record(request.dbsession, request.identity.id, "match.update", "match", match.id,
-                         fields=sorted(changes))
+                         fields=sorted(set(changes) | set(moved)))
     except Problem as problem:
         errors = rejected(request, problem, fields=MATCH_FIELDS)
         request.dbsession.expire(match)
         return {"match": match, "values": _form_values(request.POST), "stadium_options": _stadium_options(request),
                 "errors": errors}
-    flash(request, "Match saved." if changes else "Nothing changed.")
+    message = "Match saved." if changes else "Nothing changed."
+    if moved:
+        helpers = TemplateHelpers(request)
+        message += " Sales close and the refund cutoff moved with the kick-off, to " + " and ".join(
+            helpers.when(getattr(match, field)) for field in matches.MOVES_WITH_KICK_OFF if field in moved) + "."
+    flash(request, message)
     return HTTPSeeOther(request.route_url("admin.match", match_id=match.id))
 
 
@@ -183,9 +206,12 @@ def match_page(request, match, forms=None, values=None):
         "seats": seat_map.summaries(dbsession, [match.id])[match.id],
         "seating": matches.seating_summary(dbsession, match.id),
         "revenue": sales.revenue_by_match(dbsession, [match.id])[match.id],
+        # Mail to the ticket holders when the match was cancelled or moved, and how far it got.
+        "notices": mail.campaign_progress(dbsession, match.id),
         "block_reasons": matches.BLOCK_REASONS,
         "forms": forms or {},
         "values": values or {},
+        "now": matches.utcnow(),
     }
 
 
@@ -202,7 +228,9 @@ def add_category(context, request):
     values = {"name": text_field(request.POST, "name", 80), "price": text_field(request.POST, "price", 20)}
     try:
         errors = []
-        price = money_field(request.POST, "price", errors)
+        price = money_field(request.POST, "price", errors, maximum=matches.MAX_PRICE)
+        if not values["name"]:
+            errors.append(field_error("name", "must not be empty"))
         require_valid(errors, "The price category is not valid.")
         category = matches.add_category(request.dbsession, match, values["name"], price,
                                         request.registry.settings["ticketing.currency"])
@@ -212,6 +240,79 @@ def add_category(context, request):
         errors = rejected(request, problem, fields=("name", "price"))
         return match_page(request, match, {"category": errors}, {"category": values})
     flash(request, f"Category “{category.name}” added.")
+    return HTTPSeeOther(request.route_url("admin.match", match_id=match.id, _anchor="categories"))
+
+
+def _category_id(request):
+    raw = request.matchdict["category_id"]
+    if not is_decimal(raw) or len(raw) > 18:
+        raise HTTPNotFound()
+    return int(raw)
+
+
+def _category_page(request, match, category, errors=None, values=None):
+    helpers = TemplateHelpers(request)
+    planned = next((row["seats"] for row in matches.seating_summary(request.dbsession, match.id)["per_category"]
+                    if row["category_id"] == category.id), 0)
+    return {"match": match, "category": category, "planned": planned, "errors": errors or FormErrors(),
+            "values": values or {"name": category.name, "price": helpers.amount_input(category.price)}}
+
+
+def _draft_category(request, match):
+    category = request.dbsession.get(PriceCategory, _category_id(request))
+    if category is None or category.match_id != match.id:
+        raise HTTPNotFound()
+    return category
+
+
+@view_config(route_name="admin.match.category", context=AdminMatch, permission="match:edit",
+             request_method="GET", renderer="admin/matches/category.jinja2")
+def edit_category_form(context, request):
+    match = context.match
+    if match.status != "draft":
+        flash(request, "Price categories can only change while the match is a draft.", "error")
+        return HTTPSeeOther(request.route_url("admin.match", match_id=match.id, _anchor="categories"))
+    return _category_page(request, match, _draft_category(request, match))
+
+
+@view_config(route_name="admin.match.category", context=AdminMatch, permission="match:edit",
+             request_method="POST", renderer="admin/matches/category.jinja2")
+def update_category(context, request):
+    match = context.match
+    category = _draft_category(request, match)
+    values = {"name": text_field(request.POST, "name", 80), "price": text_field(request.POST, "price", 20)}
+    try:
+        errors = []
+        price = money_field(request.POST, "price", errors, maximum=matches.MAX_PRICE)
+        if not values["name"]:
+            errors.append(field_error("name", "must not be empty"))
+        require_valid(errors, "The price category is not valid.")
+        category, before = matches.update_category(request.dbsession, match, category.id, values["name"], price)
+        audit.record(request.dbsession, request.identity.id, "match.category_update", "match", match.id,
+                     category_id=category.id, name=category.name, price=category.price,
+                     previous_name=before["name"], previous_price=before["price"])
+    except Problem as problem:
+        if not problem.errors:  # not about a field: the match is no longer a draft
+            return _failed(request, problem, "admin.match", match_id=match.id)
+        errors = rejected(request, problem, fields=("name", "price"))
+        request.dbsession.expire(category)
+        return _category_page(request, match, category, errors, values)
+    flash(request, f"Category “{category.name}” saved.")
+    return HTTPSeeOther(request.route_url("admin.match", match_id=match.id, _anchor="categories"))
+
+
+@view_config(route_name="admin.match.category.delete", context=AdminMatch, permission="match:edit",
+             request_method="POST")
+def delete_category(context, request):
+    match = context.match
+    try:
+        category, planned = matches.delete_category(request.dbsession, match, _category_id(request))
+        audit.record(request.dbsession, request.identity.id, "match.category_delete", "match", match.id,
+                     category_id=category.id, name=category.name, price=category.price, planned_seats=planned)
+    except Problem as problem:
+        return _failed(request, problem, "admin.match", match_id=match.id)
+    taken = f" {planned} planned seat(s) are no longer on sale." if planned else ""
+    flash(request, f"Category “{category.name}” deleted.{taken}")
     return HTTPSeeOther(request.route_url("admin.match", match_id=match.id, _anchor="categories"))
 
 
@@ -285,8 +386,62 @@ def change_seating(context, request):
 
 # --- life cycle -------------------------------------------------------------------------------
 
-@view_config(route_name="admin.match.publish", context=AdminMatch, permission="match:edit", request_method="POST")
+# Publishing and closing change what every fan sees at once, so each takes two steps: the
+# match page links to a confirmation page (GET) saying what will happen, and only its form
+# (POST with confirm=yes) acts. A POST without it (an old one-click form, a replayed
+# request) shows the confirmation page instead of acting. No JavaScript involved.
+LIFE_CYCLE = {
+    "publish": {"route": "admin.match.publish", "from": ("draft",)},
+    "close": {"route": "admin.match.close", "from": ("on_sale",)},
+    "reopen": {"route": "admin.match.reopen", "from": ("closed",)},
+}
+
+
+def _confirm_page(request, match, action, errors=None, values=None):
+    dbsession = request.dbsession
+    page = {"match": match, "action": action, "errors": errors or FormErrors(), "values": values or {},
+            "seating": matches.seating_summary(dbsession, match.id),
+            "categories": matches.categories(dbsession, match.id),
+            "seats": seat_map.summaries(dbsession, [match.id])[match.id],
+            "now": matches.utcnow()}
+    if action == "reopen" and "sales_close_at" not in page["values"]:
+        # Closed early: reopen until the old end of sales; closed by the clock: until kick-off.
+        close_at = match.sales_close_at if match.sales_close_at > page["now"] else match.starts_at
+        page["values"]["sales_close_at"] = TemplateHelpers(request).datetime_input(close_at)
+    return page
+
+
+def _not_now(request, match, action):
+    """The action does not apply to the match as it is now (someone else acted first)."""
+    if match.status in LIFE_CYCLE[action]["from"]:
+        return None
+    flash(request, f"Nothing done: the match is {STATUS_LABELS.get(match.status, match.status).lower()} now.",
+          "error")
+    return HTTPSeeOther(request.route_url("admin.match", match_id=match.id))
+
+
+def _unconfirmed(request, match, action):
+    problem = ValidationFailed("Confirm first: nothing was changed.",
+                               errors=[field_error("confirm", "must be confirmed on this page")])
+    return {**_confirm_page(request, match, action), "errors": rejected(request, problem, fields=("confirm",))}
+
+
+@view_config(route_name="admin.match.publish", context=AdminMatch, permission="match:edit",
+             request_method="GET", renderer="admin/matches/confirm.jinja2")
+@view_config(route_name="admin.match.close", context=AdminMatch, permission="match:edit",
+             request_method="GET", renderer="admin/matches/confirm.jinja2")
+@view_config(route_name="admin.match.reopen", context=AdminMatch, permission="match:edit",
+             request_method="GET", renderer="admin/matches/confirm.jinja2")
+def life_cycle_confirmation(context, request):
+    action = request.matched_route.name.rsplit(".", 1)[1]
+    return _not_now(request, context.match, action) or _confirm_page(request, context.match, action)
+
+
+@view_config(route_name="admin.match.publish", context=AdminMatch, permission="match:edit",
+             request_method="POST", renderer="admin/matches/confirm.jinja2")
 def publish(context, request):
+    if request.POST.get("confirm") != "yes":
+        return _not_now(request, context.match, "publish") or _unconfirmed(request, context.match, "publish")
     try:
         match = matches.publish(request.dbsession, context.match)
         audit.record(request.dbsession, request.identity.id, "match.publish", "match", match.id)
@@ -297,14 +452,43 @@ def publish(context, request):
     return HTTPSeeOther(request.route_url("admin.match", match_id=match.id))
 
 
-@view_config(route_name="admin.match.close", context=AdminMatch, permission="match:edit", request_method="POST")
+@view_config(route_name="admin.match.close", context=AdminMatch, permission="match:edit",
+             request_method="POST", renderer="admin/matches/confirm.jinja2")
 def close(context, request):
+    if request.POST.get("confirm") != "yes":
+        return _not_now(request, context.match, "close") or _unconfirmed(request, context.match, "close")
     try:
         match = matches.close_sales(request.dbsession, context.match)
         audit.record(request.dbsession, request.identity.id, "match.close", "match", match.id)
     except Problem as problem:
         return _failed(request, problem, "admin.match", match_id=context.match.id)
-    flash(request, "Sales closed.")
+    flash(request, "Sales closed. You can reopen them until kick-off.")
+    return HTTPSeeOther(request.route_url("admin.match", match_id=match.id))
+
+
+@view_config(route_name="admin.match.reopen", context=AdminMatch, permission="match:edit",
+             request_method="POST", renderer="admin/matches/confirm.jinja2")
+def reopen(context, request):
+    match = context.match
+    if request.POST.get("confirm") != "yes":
+        return _not_now(request, match, "reopen") or _unconfirmed(request, match, "reopen")
+    values = {"sales_close_at": text_field(request.POST, "sales_close_at", 40)}
+    try:
+        errors = []
+        close_at = datetime_field(request.POST, "sales_close_at", errors, local_zone(request))
+        require_valid(errors, "Sales cannot reopen like this.")
+        before = match.sales_close_at
+        match = matches.reopen_sales(request.dbsession, match, close_at)
+        audit.record(request.dbsession, request.identity.id, "match.reopen", "match", match.id,
+                     sales_close_at=match.sales_close_at.isoformat(),
+                     previous_sales_close_at=before.isoformat())
+    except ValidationFailed as problem:
+        request.dbsession.expire(match)
+        return {**_confirm_page(request, match, "reopen", values=values),
+                "errors": rejected(request, problem, fields=("sales_close_at",))}
+    except Problem as problem:
+        return _failed(request, problem, "admin.match", match_id=context.match.id)
+    flash(request, f"Sales reopened until {TemplateHelpers(request).when(match.sales_close_at)}.")
     return HTTPSeeOther(request.route_url("admin.match", match_id=match.id))
 
 

@@ -8,6 +8,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from ticketing.models import Order
+from ticketing.money import audit_amount
 from ticketing.problems import Problem
 from ticketing.resources.admin import AdminOrder, Orders
 from ticketing.services import accounts, audit, orders, wallet
@@ -29,13 +30,19 @@ def parse_search(raw):
     return {}
 
 
-@view_config(route_name="admin.orders", context=Orders, permission="order:view",
-             request_method="GET", renderer="admin/orders/list.jinja2")
-def list_orders(context, request):
+def order_filters(request):
+    """The list's filters from the query string: (q, search, status, match_id). The CSV export
+    (views/admin/exports.py) reads them here too, so it exports what the list shows."""
     q = text_field(request.GET, "q", 254)
     status = request.GET.get("status") if request.GET.get("status") in ORDER_STATUSES else None
     match_id = int_field(request.GET, "match_id", [], required=False, minimum=1)
-    search = parse_search(q)
+    return q, parse_search(q), status, match_id
+
+
+@view_config(route_name="admin.orders", context=Orders, permission="order:view",
+             request_method="GET", renderer="admin/orders/list.jinja2")
+def list_orders(context, request):
+    q, search, status, match_id = order_filters(request)
     if "order_id" in search:
         order = request.dbsession.get(Order, search["order_id"])
         if order is not None:
@@ -105,12 +112,16 @@ def refund_confirmation(context, request):
 def refund(context, request):
     order = context.order
     reason = text_field(request.POST, "reason", 200) or None
+    # A ticket already used at the gate is refunded only with this box ticked and a reason.
+    override = request.POST.get("override_admitted") == "yes"
     try:
-        orders.cancel_order(request.dbsession, order, request.identity.id, actor_is_staff=True, reason=reason)
+        orders.cancel_order(request.dbsession, order, request.identity.id, actor_is_staff=True, reason=reason,
+                            override_admitted=override)
         audit.record(request.dbsession, request.identity.id, "order.refund", "order", order.id,
-                     amount=order.total, reason=reason)
+                     **audit_amount(order.total, order.currency), reason=reason,
+                     **({"override_admitted": True} if override else {}))
     except Problem as problem:
-        errors = rejected(request, problem, fields=("reason",))
+        errors = rejected(request, problem, fields=("reason", "override_admitted"))
         request.dbsession.expire(order)
         return order_page(request, order, errors)
     amount = TemplateHelpers(request).money(order.total, order.currency)

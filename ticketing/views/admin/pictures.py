@@ -120,7 +120,7 @@ def sales_chart(days, money, width=720, height=240):
         # A label every week, and the last day unless it would collide with the previous one.
         if index % 7 == 0 or (index == len(days) - 1 and index % 7 >= 4):
             x_labels.append((round(left + index * slot + slot / 2, 1), f"{day['day']:%d %b}"))
-    y_ticks = [(round(top + plot_h - plot_h * i / 4, 1), money(step * i).rsplit(" ", 1)[0]) for i in range(5)]
+    y_ticks = [(round(top + plot_h - plot_h * i / 4, 1), money(step * i).replace("\xa0", " ").rsplit(" ", 1)[0]) for i in range(5)]
     return Chart(width, height, (left, top, plot_w, plot_h), bars, y_ticks, x_labels, peak == 0)
 
 

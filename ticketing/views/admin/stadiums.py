@@ -6,7 +6,7 @@ from ticketing.problems import Problem, ValidationFailed, field_error
 from ticketing.resources.admin import AdminStadium, Stadiums
 from ticketing.services import audit, stadiums
 
-from .forms import flash, int_field, paged, rejected, require_valid, text_field
+from .forms import all_errors, flash, int_field, paged, rejected, text_field
 from .pictures import stadium_picture
 from ticketing.resources import is_decimal
 
@@ -99,8 +99,9 @@ def row_specs(params):
     else:
         errors.append(field_error("first_row", "must be a number (1, 2, 3…) or a letter (A, B, C…)"))
         labels = []
-    require_valid(errors, "The section is not valid.")
-    return [{"label": label, "seats": seats + index * extra} for index, label in enumerate(labels)]
+    if errors:
+        return [], errors
+    return [{"label": label, "seats": seats + index * extra} for index, label in enumerate(labels)], errors
 
 
 @view_config(route_name="admin.stadium.sections", context=AdminStadium, permission="stadium:edit",
@@ -109,8 +110,12 @@ def add_section(context, request):
     stadium = context.stadium
     values = {field: text_field(request.POST, field, 100) for field in SECTION_FIELDS}
     try:
-        rows = row_specs(request.POST)
-        section = stadiums.add_section(request.dbsession, stadium, values["name"], rows)
+        rows, form_errors = row_specs(request.POST)
+        # With the builder's fields wrong, the service still checks the name (empty, taken) on
+        # a stand-in row, so every error shows at once; the transaction is doomed either way.
+        section = all_errors(form_errors, lambda: stadiums.add_section(
+            request.dbsession, stadium, values["name"], rows or [{"label": "1", "seats": 1}]),
+            "The section is not valid.")
         audit.record(request.dbsession, request.identity.id, "stadium.section_create", "stadium", stadium.id,
                      section_id=section.id, name=section.name, rows=len(rows), seats=section.seat_count)
     except Problem as problem:

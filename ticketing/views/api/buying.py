@@ -4,9 +4,10 @@ from datetime import datetime, timezone
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
 
+from ticketing.money import audit_amount
 from ticketing.resources.catalogue import MatchResource
 from ticketing.resources.commerce import HoldResource, OrderContainer, OrderResource, WalletResource
-from ticketing.services import audit, holds, orders, wallet, waiting_room
+from ticketing.services import audit, holds, notices, orders, wallet, waiting_room
 
 from .idempotency import idempotent
 from .pagination import page, page_params
@@ -93,6 +94,7 @@ def release_hold(context, request):
              decorator=idempotent("checkout", rate_limit="checkouts", location=("api.order", "order_id")))
 def checkout(context, request):
     order, tickets = orders.checkout(request.dbsession, request.identity.id, context.row.id, _currency(request))
+    notices.order_receipt(request.dbsession, order)
     request.response.status = 201
     request.response.location = request.route_path("api.order", order_id=order.id)
     return order_json(order, tickets, _signer(request))
@@ -133,10 +135,15 @@ def cancel_order(context, request):
     # Staff may cancel past the refund window or after admission; every cancellation made
     # with those rights is audited, a staff member's own order included (a fan promoted to
     # staff would otherwise refund their own used tickets without a trace).
+    # Refunding a ticket already used at the gate takes {override_admitted: true, reason}.
     staff = _is_staff(request)
-    order = orders.cancel_order(request.dbsession, context.order, request.identity.id, staff)
+    body = request.openapi_validated.body or {}
+    reason = body.get("reason")
+    order = orders.cancel_order(request.dbsession, context.order, request.identity.id, staff,
+                                reason=reason if staff else None, override_admitted=body.get("override_admitted", False))
     if staff:
-        audit.record(request.dbsession, request.identity.id, "order.refund", "order", order.id, amount=order.total)
+        audit.record(request.dbsession, request.identity.id, "order.refund", "order", order.id,
+                     **audit_amount(order.total, order.currency), reason=reason)
     return order_json(order, orders.tickets_of(request.dbsession, [order.id])[order.id], _signer(request))
 
 

@@ -8,6 +8,7 @@ def user_json(user):
         "full_name": user.full_name,
         "role": user.role,
         "created_at": user.created_at,
+        "email_verified": user.email_verified,
     }
 
 

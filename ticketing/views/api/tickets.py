@@ -25,6 +25,10 @@ def get_ticket(context, request):
     return ticket_json(_ticket_row(request, context.ticket), request.registry["ticket_signer"])
 
 
+#: What the QR operation answers, in order of preference (an Accept header picks another).
+QR_MEDIA_TYPES = ["image/svg+xml", "application/octet-stream"]
+
+
 @view_config(route_name="api.ticket.qr", context=TicketResource, permission="ticket:view",
              request_method="GET", openapi=True)
 def ticket_qr(context, request):
@@ -36,7 +40,14 @@ def ticket_qr(context, request):
         raise Gone("This ticket was voided; it has no code.")
     buffer = io.BytesIO()
     segno.make(body["code"], error="m").save(buffer, kind="svg", scale=4, border=4, title=f"Ticket {ticket['id']}")
-    response = Response(body=buffer.getvalue(), content_type="image/svg+xml", charset=None)
+    # The same SVG bytes as a download for a client that asks for application/octet-stream:
+    # code generators that know no image types type that one as a file (decision 0045).
+    offers = request.accept.acceptable_offers(QR_MEDIA_TYPES)
+    media_type = offers[0][0] if offers else QR_MEDIA_TYPES[0]
+    response = Response(body=buffer.getvalue(), content_type=media_type, charset=None)
+    if media_type == "application/octet-stream":
+        response.content_disposition = f'attachment; filename="ticket-{ticket["id"]}.svg"'
+
     response.cache_control.private = True
     response.cache_control.max_age = 300
     return response

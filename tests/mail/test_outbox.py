@@ -1,0 +1,116 @@
+"""The outbox and its sender, against a real SMTP server: one message per event, none for a
+rolled-back transaction, retried with the same Message-ID after the server was down."""
+from datetime import timedelta
+
+import pytest
+import transaction
+from sqlalchemy import text
+
+from ticketing.models import get_tm_session
+from ticketing.services import mail
+
+from .conftest import SENDER, free_port, html_part, text_part
+
+
+class LaterStepFailed(Exception):
+    pass
+
+
+def queue(session_factory, commit=True, **kw):
+    """Queue a message in a transaction of the app's kind (pyramid_tm's, joined by
+    zope.sqlalchemy); ``commit=False``: a later step of the same request fails."""
+    manager = transaction.TransactionManager(explicit=True)
+    with manager:
+        session = get_tm_session(session_factory, manager)
+        mail.enqueue(session, "verify_email", kw.pop("to", "ana@example.com"), kw.pop("locale", "en"),
+                     {"full_name": "Ana <b>", "token": "tok-123", "hours": 72}, **kw)
+        if not commit:
+            raise LaterStepFailed()
+
+
+def outbox(engine):
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT * FROM mail_outbox ORDER BY id")).mappings().all()
+
+
+def test_a_committed_message_arrives_once_with_text_and_html(clean_db, session_factory, deliver):
+    queue(session_factory)
+    arrived = deliver()
+    assert len(arrived) == 1
+    message = arrived[0]
+    row = outbox(clean_db)[0]
+    assert message["Message-ID"] == row["message_id"]
+    assert message["To"] == "ana@example.com" and message["From"] == SENDER
+    assert message["Subject"] == "Confirm your e-mail address"
+    assert "verify-email?token=tok-123" in text_part(message)
+    assert "Ana &lt;b&gt;" in html_part(message)  # HTML is escaped, text is not
+    assert "Ana <b>" in text_part(message)
+    # Sent, and the bodies (a reset link) no longer kept.
+    assert row["sent_at"] is not None and row["body_text"] is None and row["body_html"] is None
+    assert deliver() == []  # nothing twice
+
+
+def test_a_rolled_back_transaction_sends_nothing(clean_db, session_factory, deliver):
+    with pytest.raises(LaterStepFailed):
+        queue(session_factory, commit=False)
+    assert outbox(clean_db) == []
+    assert deliver() == []
+
+
+def test_one_message_per_event(clean_db, session_factory, deliver):
+    queue(session_factory, dedupe_key="verify:1")
+    queue(session_factory, dedupe_key="verify:1")
+    assert len(deliver()) == 1
+
+
+def test_slovenian(clean_db, session_factory, deliver):
+    queue(session_factory, locale="sl")
+    [message] = deliver()
+    assert message["Subject"] == "Potrdite svoj e-poštni naslov"
+    assert "Pozdravljeni" in text_part(message) and 'lang="sl"' in html_part(message)
+
+
+def test_retried_with_backoff_after_the_server_was_down(clean_db, session_factory, deliver, inbox):
+    queue(session_factory)
+    queue(session_factory, to="bor@example.com")
+    down = mail.transport_from_settings({"mail.host": "127.0.0.1", "mail.port": str(free_port())})  # no one there
+    assert deliver(transport=down) == []
+    rows = outbox(clean_db)
+    # The round stopped at the first refusal: the other message was not even tried.
+    assert [row["attempts"] for row in rows] == [1, 0]
+    first = rows[0]
+    assert first["sent_at"] is None and "Connection" in first["last_error"]
+    assert first["next_attempt_at"] - first["created_at"] >= timedelta(seconds=55)
+
+    # The server is back: the untried one goes now, the refused one only when its backoff ends.
+    arrived = deliver()
+    assert [m["To"] for m in arrived] == ["bor@example.com"]
+    arrived = deliver(now=first["next_attempt_at"] + timedelta(seconds=1))
+    assert [m["Message-ID"] for m in arrived] == [first["message_id"]]
+    assert len(inbox.messages) == 2
+    assert outbox(clean_db)[0]["attempts"] == 2
+
+
+def test_backoff_doubles_up_to_an_hour():
+    assert [mail.backoff(n).total_seconds() for n in (1, 2, 3, 7, 20)] == [60, 120, 240, 3600, 3600]
+
+
+@pytest.mark.parametrize("template", ["verify_email", "account_exists", "reset_password", "order_receipt",
+                                      "order_cancelled", "match_cancelled", "match_rescheduled"])
+@pytest.mark.parametrize("locale", ["en", "sl"])
+def test_every_template_renders_in_both_languages(template, locale):
+    params = {"full_name": "Ana", "token": "t", "hours": 72, "minutes": 60, "match": "A vs B",
+              "starts_at": "2027-03-01 18:00", "old_starts_at": "2027-02-01 18:00", "refund_cutoff_at": "2027-02-28T18:00:00+00:00",
+              "order_id": 7, "total": "25.00 EUR", "by_staff": True,
+              "tickets": [{"id": 1, "section": "N", "row": "1", "seat": 2, "code": "C"}]}
+    rendered = mail.render(template, locale, params)
+    assert rendered.subject and rendered.text.strip() and rendered.html.startswith("<!doctype html>")
+    assert f'lang="{locale}"' in rendered.html
+
+
+def test_development_writes_each_message_to_var_mail(clean_db, session_factory, tmp_path):
+    queue(session_factory)
+    transport = mail.transport_from_settings({"mail.transport": "directory", "mail.directory": str(tmp_path)})
+    assert mail.drain(session_factory, transport, SENDER).sent == 1
+    [eml] = tmp_path.glob("*.eml")
+    assert "Subject: Confirm your e-mail address" in eml.read_text()
