@@ -55,6 +55,11 @@ requires = [
     "jinja2>=3,<4",
     # Mail states times in Europe/Ljubljana (zoneinfo): its data where the OS has none.
     "tzdata>=2024.1",
+    # GET /metrics in Prometheus's format, summed over a host's app processes (multiprocess
+    # mode; ticketing/metrics.py). 0.x for years with a stable API: capped at the next major.
+    "prometheus-client>=0.20,<1",
+    # The JSON access-log format for production (ticketing/request_log.py).
+    "python-json-logger>=3.1,<5",
 ]
 
 tests_require = [

@@ -23,6 +23,10 @@ SELL_OUT_ROWS = (
     ("sellout_c256_run3", "256 buyers, run 3"),
     ("sellout_c64_1proc", "64 buyers, 1 app process"), ("sellout_c256_1proc", "256 buyers, 1 app process"),
     ("sellout_c256_direct", "256 buyers, 1 app process without nginx"),
+    # The scrape overhead (issue 30): the same sell-out with metrics on and /metrics scraped
+    # every second, then off, in the same run.
+    ("sellout_c64_metrics_on", "64 buyers, metrics on, scraped every second"),
+    ("sellout_c64_metrics_off", "64 buyers, metrics off (same run)"),
 )
 
 

@@ -14,6 +14,7 @@ without nginx, as secondary rows.
     python -m bench.rush --smoke         # every scenario, tiny budgets: checks the harness
     python -m bench.rush --no-report     # keep docs/ untouched (profiling runs)
     python -m bench.rush --only reads    # some groups only, merged into latest.json
+    python -m bench.rush --only metrics --no-report   # scrape overhead: metrics on vs off
 
 Needs Debian's nginx, wrk and pgbench (``apt-get install -y nginx wrk postgresql-client``).
 """
@@ -34,7 +35,10 @@ from bench.ratios import ratios
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GROUPS = ("pgbench", "sellout", "paced", "chosen", "mixed", "reads", "overload", "queue", "one_process", "direct",
-          "replication")
+          "replication", "metrics")
+#: The scrape-overhead pair (issue 30): the same sell-out with metrics on, /metrics scraped
+#: through nginx every this many seconds (4x Prometheus's 15 s, deploy/prometheus), and off.
+METRICS_SCRAPE_EVERY_S = 1.0
 #: The 256-buyer sell-out through nginx in front of 2 processes, run this many times in a row:
 #: the target must hold in each run, not in the best.
 CONSECUTIVE_SELL_OUTS = 3
@@ -79,12 +83,12 @@ def settings_for(smoke):
 class Cluster:
     """``count`` app processes (``pserve production.ini``) behind the deployed nginx."""
 
-    def __init__(self, url, run_secrets, count, name):
+    def __init__(self, url, run_secrets, count, name, env=None):
         self.count = count
         self.apps = []
         try:
             for number in range(1, count + 1):
-                self.apps.append(environment.start_app(url, run_secrets, name=f"{name}_{number}"))
+                self.apps.append(environment.start_app(url, run_secrets, name=f"{name}_{number}", env=env))
             self.proxy = nginx.Nginx(self.apps, name=f"nginx-{name}")
         except BaseException:
             self.stop()
@@ -205,7 +209,8 @@ def scenario_names(sellout_concurrency):
             "sellout_c64_1proc", "sellout_c256_1proc", "sellout_c256_direct",
             *(f"paced_{round(share * 100)}" for share in PACED_SHARES),
             "overload_shed", "overload_unbounded", "chosen", "reads", "mixed", "queue_rush", "queue_rush_without",
-            "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_prepared", "pgbench_c16_after"]
+            "pgbench_c16", "pgbench_c64", "pgbench_app_path_c16", "pgbench_c16_prepared", "pgbench_c16_after",
+            "warmup_metrics_on", "warmup_metrics_off", "sellout_c64_metrics_on", "sellout_c64_metrics_off"]
 
 
 def main(argv=None):
@@ -321,6 +326,8 @@ def main(argv=None):
             cluster.stop()
         if "one_process" in only or "direct" in only:
             scenarios.update(run_one_process(url, run_secrets, matches, customers, budget, only))
+        if "metrics" in only:
+            scenarios.update(run_metrics_overhead(url, run_secrets, matches, customers, budget))
     if "replication" in only:
         # On a pg_auto_failover pair of its own, with a database of its own (bench/replication.py).
         reason = replication.missing()
@@ -461,6 +468,54 @@ def run_one_process(url, run_secrets, matches, customers, budget, only):
                 customers(), 256, budget["deadline_s"], budget["max_requests"])
     finally:
         single.stop()
+    return out
+
+
+def run_metrics_overhead(url, run_secrets, matches, customers, budget):
+    """Purchases/s of the same 64-buyer sell-out through nginx in front of 2 processes with
+    metrics on (multiprocess mode, /metrics scraped every METRICS_SCRAPE_EVERY_S) and off
+    (``TICKETING_METRICS=0``), one after the other in the same run (issue 30)."""
+    import tempfile
+    import threading
+    import urllib.request
+
+    out = {}
+    for variant in ("on", "off"):
+        directory = tempfile.mkdtemp(prefix="ticketing-metrics-")
+        env = {"TICKETING_METRICS": "1", "PROMETHEUS_MULTIPROC_DIR": directory} if variant == "on" \
+            else {"TICKETING_METRICS": "0"}
+        cluster = Cluster(url, run_secrets, 2, f"metrics_{variant}", env=env)
+        stop, scrapes = threading.Event(), []
+
+        def scraper():
+            while not stop.wait(METRICS_SCRAPE_EVERY_S):
+                started = time.monotonic()
+                with urllib.request.urlopen(cluster.base + "/metrics", timeout=10) as response:
+                    response.read()
+                scrapes.append(time.monotonic() - started)
+
+        try:
+            loadgen.run_scenario("best_available", cluster.base, matches[f"warmup_metrics_{variant}"], customers(),
+                                 16, 3, 1500)
+            thread = threading.Thread(target=scraper, daemon=True)
+            if variant == "on":
+                thread.start()
+            name = f"sellout_c64_metrics_{variant}"
+            out[name] = run_loadgen(name, "best_available", url, cluster, matches[name], customers(), 64,
+                                    budget["deadline_s"], budget["max_requests"])
+            stop.set()
+            if variant == "on":
+                thread.join(timeout=15)
+                out[name]["scrapes"] = len(scrapes)
+                out[name]["scrape_ms_max"] = round(1000 * max(scrapes), 1) if scrapes else None
+        finally:
+            stop.set()
+            cluster.stop()
+    on, off = out["sellout_c64_metrics_on"], out["sellout_c64_metrics_off"]
+    if off.get("purchases_per_s"):
+        on["purchases_per_s_vs_off"] = round(on["purchases_per_s"] / off["purchases_per_s"], 3)
+    log(f"metrics overhead: {on['purchases_per_s']}/s with metrics (scraped every {METRICS_SCRAPE_EVERY_S}s), "
+        f"{off['purchases_per_s']}/s without")
     return out
 
 

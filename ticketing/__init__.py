@@ -19,11 +19,13 @@ DENY_BY_DEFAULT = "__explicit_permission_required__"
 #: The tween chain, outermost first, stated explicitly because two libraries both ask to be
 #: "over the exception view" and their implicit order is an accident of include order:
 #: - the request id/access log sees everything, even a failed commit;
+#: - the metrics count and time every request by route name (ticketing/metrics.py);
 #: - input no database could store (NUL, lone surrogates, huge bodies) is refused early;
 #: - pyramid_tm wraps pyramid_openapi3's response validation, so a response that breaks the
 #:   contract aborts the transaction instead of committing it (tests/unit/test_settings_and_tweens).
 TWEENS = (
     "ticketing.request_log.request_id_tween_factory",
+    "ticketing.metrics.metrics_tween_factory",
     "ticketing.security_headers.security_headers_tween_factory",
     "ticketing.input_guard.input_guard_tween_factory",
     "pyramid_tm.tm_tween_factory",
@@ -49,6 +51,7 @@ def main(global_config, **settings):
         config.include(".request_log")
         config.include(".security")
         config.include(".load_shedding")
+        config.include(".metrics")
         config.include(".routes")
         # Ed25519 key for ticket codes; production refuses to start without one.
         config.registry["ticket_signer"] = load_signer(settings)

@@ -37,6 +37,7 @@ import time
 
 from pyramid.events import BeforeTraversal
 
+from ticketing import metrics
 from ticketing.problems import ServiceBusy
 from ticketing.proxy_clock import proxy_stamp
 
@@ -90,6 +91,7 @@ class ShedLateRequests:
             return
         if waited > queue_patience(route, request.method) * self.max_wait_seconds:
             retry_after = self.retry_after()
+            metrics.count_shed(request)
             raise ServiceBusy(
                 f"The box office is very busy: this request waited {waited:.1f} s for its turn and was not "
                 f"started, so nothing changed. Retry in {retry_after} s (with the same Idempotency-Key, if it "

@@ -29,6 +29,8 @@ KEEPS_A_PLACE_IN_LINE = 3
 
 def includeme(config):
     config.add_route("healthz", "/healthz", factory=root_factory)
+    # Prometheus scrapes it; nginx lets only the configured addresses reach it (ticketing/metrics.py).
+    config.add_route("metrics", "/metrics", factory=root_factory)
 
     # API documentation
     config.add_route("api.openapi_json", "/api/v1/openapi.json", factory=root_factory)

@@ -1,13 +1,12 @@
 """The access log (ticketing/request_log.py): one JSON line per request, at INFO when it went
 well and at WARNING when it failed or was slow, so production (WARN) keeps only those."""
-import json
 import logging
 
 from ticketing import request_log
 
 
 def _lines(caplog):
-    return [(record.levelno, json.loads(record.getMessage())) for record in caplog.records
+    return [(record.levelno, request_log.fields_of(record)) for record in caplog.records
             if record.name == "ticketing.access"]
 
 

@@ -7,7 +7,6 @@ work is served. Then under stock waitress with one thread, kept busy by a hold w
 row lock: the request queued behind it is refused, the health check behind it is not, the
 process serves normally once the queue is gone, and a stamp from an address that is not the
 trusted proxy is never believed."""
-import json
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ import waitress
 from ..conftest import app_settings
 from .catalogue_helpers import published_match
 from .test_auth import assert_problem
+from ticketing import request_log
 
 
 def stamp(seconds=0.0):
@@ -228,7 +228,7 @@ def test_a_signup_burst_waits_in_line_and_every_refusal_is_logged(database_url, 
     statuses = signup_burst(impatient, 8, "impatient")
     refused = statuses.count(503)
     assert refused >= 2 and set(statuses) <= {201, 503}, statuses
-    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ticketing.access"]
+    logged = [request_log.fields_of(r) for r in caplog.records if r.name == "ticketing.access"]
     assert sum(1 for line in logged if line["status"] == 503 and line["path"] == "/api/v1/auth/signup") == refused
     for app in (patient, impatient):
         app.registry["db_engine"].dispose()

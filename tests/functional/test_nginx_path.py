@@ -8,7 +8,6 @@ on stock waitress (as production.ini configures it, trusting 127.0.0.1).
 - Load shedding reads nginx's stamp: a request queued behind a stuck thread is refused when
   it came through the stamping nginx, and served through one that does not stamp.
 """
-import json
 import logging
 import threading
 import time
@@ -26,6 +25,7 @@ from bench import nginx
 from ..conftest import app_settings
 from ..system_packages import require
 from .catalogue_helpers import published_match
+from ticketing import request_log
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -91,7 +91,7 @@ def test_the_public_seat_map_is_answered_by_nginx_and_revalidated(through_nginx,
         seen.add(unchanged.headers["X-Cache-Status"])
     time.sleep(0.3)  # the background revalidation
     assert seen <= {"HIT", "STALE", "UPDATING", "REVALIDATED"}, seen
-    answered_by_app = [json.loads(record.getMessage()) for record in caplog.records if record.name == "ticketing.access"]
+    answered_by_app = [request_log.fields_of(record) for record in caplog.records if record.name == "ticketing.access"]
     assert {(line["path"], line["status"]) for line in answered_by_app} == {
         (f"/api/v1/matches/{match['id']}/seats", 304)}
 
@@ -127,7 +127,7 @@ def test_signed_in_callers_and_drafts_never_meet_the_cache(through_nginx, staff,
         caplog.clear()
         poll = seats(through_nginx, match["id"], {**credentials, "If-None-Match": etag})
         assert poll.status_code == 304 and "X-Cache-Status" not in poll.headers
-        answered = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ticketing.access"]
+        answered = [request_log.fields_of(r) for r in caplog.records if r.name == "ticketing.access"]
         assert [(line["path"], line["status"]) for line in answered] == [
             (f"/api/v1/matches/{match['id']}/seats", 304)]
 

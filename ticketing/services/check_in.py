@@ -6,6 +6,7 @@ rows and reports "already admitted" with the winner's time and staff account.
 """
 from sqlalchemy import text
 
+from ticketing import metrics
 from ticketing.problems import Conflict, ValidationFailed, field_error
 from ticketing.services import ticket_codes
 
@@ -46,8 +47,10 @@ def check_in(dbsession, public_key, match_id, code, staff_id):
     try:
         claims = ticket_codes.verify(public_key, (code or "").strip())
     except ticket_codes.InvalidCode:
+        metrics.count_gate_scan(dbsession, "forged")
         raise _rejected("forged or malformed code") from None
     if claims.match_id != match_id:
+        metrics.count_gate_scan(dbsession, "other_match")
         raise _rejected("this ticket is for another match")
     admitted = dbsession.execute(
         _ADMIT,
@@ -56,14 +59,18 @@ def check_in(dbsession, public_key, match_id, code, staff_id):
     ).one_or_none()
     ticket = dbsession.execute(_DETAILS, {"ticket_id": claims.ticket_id}).mappings().one_or_none()
     if ticket is None or ticket["seat_id"] != claims.seat_id or ticket["code_version"] != claims.version:
+        metrics.count_gate_scan(dbsession, "unknown")
         raise _rejected("unknown ticket")
     if admitted is None:
         if ticket["status"] != "valid":
+            metrics.count_gate_scan(dbsession, "voided")
             raise _rejected("this ticket was voided (order cancelled)")
+        metrics.count_gate_scan(dbsession, "already_admitted")
         raise AlreadyAdmitted(
             f"Already admitted at {ticket['checked_in_at'].isoformat()} by {ticket['admitted_by']}.",
             extra={"checked_in_at": ticket["checked_in_at"].isoformat(), "checked_in_by": ticket["admitted_by"]},
         )
+    metrics.count_after_commit(dbsession, metrics.GATE_SCANS, result="admitted")
     return {
         "result": "admitted",
         "ticket_id": ticket["id"],

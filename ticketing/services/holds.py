@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from ticketing import metrics
 from ticketing.models import Match
 from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound, ValidationFailed, field_error
@@ -465,6 +466,7 @@ def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
     if fan.previous is not None:
         dbsession.execute(_RELEASE, {"match_id": match.id, "hold_id": fan.previous})
         dbsession.execute(text("UPDATE holds SET status = 'replaced' WHERE id = :h"), {"h": fan.previous})
+        metrics.count_after_commit(dbsession, metrics.HOLDS_RELEASED, reason="replaced")
         planned = None  # planned before the fan's own seats were freed: plan again
 
     # 3. Per-fan limit: tickets already bought for this match plus this hold.
@@ -485,13 +487,16 @@ def create_hold(dbsession, user_id, match, body, currency, autocommit_engine):
              "u": user_id, "c": currency},
             body["quantity"], body.get("category_id"), planned)
         if hold is not None:
+            metrics.count_after_commit(dbsession, metrics.HOLDS_CREATED)
             return hold
     rows = _claim(dbsession, match, fan.hold_id, body)
-    return _INSERT_HOLD.execute(
+    hold = _INSERT_HOLD.execute(
         dbsession,
         {"h": fan.hold_id, "m": match.id, "u": user_id, "ids": sorted(row.seat_id for row in rows),
          "t": sum(row.price for row in rows), "c": currency, "s": match.hold_seconds},
     ).one()
+    metrics.count_after_commit(dbsession, metrics.HOLDS_CREATED)
+    return hold
 
 
 def release_hold(dbsession, hold):
@@ -503,6 +508,7 @@ def release_hold(dbsession, hold):
         raise Gone(f"This hold is no longer active (it is {locked}).")
     dbsession.execute(_RELEASE, {"match_id": hold.match_id, "hold_id": hold.id})
     dbsession.execute(text("UPDATE holds SET status = 'released' WHERE id = :h"), {"h": hold.id})
+    metrics.count_after_commit(dbsession, metrics.HOLDS_RELEASED, reason="released")
     match_service.bump_seat_version(dbsession, hold.match_id, hold.user_id)
     dbsession.expire(hold)
 
@@ -550,6 +556,8 @@ _SWEEP = text(
 def sweep_expired(dbsession):
     """Tidy lapsed holds for reports. Correctness never depends on this running."""
     row = dbsession.execute(_SWEEP).one()
+    if row.holds:
+        metrics.count_after_commit(dbsession, metrics.HOLDS_EXPIRED, row.holds)
     for match_id in row.matches:
         match_service.bump_seat_version(dbsession, match_id, 0)
     return row.holds, row.seats

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, text
 
+from ticketing import metrics
 from ticketing.models import Hold, Match, Order, Ticket, User
 from ticketing.models.match import SEAT_VERSION_SHARDS
 from ticketing.problems import Conflict, Gone, NotFound, field_error
@@ -179,6 +180,8 @@ def checkout(dbsession, user_id, hold_id, currency):
         wallet_service.raise_short(dbsession, user_id, hold.total, hold.currency)
     order = PaidOrder(id=tickets[0]["order_id"], user_id=user_id, match_id=hold.match_id, hold_id=hold.id,
                       total=hold.total, currency=hold.currency, created_at=tickets[0]["order_created_at"])
+    metrics.count_after_commit(dbsession, metrics.PURCHASES)
+    metrics.count_after_commit(dbsession, metrics.SEATS_SOLD, len(tickets))
     return order, tickets
 
 
@@ -223,8 +226,9 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None, overri
             errors.append(field_error("reason", "is required to refund tickets already used at the gate"))
         raise Conflict(f"{used.capitalize()} of this order already went through the gate; refunding it "
                        "needs an explicit override with a reason.", errors=errors)
-    _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,
-                     actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer"))
+    if _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,
+                        actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer")):
+        metrics.count_after_commit(dbsession, metrics.REFUNDS, by="staff" if actor_is_staff else "customer")
     match_service.bump_seat_version(dbsession, order.match_id, order.user_id)
     notices.order_cancelled(dbsession, order, by_staff=actor_is_staff)
     dbsession.expire(order)
@@ -286,6 +290,8 @@ def cancel_match(dbsession, match, actor_id):
     for order in orders:
         refunded += _void_and_refund(dbsession, order.id, match.id, order.user_id, order.total, order.currency,
                                      actor_id, "match cancelled", free_seats=False)
+    if refunded:
+        metrics.count_after_commit(dbsession, metrics.REFUNDS, refunded, by="match_cancelled")
     dbsession.execute(text("UPDATE holds SET status = 'cancelled' WHERE match_id = :m AND status = 'active'"), {"m": match.id})
     dbsession.execute(
         text(
