@@ -213,3 +213,14 @@ def test_the_api_reschedule_moves_the_deadlines_too(staff_admin, engine):
                            "refund_cutoff_at": cutoff.isoformat()}, status=200)
     final = _times(engine, match_id)
     assert final.refund_cutoff_at == cutoff and final.sales_close_at - after.sales_close_at == timedelta(days=1)
+    # Both deadlines set by hand with the new kick-off: parsed and checked, not moved (the
+    # fuzzer's 500: the raw strings were compared with the new kick-off).
+    kick_off = final.starts_at + timedelta(days=1)
+    close = kick_off - timedelta(hours=2)
+    staff_admin.api.patch(f"/api/v1/matches/{match_id}",
+                          {"starts_at": kick_off.isoformat(), "sales_close_at": close.isoformat(),
+                           "refund_cutoff_at": cutoff.isoformat()}, status=200)
+    assert _times(engine, match_id).sales_close_at == close
+    staff_admin.api.patch(f"/api/v1/matches/{match_id}",
+                          {"starts_at": kick_off.isoformat(),
+                           "sales_close_at": (kick_off + timedelta(hours=1)).isoformat()}, status=422)

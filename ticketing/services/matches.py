@@ -154,9 +154,10 @@ def update_match(dbsession, match, changes):
             elif field in ("home_team", "away_team") and isinstance(value, str):
                 value = value.strip()  # as on create
             values[field] = value
-    changes = dict(changes)
-    changes.update(moved_deadlines(match, values["starts_at"], changes))
-    values.update({field: changes[field] for field in MOVES_WITH_KICK_OFF if field in changes})
+    # Only the deadlines moved along with kick-off: those the request set are parsed above.
+    moved = moved_deadlines(match, values["starts_at"], changes)
+    changes = {**changes, **moved}
+    values.update(moved)
     _coerce_ints(values, errors)
     _validate_schedule(values, errors, utcnow(), creating=False)
     _check_teams(dbsession, values, errors)
