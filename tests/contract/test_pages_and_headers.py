@@ -6,7 +6,8 @@ with response validation on, so each answer is also checked against its schema).
   one follows, and the RFC 8288 ``Link`` header carries next, prev and first;
 - rate-limited operations say where the client stands (IETF ``RateLimit`` and
   ``RateLimit-Policy``), on a success and on the 429 with ``Retry-After``;
-- the QR image is also a download for clients that ask for ``application/octet-stream``.
+- the QR image and the PDF ticket are also downloads for clients that ask for
+  ``application/octet-stream``.
 """
 import re
 from urllib.parse import urlsplit
@@ -109,3 +110,17 @@ def test_the_qr_image_is_also_a_download(staff, customer):
     download = customer.get(url, headers={"Accept": "application/octet-stream"})
     assert download.content_type == "application/octet-stream" and download.body == image.body
     assert download.headers["Content-Disposition"] == f'attachment; filename="ticket-{order["tickets"][0]["id"]}.svg"'
+
+
+def test_the_pdf_ticket_is_also_a_download(staff, customer):
+    match, *_ = published_match(staff)
+    hold = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201).json
+    customer.post("/api/v1/wallet/top-ups", {"amount": hold["total"]}, status=201)
+    order = customer.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
+    ticket_id = order["tickets"][0]["id"]
+    document = customer.get(f"/api/v1/tickets/{ticket_id}.pdf")
+    assert document.content_type == "application/pdf" and document.body.startswith(b"%PDF")
+    assert document.headers["Content-Disposition"] == f'inline; filename="ticket-{ticket_id}.pdf"'
+    download = customer.get(f"/api/v1/tickets/{ticket_id}.pdf", headers={"Accept": "application/octet-stream"})
+    assert download.content_type == "application/octet-stream" and download.body.startswith(b"%PDF")
+    assert download.headers["Content-Disposition"] == f'attachment; filename="ticket-{ticket_id}.pdf"'

@@ -31,6 +31,8 @@ def get_ticket(context, request):
 
 #: What the QR operation answers, in order of preference (an Accept header picks another).
 QR_MEDIA_TYPES = ["image/svg+xml", "application/octet-stream"]
+#: And the PDF ticket's.
+PDF_MEDIA_TYPES = ["application/pdf", "application/octet-stream"]
 
 
 @view_config(route_name="api.ticket.qr", context=TicketResource, permission="ticket:view",
@@ -127,8 +129,12 @@ def ticket_pdf_view(context, request):
     body = ticket_json(ticket, request.registry["ticket_signer"])
     if body["code"] is None:
         raise Gone("This ticket was voided; there is nothing to print.")
-    response = Response(body=ticket_pdf.render(ticket, body["code"]), content_type="application/pdf", charset=None)
-    response.content_disposition = f'inline; filename="ticket-{ticket["id"]}.pdf"'
+    # As the QR code: the same bytes as a download for clients that ask for octet-stream.
+    offers = request.accept.acceptable_offers(PDF_MEDIA_TYPES)
+    media_type = offers[0][0] if offers else PDF_MEDIA_TYPES[0]
+    response = Response(body=ticket_pdf.render(ticket, body["code"]), content_type=media_type, charset=None)
+    disposition = "inline" if media_type == "application/pdf" else "attachment"
+    response.content_disposition = f'{disposition}; filename="ticket-{ticket["id"]}.pdf"'
     response.cache_control.private = True
     response.cache_control.no_store = True
     return response
