@@ -367,5 +367,7 @@ def admin_pages_are_not_stored(event):
     back button or cache must not show a fan's orders, or the gate's last verdict, to the next
     person at a shared screen. Views that chose their own caching keep it."""
     request, response = event.request, event.response
-    if _ADMIN.match(request.path_info or "") and "Cache-Control" not in response.headers:
+    # The WSGI path as sent (latin-1 text): request.path_info decodes it as UTF-8 and raises
+    # on a path like /api/v1/matches/%FF, whose 404 passes through here too.
+    if _ADMIN.match(request.environ.get("PATH_INFO", "")) and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
