@@ -105,6 +105,9 @@ class Order(Base):
         CheckConstraint("total >= 0", name="total_not_negative"),
         Index("ix_orders_user_id_id", "user_id", "id"),
         Index("ix_orders_match_id", "match_id"),
+        # The dashboard's daily chart and the admin date filter (migration 0009).
+        Index("ix_orders_created_at", "created_at"),
+        Index("ix_orders_cancelled_at", "cancelled_at", postgresql_where=text("cancelled_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

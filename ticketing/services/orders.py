@@ -104,7 +104,11 @@ _PAY_AND_ISSUE = Prepared(
     ), spent AS (
         UPDATE holds SET status = 'checked_out' FROM ordered WHERE holds.id = :h
     ), bumped AS (
-        UPDATE match_seat_versions SET version = version + 1 FROM ordered
+        -- The match's tallies move with the bump (decision 0038): no extra row lock.
+        UPDATE match_seat_versions
+           SET version = version + 1, sold = sold + (SELECT count(*) FROM sold),
+               paid_orders = paid_orders + 1, revenue = revenue + :t
+          FROM ordered
         WHERE match_seat_versions.match_id = :m AND match_seat_versions.shard = :u % {SEAT_VERSION_SHARDS}
     ), shopped AS (
         -- A fan called from the match's waiting room has bought: their slot of an adaptive
@@ -201,37 +205,101 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None):
     admitted = dbsession.execute(_LOCK_AND_COUNT_ADMITTED, {"o": order.id}).scalar_one()
     if admitted and not actor_is_staff:
         raise Conflict("A ticket of this order has already been used at the gate.")
-    _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,
-                     actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer"))
-    match_service.bump_seat_version(dbsession, order.match_id, order.user_id)
+    freed = _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,
+                             actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer"))
+    match_service.bump_seat_version(dbsession, order.match_id, order.user_id, sold=-freed, paid_orders=-1,
+                                    revenue=-order.total, cancelled_orders=1, refunded=order.total)
     dbsession.expire(order)
     return order
 
 
-def _void_and_refund(dbsession, order_id, match_id, user_id, total, currency, actor_id, reason, free_seats=True):
-    """Cancel a paid order once. The status change is conditional: when a concurrent
-    cancellation (the fan's own, or a match cancellation) got there first, nothing happens,
-    so no order is ever refunded twice."""
-    cancelled = dbsession.execute(
-        text(
-            "UPDATE orders SET status = 'cancelled', cancelled_at = now(), cancelled_by = :a "
-            "WHERE id = :o AND status = 'paid' RETURNING id"
-        ),
+def _void_and_refund(dbsession, order_id, match_id, user_id, total, currency, actor_id, reason):
+    """Cancel one paid order (the caller holds the order's row lock, so it is still paid):
+    void its tickets, free its seats and refund the wallet. Returns the seats freed."""
+    dbsession.execute(
+        text("UPDATE orders SET status = 'cancelled', cancelled_at = now(), cancelled_by = :a WHERE id = :o"),
         {"o": order_id, "a": actor_id},
-    ).first()
-    if cancelled is None:
-        return False
+    )
     dbsession.execute(text("UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid'"), {"o": order_id})
-    if free_seats:
-        dbsession.execute(
-            text(
-                "UPDATE match_seats SET status = 'available', order_id = NULL "
-                "WHERE match_id = :m AND order_id = :o AND status = 'sold'"
-            ),
-            {"m": match_id, "o": order_id},
-        )
+    freed = dbsession.execute(
+        text(
+            "UPDATE match_seats SET status = 'available', order_id = NULL "
+            "WHERE match_id = :m AND order_id = :o AND status = 'sold'"
+        ),
+        {"m": match_id, "o": order_id},
+    ).rowcount
     wallet_service.refund(dbsession, user_id, total, currency, order_id, created_by=actor_id, reason=reason)
-    return True
+    return freed
+
+
+# The fans' wallets of the match's paid orders, locked in user-id order (the order every
+# multi-wallet path uses) before any order is touched: a fan's own cancellation locks its
+# wallet first too, so the two queue on the wallet instead of deadlocking.
+_LOCK_MATCH_WALLETS = text(
+    """
+    SELECT w.user_id FROM wallets w
+    WHERE w.user_id IN (SELECT user_id FROM orders WHERE match_id = :m AND status = 'paid')
+    ORDER BY w.user_id FOR UPDATE OF w
+    """
+)
+
+# Every paid order of the match cancelled, its tickets voided and its fan refunded, in one
+# statement (decision 0039). The statement runs after the wallets are locked, in a snapshot
+# taken then, so an order a fan cancelled meanwhile is no longer 'paid' and is skipped: no
+# order is refunded twice. Each fan's wallet is credited once with the sum of their orders;
+# the ledger gets one refund row per order, whose balance_after runs up in order-id order to
+# the wallet's new balance, so the ledger adds up exactly as if the orders had been refunded
+# one by one. Orders of total 0 move no money and write no ledger row (as a single refund).
+_CANCEL_MATCH_ORDERS = text(
+    """
+    WITH cancelled AS (
+        UPDATE orders SET status = 'cancelled', cancelled_at = now(), cancelled_by = :a
+        WHERE match_id = :m AND status = 'paid'
+        RETURNING id, user_id, total, currency
+    ), voided AS (
+        -- By the match's valid tickets (a partial index), never by a scan of all tickets.
+        UPDATE tickets t SET status = 'void'
+        WHERE t.match_id = :m AND t.status = 'valid' AND t.order_id IN (SELECT id FROM cancelled)
+        RETURNING t.id
+    ), per_fan AS (
+        SELECT user_id, sum(total) AS amount FROM cancelled WHERE total > 0 GROUP BY user_id
+    ), credited AS (
+        UPDATE wallets w SET balance = w.balance + p.amount, updated_at = now()
+        FROM per_fan p WHERE w.user_id = p.user_id
+        RETURNING w.user_id, w.balance
+    ), refunds AS (
+        INSERT INTO wallet_ledger (user_id, kind, amount, balance_after, currency, order_id, reason, created_by)
+        SELECT c.user_id, 'refund', c.total,
+               cr.balance - (sum(c.total) OVER (PARTITION BY c.user_id ORDER BY c.id DESC) - c.total),
+               c.currency, c.id, :reason, :a
+        FROM cancelled c JOIN credited cr ON cr.user_id = c.user_id
+        WHERE c.total > 0
+        ORDER BY c.user_id, c.id
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM cancelled) AS orders,
+           (SELECT coalesce(sum(total), 0) FROM cancelled)::bigint AS amount,
+           (SELECT count(*) FROM voided) AS tickets,
+           (SELECT count(*) FROM refunds) AS ledger_rows
+    """
+)
+
+# Every seat not blocked yet is blocked, held and sold ones too, counted by what it was.
+_BLOCK_CANCELLED_SEATS = text(
+    """
+    WITH before AS (
+        SELECT seat_id, status FROM match_seats
+        WHERE match_id = :m AND status <> 'blocked'
+        FOR UPDATE
+    ), flipped AS (
+        UPDATE match_seats ms SET status = 'blocked', blocked_reason = 'cancelled', hold_id = NULL,
+               held_until = NULL, order_id = NULL
+        FROM before WHERE ms.match_id = :m AND ms.seat_id = before.seat_id
+        RETURNING before.status
+    )
+    SELECT count(*) AS seats, count(*) FILTER (WHERE status = 'sold') AS sold FROM flipped
+    """
+)
 
 
 def cancel_match(dbsession, match, actor_id):
@@ -245,27 +313,20 @@ def cancel_match(dbsession, match, actor_id):
         raise Conflict("A draft has nothing on sale to cancel; it stays private until it is published.")
     match.status = "cancelled"
     dbsession.flush()
-    orders = dbsession.execute(
-        text("SELECT id, user_id, total, currency FROM orders WHERE match_id = :m AND status = 'paid' ORDER BY user_id, id"),
-        {"m": match.id},
-    ).all()
-    # Wallets in user-id order, the same order any other multi-wallet path would use. An order
-    # its fan cancelled meanwhile is skipped by the conditional update inside.
-    refunded = 0
-    for order in orders:
-        refunded += _void_and_refund(dbsession, order.id, match.id, order.user_id, order.total, order.currency,
-                                     actor_id, "match cancelled", free_seats=False)
+    # Set-based (decision 0039): a few statements whatever the number of orders, all in this
+    # one transaction, so the cancellation still commits whole or not at all.
+    dbsession.execute(_LOCK_MATCH_WALLETS, {"m": match.id})
+    refunded = dbsession.execute(
+        _CANCEL_MATCH_ORDERS, {"m": match.id, "a": actor_id, "reason": "match cancelled"}
+    ).one()
     dbsession.execute(text("UPDATE holds SET status = 'cancelled' WHERE match_id = :m AND status = 'active'"), {"m": match.id})
-    dbsession.execute(
-        text(
-            "UPDATE match_seats SET status = 'blocked', blocked_reason = 'cancelled', hold_id = NULL, "
-            "held_until = NULL, order_id = NULL WHERE match_id = :m AND status <> 'blocked'"
-        ),
-        {"m": match.id},
-    )
+    blocked = dbsession.execute(_BLOCK_CANCELLED_SEATS, {"m": match.id}).one()
     match.seat_version += 1
+    match_service.bump_seat_version(dbsession, match.id, actor_id or 0, sold=-blocked.sold, blocked=blocked.seats,
+                                    paid_orders=-refunded.orders, revenue=-refunded.amount,
+                                    cancelled_orders=refunded.orders, refunded=refunded.amount)
     dbsession.flush()
-    return match, refunded
+    return match, refunded.orders
 
 
 def list_orders(dbsession, *, user_id=None, match_id=None, status=None, email=None, limit=20, offset=0):
