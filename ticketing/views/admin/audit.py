@@ -1,10 +1,13 @@
-"""The audit log: who did what to which object, newest first, with filters."""
+"""The audit log: who did what to which object, newest first, with filters (an action or a
+prefix of actions, the object)."""
 from pyramid.view import view_config
 
 from ticketing.resources.admin import AuditLog
 from ticketing.services import audit
 
-from .forms import int_field, paged, text_field
+from ticketing.problems import field_error
+
+from .forms import int_field, keyset_paged, text_field
 
 TARGET_ROUTES = {"match": ("admin.match", "match_id"), "stadium": ("admin.stadium", "stadium_id"),
                  "order": ("admin.order", "order_id"), "user": ("admin.user", "user_id")}
@@ -13,16 +16,30 @@ TARGET_ROUTES = {"match": ("admin.match", "match_id"), "stadium": ("admin.stadiu
 @view_config(route_name="admin.audit", context=AuditLog, permission="audit:view",
              request_method="GET", renderer="admin/audit/list.jinja2")
 def audit_log(context, request):
+    """Filter by action (a whole name, or a prefix such as ``match.``), object type and id;
+    keyset pages that keep the filter (decision 0038)."""
     action = text_field(request.GET, "action", 60)
     target_type = text_field(request.GET, "target_type", 30)
-    target_id = int_field(request.GET, "target_id", [], required=False, minimum=1)
-    rows, pager = paged(request, lambda limit, offset: audit.entries(
-        request.dbsession, limit=limit, offset=offset, action=action or None,
-        target_type=target_type or None, target_id=target_id), size=50)
+    errors = []
+    target_id = int_field(request.GET, "target_id", errors, required=False, minimum=1, label="an object number")
+    if target_type and target_type not in TARGET_ROUTES:
+        errors.append(field_error("target_type", "must be one of " + ", ".join(TARGET_ROUTES)))
+    # "match." or "match" (no dot, not a whole action name): everything under that prefix.
+    prefix = action if action.endswith(".") or (action and "." not in action) else None
+    rows, pager = [], None
+    if errors:
+        request.response.status = 400
+    else:
+        rows, pager = keyset_paged(request, lambda size, after, before: audit.search(
+            request.dbsession, size=size, after=after, before=before,
+            action=None if prefix else action or None, action_prefix=prefix,
+            target_type=target_type or None, target_id=target_id), size=50)
     links = {}
     for entry, _email in rows:
         if entry.target_type in TARGET_ROUTES and entry.target_id is not None:
             route, key = TARGET_ROUTES[entry.target_type]
             links[entry.id] = request.route_path(route, **{key: entry.target_id})
     return {"entries": rows, "pager": pager, "action": action, "target_type": target_type,
-            "target_id": target_id or "", "links": links}
+            "target_id": target_id or request.GET.get("target_id", "")[:20], "links": links,
+            "errors": {error["field"]: error["message"] for error in errors},
+            "filtered": bool(action or target_type or target_id)}
