@@ -286,21 +286,13 @@ _CANCEL_MATCH_ORDERS = text(
     """
 )
 
-# Every seat not blocked yet is blocked, held and sold ones too, counted by what it was.
+# Every seat not blocked yet is blocked, held and sold ones too. How many were sold is known
+# without reading them again: every sold seat has exactly its valid ticket (invariant), and
+# the statement above voided all of them (no checkout can sell meanwhile: the match is
+# locked FOR UPDATE, which a checkout's KEY SHARE waits for).
 _BLOCK_CANCELLED_SEATS = text(
-    """
-    WITH before AS (
-        SELECT seat_id, status FROM match_seats
-        WHERE match_id = :m AND status <> 'blocked'
-        FOR UPDATE
-    ), flipped AS (
-        UPDATE match_seats ms SET status = 'blocked', blocked_reason = 'cancelled', hold_id = NULL,
-               held_until = NULL, order_id = NULL
-        FROM before WHERE ms.match_id = :m AND ms.seat_id = before.seat_id
-        RETURNING before.status
-    )
-    SELECT count(*) AS seats, count(*) FILTER (WHERE status = 'sold') AS sold FROM flipped
-    """
+    "UPDATE match_seats SET status = 'blocked', blocked_reason = 'cancelled', hold_id = NULL, "
+    "held_until = NULL, order_id = NULL WHERE match_id = :m AND status <> 'blocked'"
 )
 
 
@@ -322,9 +314,9 @@ def cancel_match(dbsession, match, actor_id):
         _CANCEL_MATCH_ORDERS, {"m": match.id, "a": actor_id, "reason": "match cancelled"}
     ).one()
     dbsession.execute(text("UPDATE holds SET status = 'cancelled' WHERE match_id = :m AND status = 'active'"), {"m": match.id})
-    blocked = dbsession.execute(_BLOCK_CANCELLED_SEATS, {"m": match.id}).one()
+    blocked = dbsession.execute(_BLOCK_CANCELLED_SEATS, {"m": match.id}).rowcount
     match.seat_version += 1
-    match_service.bump_seat_version(dbsession, match.id, actor_id or 0, sold=-blocked.sold, blocked=blocked.seats,
+    match_service.bump_seat_version(dbsession, match.id, actor_id or 0, sold=-refunded.tickets, blocked=blocked,
                                     paid_orders=-refunded.orders, revenue=-refunded.amount,
                                     cancelled_orders=refunded.orders, refunded=refunded.amount)
     dbsession.flush()
