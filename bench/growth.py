@@ -304,7 +304,9 @@ def measure(base, url, ctx, size):
                     "ORDER BY id DESC LIMIT %s", (CANCELLATIONS,))
         victims = iter([row[0] for row in cur.fetchall()])
     conn.close()
-    part = email.split("@")[0][-8:]  # a piece of the md5 in the address: a few users at most
+    # "-" and the start of the md5 in the address (bench-customer-<n>-<md5>): one user, and
+    # never all digits (which the search would take for an order number).
+    part = "-" + email.split("@")[0].split("-")[-1][:7]
     ops = {}
     log(f"{size}: timing the operations through nginx ({REPEATS} requests each)")
     ops["GET /matches?limit=100"] = timed(lambda: anonymous.request("GET", "/api/v1/matches?limit=100"))
@@ -320,7 +322,11 @@ def measure(base, url, ctx, size):
     ops["admin audit log, action prefix"] = timed(lambda: admin.request("GET", "/admin/audit?action=match."))
     seats_path = f"/api/v1/matches/{template}/seats"
     ops["seat map (200, nginx's 1 s cache)"] = timed(lambda: anonymous.request("GET", seats_path, headers={"Cache-Control": "no-cache"}))
-    _, _, _ = anonymous.request("GET", seats_path)
+    # nginx may still hold (and serve, while it refreshes) a body from before this size's
+    # writes: let it refresh, then take the ETag from the app itself.
+    time.sleep(1.5)
+    anonymous.request("GET", seats_path)
+    time.sleep(1.5)
     etag = ctx["etag"](seats_path)
     ops["seat map (304)"] = timed(lambda: anonymous.request("GET", seats_path, headers={"If-None-Match": etag}),
                                   expect=(304,))
@@ -477,7 +483,7 @@ def main(argv=None):
             admin.login(admin_email, admin_password)
             ctx = {"staff": Client(base, staff_token), "admin": admin, "template": template,
                    "stadium": stadium["id"], "staff_token": staff_token, "held": [],
-                   "etag": lambda path: _etag(base + path)}
+                   "etag": lambda path: _etag(cluster.apps[0].base + path)}
             ctx["buyers"] = {size: prepare.issue_tokens(token_settings, prepare.create_users(
                 url, REPEATS + 2, "customer", prepare.WALLET_BALANCE)) for size in sizes}
             copied = fans = 0
