@@ -403,6 +403,9 @@ def section(results):
     """The growth section of docs/performance.md (bench/report.py includes it too)."""
     out = ["## A season's worth of data (`make bench-growth`)", "",
            "<!-- Rendered by `python -m bench.growth` from bench/results/growth.json. -->", "",
+           "```sh", "make bench-growth   # S, M, L in a dedicated database; about 12 minutes and 1 GB of disk", "```",
+           "", "Needs Debian's `nginx` and a PostgreSQL, as `make bench`. How the season is built, the runs and "
+           "what was changed between them: [`bench/results/growth.md`](../bench/results/growth.md).", "",
            f"Run {results['finished_at']} on {results['machine'].get('cores', '?')} cores. One database grows "
            "from S to M to L (copies of a 10,000-seat match, 30 % sold, built in set-based SQL that keeps every "
            "invariant); at each size every operation is timed through nginx in front of 2 `pserve "
@@ -438,6 +441,7 @@ def section(results):
 
 
 def write_doc(results):
+    """Replace (or add, before the lab notes) the growth section of docs/performance.md."""
     text = DOC.read_text()
     block = "\n".join(["<!-- growth:start -->"] + section(results) + ["<!-- growth:end -->"])
     if "<!-- growth:start -->" in text:
@@ -453,7 +457,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the harness")
     parser.add_argument("--no-report", action="store_true", help="keep docs/ untouched")
+    parser.add_argument("--render", action="store_true", help="only render docs/ from bench/results/growth.json")
     args = parser.parse_args(argv)
+    if args.render:
+        render_only()
+        return 0
     sizes = SMOKE_SIZES if args.smoke else SIZES
     run_secrets = environment.generated_secrets()
     results = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "smoke": args.smoke,
@@ -516,6 +524,13 @@ def main(argv=None):
     for failure in results["failures"]:
         log("FAILED: " + failure)
     return 1 if results["failures"] else 0
+
+
+def render_only():
+    """Render the chart and the section again from bench/results/growth.json (no run)."""
+    results = json.loads((RESULTS / "growth.json").read_text())
+    chart(results)
+    write_doc(results)
 
 
 def _template_match(base, staff_token, stadium, sections):
