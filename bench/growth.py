@@ -23,6 +23,7 @@ requests; the 3x rule allows 5 ms of slack, below which a ratio of two tiny medi
 import argparse
 import http.cookiejar
 import json
+import os
 import re
 import statistics
 import sys
@@ -422,6 +423,13 @@ def section(results):
         out.append(f"| {size} | {shape_['matches']:,} | {shape_['match_seats']:,} | {shape_['orders']:,} | "
                    f"{shape_['users']:,} | {shape_['tickets']:,} | {shape_['db_mb']} MB | {data['build_s']} s | "
                    f"{'all hold' if not data['invariants'] else 'BROKEN: ' + ', '.join(data['invariants'])} |")
+    loads = [data.get("load_average") for data in results["sizes"].values()]
+    out += ["", "The machine's other work moves these medians: " + (
+        "load average (1, 5, 15 min) after each size: " + "; ".join(
+            f"{size} {load}" for size, load in zip(results["sizes"], loads)) + ". " if all(loads) else
+        "this run shared its 2 cores with other sessions (load average 7-9 by `uptime`). ")
+        + "Between runs the same operation moved by up to 2x either way; the first run and what "
+        "it found are in the lab notes."]
     sizes = list(results["sizes"])
     out += ["", "| operation (median ms, p95 in brackets) | " + " | ".join(sizes) + " | L / S | verdict |",
             "| --- | " + " | ".join("---" for _ in sizes) + " | --- | --- |"]
@@ -507,7 +515,8 @@ def main(argv=None):
                 ops = measure(base, url, ctx, size)
                 broken = invariants(url)
                 results["sizes"][size] = {"shape": shape_, "build_s": build_s, "ops": ops,
-                                          "invariants": list(broken)}
+                                          "invariants": list(broken),
+                                          "load_average": [round(x, 1) for x in os.getloadavg()]}
                 if broken:
                     log(f"{size}: INVARIANTS BROKEN: {broken}")
         finally:
