@@ -100,14 +100,6 @@ def set_role(dbsession, user, role):
     return user
 
 
-def list_users(dbsession, *, q=None, role=None, limit=20, offset=0):
-    """Staff search: e-mail or name contains ``q``; newest accounts first. Returns (rows, total)."""
-    query = _user_search(q, role)
-    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = dbsession.execute(query.order_by(User.id.desc()).limit(limit).offset(offset)).scalars().all()
-    return rows, total
-
-
 #: The shortest "contains" search: a trigram index needs three characters to narrow anything.
 MIN_CONTAINS = 3
 

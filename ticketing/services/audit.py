@@ -1,5 +1,5 @@
 """Recording and reading staff actions (publish, seating, blocks, refunds, role changes...)."""
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ticketing.models import AuditEntry, User
 from ticketing.services import keyset
@@ -33,14 +33,6 @@ def _filtered(query, action=None, action_prefix=None, target_type=None, target_i
 
 def _with_actor():
     return select(AuditEntry, User.email).outerjoin(User, User.id == AuditEntry.actor_id)
-
-
-def entries(dbsession, *, limit=50, offset=0, **filters):
-    """Newest first, with the actor's e-mail; returns (rows, total)."""
-    query = _filtered(_with_actor(), **filters)
-    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = dbsession.execute(query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
-    return rows, total
 
 
 def search(dbsession, *, size, after=None, before=None, **filters):

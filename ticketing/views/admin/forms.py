@@ -7,7 +7,7 @@ take, collecting ``{field, message}`` errors in the same shape as the services' 
 import fnmatch
 import math
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
