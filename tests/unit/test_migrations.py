@@ -70,3 +70,37 @@ def test_the_available_seat_indexes_survive_a_failed_concurrent_build_and_go_bac
     finally:
         engine.dispose()
         database.drop_test_database(base, name)
+
+
+def test_migration_0009_goes_down_and_up_again_with_its_tallies():
+    """0009 fills the tallies from the rows it finds; down removes them and its indexes."""
+    from sqlalchemy import create_engine
+
+    from tests import database
+
+    base = database.server_url()
+    url, name = database.create_test_database(base)
+    engine = create_engine(url)
+
+    def columns():
+        with engine.connect() as conn:
+            return set(conn.execute(text(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'match_seat_versions'"
+            )).scalars())
+
+    def index_names():
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE indexname IN "
+                                         "('ix_orders_created_at', 'ix_orders_cancelled_at', 'ix_audit_log_action_id')"
+                                         )).scalars())
+
+    try:
+        database.migrate(url, "head")
+        assert {"seats", "sold", "revenue"} <= columns() and len(index_names()) == 3
+        database.downgrade(url, "0008")
+        assert not {"seats", "sold", "revenue"} & columns() and not index_names()
+        database.migrate(url, "head")
+        assert {"seats", "sold", "revenue"} <= columns() and len(index_names()) == 3
+    finally:
+        engine.dispose()
+        database.drop_test_database(base, name)
