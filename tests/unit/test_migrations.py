@@ -104,3 +104,45 @@ def test_migration_0009_goes_down_and_up_again_with_its_tallies():
     finally:
         engine.dispose()
         database.drop_test_database(base, name)
+
+
+def test_migration_0009_fills_the_tallies_from_the_rows_it_finds():
+    """A database with sales made before 0009: its upgrade counts them into the tallies (the
+    invariant "tallies = rows" holds), under the lock that keeps sales out meanwhile."""
+    import webtest
+    from sqlalchemy import create_engine
+
+    import ticketing
+    from tests import database
+    from tests.conftest import app_settings, make_user
+    from tests.functional.catalogue_helpers import published_match
+    from tests.invariants import assert_invariants
+
+    base = database.server_url()
+    url, name = database.create_test_database(base)
+    engine = create_engine(url)
+    wsgi = ticketing.main({}, **app_settings(url))
+    app = webtest.TestApp(wsgi, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+    try:
+        database.migrate(url, "head")
+        staff, fan = make_user(app, engine, "staff"), make_user(app, engine)
+        match, *_ = published_match(staff, prices=(1000,))
+        fan.post("/api/v1/wallet/top-ups", {"amount": 10_000}, status=201)
+        orders = []
+        for _ in range(2):
+            hold = fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
+            orders.append(fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json)
+        fan.post(f"/api/v1/orders/{orders[0]['id']}/cancel", status=200)
+        for pooled in ("db_engine", "db_autocommit_engine"):  # the app's connections, before the DDL
+            wsgi.registry[pooled].dispose()
+        database.downgrade(url, "0008")  # the sales as they stood before 0009, no tallies
+        database.migrate(url, "head")
+        with engine.connect() as conn:
+            tallies = conn.execute(text(
+                "SELECT sum(seats), sum(sold), sum(paid_orders), sum(revenue), sum(cancelled_orders), sum(refunded) "
+                "FROM match_seat_versions WHERE match_id = :m"), {"m": match["id"]}).one()
+        assert tuple(tallies) == (30, 2, 1, 2000, 1, 2000)
+        assert_invariants(engine)
+    finally:
+        engine.dispose()
+        database.drop_test_database(base, name)
