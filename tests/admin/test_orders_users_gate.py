@@ -132,3 +132,38 @@ def test_unknown_ids_are_404_pages_for_staff(staff_admin):
                 "/admin/nothing-here"]:
         page = staff_admin.get(url, status=404)
         assert "Not found" in page.html.find("h1").text
+
+
+def test_order_search_pages_keep_the_search_and_bad_filters_are_all_named(staff_admin, user_factory, engine):
+    from sqlalchemy import text
+
+    match_id, *_ = published_match(staff_admin)
+    placed = [_buy(user_factory(full_name=f"Zala Kranjc {index}"), match_id, quantity=1)["id"] for index in range(23)]
+    _buy(user_factory(full_name="Other Fan"), match_id, quantity=1)
+    with engine.begin() as conn:  # the first order was placed long ago
+        conn.execute(text("UPDATE orders SET created_at = '2024-05-01T12:00:00Z' WHERE id = :o"), {"o": placed[0]})
+
+    page = staff_admin.get("/admin/orders?q=kranjc&status=paid")
+    shown = [int(a.get_text()[1:]) for a in page.html.select("tbody td:first-child a")]
+    assert shown == placed[::-1][:20]
+    older = page.click("Older →")
+    assert "q=kranjc" in older.request.url and "status=paid" in older.request.url
+    assert [int(a.get_text()[1:]) for a in older.html.select("tbody td:first-child a")] == placed[::-1][20:]
+    page = staff_admin.get("/admin/orders?q=kranjc&sort=oldest")
+    assert int(page.html.select_one("tbody td:first-child a").get_text()[1:]) == placed[0]
+    page = staff_admin.get("/admin/orders?from=2024-05-01&to=2024-05-01")
+    assert [int(a.get_text()[1:]) for a in page.html.select("tbody td:first-child a")] == [placed[0]]
+    assert "No orders match this search." in staff_admin.get("/admin/orders?q=nobody-at-all").text
+
+    bad = staff_admin.get("/admin/orders?from=2024-02-31&to=x&status=lost&sort=random&q=ab", status=400)
+    for field in ("from", "to", "status", "sort", "q"):
+        assert field_error(bad, "f", field), field
+    assert not bad.html.select("tbody tr") and "Nothing searched" in bad.text
+    bad = staff_admin.get("/admin/orders?from=2024-05-02&to=2024-05-01", status=400)
+    assert "must not be before the first day" in field_error(bad, "f", "to")
+
+    page = staff_admin.get("/admin/users?q=kranjc&role=customer&sort=oldest")
+    assert [td.get_text() for td in page.html.select("tbody td:nth-child(2)")] == [f"Zala Kranjc {i}" for i in range(20)]
+    older = page.click("Newer →")  # oldest first: the next page holds newer accounts
+    assert "role=customer" in older.request.url and len(older.html.select("tbody tr")) == 3
+    assert "at least 3 characters" in staff_admin.get("/admin/users?q=kr", status=400).text
