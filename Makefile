@@ -10,7 +10,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: run test install migrate demo bench clean erd
+.PHONY: run test install migrate demo bench bench-growth clean erd
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ erd: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.rush
+
+# S, M and L seasons in one database, every operation timed through nginx (docs/performance.md).
+bench-growth: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.growth
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

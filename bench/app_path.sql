@@ -170,7 +170,10 @@ WITH ordered AS (
 ), spent AS (
     UPDATE holds SET status = 'checked_out' FROM ordered WHERE holds.id = :hold_id
 ), bumped AS (
-    UPDATE match_seat_versions SET version = version + 1 FROM ordered
+    UPDATE match_seat_versions
+       SET version = version + 1, sold = sold + (SELECT count(*) FROM sold),
+           paid_orders = paid_orders + 1, revenue = revenue + :total
+      FROM ordered
     WHERE match_seat_versions.match_id = :match_id AND match_seat_versions.shard = :uid % 16
 )
 SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id,

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 PICTURES = ROOT / "docs" / "perf"
-NOTES = ("production-path.md", "profile.md", "queue-rush.md", "replication.md")
+NOTES = ("production-path.md", "profile.md", "queue-rush.md", "replication.md", "growth.md")
 
 SELL_OUT_ROWS = (
     ("sellout_c16", "16 buyers"), ("sellout_c64", "64 buyers"),
@@ -233,6 +233,12 @@ def render(results):
             w(f"| {name} | {after['available']} | {after['held']} | {after['sold']} | {after['valid_tickets']} | "
               f"{after['paid_orders']} | {after['orders_seen_by_client']} | {after['invariants']} |")
     w("")
+    growth_results = RESULTS / "growth.json"
+    if growth_results.exists():  # `make bench-growth`'s section, kept when this page is rendered again
+        from bench import growth
+
+        out.extend(["<!-- growth:start -->"] + growth.section(json.loads(growth_results.read_text()))
+                   + ["<!-- growth:end -->", ""])
     w("## Lab notes")
     w("")
     w("How these figures were found, the A/B pairs behind each decision and the history of earlier rounds: "

@@ -51,6 +51,25 @@ CHECKS = {
         WHERE m.status <> 'draft' AND (SELECT count(*) FROM match_seats ms WHERE ms.match_id = m.id)
               <> (SELECT count(*) FROM seat_assignments a WHERE a.match_id = m.id)
     """,
+    "a match's tallies (seats, sold, blocked, orders, money) equal its rows (decision 0038)": """
+        SELECT v.match_id FROM (
+            SELECT match_id, sum(seats) AS seats, sum(sold) AS sold, sum(blocked) AS blocked,
+                   sum(paid_orders) AS paid_orders, sum(revenue) AS revenue,
+                   sum(cancelled_orders) AS cancelled_orders, sum(refunded) AS refunded
+            FROM match_seat_versions GROUP BY match_id) v
+        LEFT JOIN (SELECT match_id, count(*) AS seats, count(*) FILTER (WHERE status = 'sold') AS sold,
+                          count(*) FILTER (WHERE status = 'blocked') AS blocked
+                   FROM match_seats GROUP BY match_id) s ON s.match_id = v.match_id
+        LEFT JOIN (SELECT match_id, count(*) FILTER (WHERE status = 'paid') AS paid_orders,
+                          coalesce(sum(total) FILTER (WHERE status = 'paid'), 0) AS revenue,
+                          count(*) FILTER (WHERE status = 'cancelled') AS cancelled_orders,
+                          coalesce(sum(total) FILTER (WHERE status = 'cancelled'), 0) AS refunded
+                   FROM orders GROUP BY match_id) o ON o.match_id = v.match_id
+        WHERE (v.seats, v.sold, v.blocked, v.paid_orders, v.revenue, v.cancelled_orders, v.refunded)
+              IS DISTINCT FROM (coalesce(s.seats, 0), coalesce(s.sold, 0), coalesce(s.blocked, 0),
+                                coalesce(o.paid_orders, 0), coalesce(o.revenue, 0),
+                                coalesce(o.cancelled_orders, 0), coalesce(o.refunded, 0))
+    """,
     "at most one active hold per fan and match": """
         SELECT user_id, match_id FROM holds WHERE status = 'active'
         GROUP BY user_id, match_id HAVING count(*) > 1

@@ -1,7 +1,7 @@
 """wallet credits with approval and reversal, staff daily credit totals, 'reversal' ledger kind
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 07:40:00
 
 Two new tables, and the ledger's kind check widened to admit ``reversal`` (a counter-entry
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,5 @@
 """Building catalogue data through the admin's own forms, as staff would."""
+import json
 from datetime import datetime, timedelta
 
 from .conftest import id_from
@@ -59,3 +60,36 @@ def published_match(client, name="Hala Tivoli"):
     assign(client, match_id, sections["South"], categories["Standard"])
     client.post(f"/admin/matches/{match_id}/publish", {"confirm": "yes"})
     return match_id, sections, categories
+
+
+STATUS_NAMES = {"a": "available", "h": "held", "s": "sold", "b": "blocked", "n": "none"}
+
+
+def drawn_seats(page):
+    """The seats static/admin/seatmap.js draws from the page's compact drawing (decision 0060),
+    decoded the same way: [{"id", "x", "y", "class", "title"}] in drawing order."""
+    data = json.loads(page.html.find("script", id="seatmap-data").string)
+    count = len(data["k"])
+
+    def runs(pairs):
+        values = [None] * count
+        for index, (start, value) in enumerate(pairs):
+            end = pairs[index + 1][0] if index + 1 < len(pairs) else count
+            values[start:end] = [value] * (end - start)
+        return values
+
+    rows, parts = runs(data["r"]), runs(data["t"])
+    seats, seat_id, x, y, number = [], 0, 0, 0, 0
+    for i in range(count):
+        seat_id, x, y, number = (a + b for a, b in zip((seat_id, x, y, number), data["d"][4 * i:4 * i + 4]))
+        css = data["classes"][int(data["k"][i], 36)]
+        title = f"{data['sections'][parts[i]]} · row {rows[i]} · seat {number}"
+        if "s" in data:
+            status = STATUS_NAMES[data["s"][i]]
+            css += f" st-{status}"
+            title += " · " + ("not on sale" if status == "none" else status)
+            if data["c"][i] != "-":
+                title += " · " + data["categories"][int(data["c"][i], 36)]
+        seats.append({"id": seat_id, "x": data["margin"] + x * data["pitch"], "y": data["top"] + y * data["pitch"],
+                      "class": css.split(), "title": title})
+    return seats

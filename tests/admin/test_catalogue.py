@@ -3,7 +3,8 @@ from sqlalchemy import text
 
 from .conftest import field_error, flashes
 from .helpers import (
-    add_category, assign, category_ids, create_match, create_stadium, local_input, published_match, section_ids,
+    add_category, assign, category_ids, create_match, create_stadium, drawn_seats, local_input, published_match,
+    section_ids,
 )
 
 
@@ -30,9 +31,10 @@ def test_section_builder_and_the_seat_picture(staff_admin, engine):
     page = response.follow()
     assert "4 rows, 44 seats" in " ".join(flashes(page))  # 8 + 10 + 12 + 14
     svg = page.html.find("svg", id="seatmap")
-    assert len(svg.find_all("rect")) == 30 + 44
+    seats = drawn_seats(page)
+    assert len(seats) == 30 + 44 and len({seat["id"] for seat in seats}) == 74
     assert [t.get_text() for t in svg.find_all("text")] == ["North", "South"]
-    assert svg.find("title", string="South · row D · seat 14") is not None
+    assert "South · row D · seat 14" in [seat["title"] for seat in seats]
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT row_label, count(*) FROM seats s JOIN sections c ON c.id = s.section_id "
                                  "WHERE c.name = 'South' GROUP BY 1 ORDER BY 1")).all()
@@ -164,8 +166,8 @@ def test_seat_map_and_block_toggle_on_a_match_on_sale(staff_admin, user_factory,
     page = staff_admin.get(f"/admin/matches/{match_id}/seats")
     svg = page.html.find("svg", id="seatmap")
     assert svg["data-live-url"] == f"/api/v1/matches/{match_id}/seats"
-    seat = svg.find("rect", attrs={"data-seat": str(north[0])})
-    assert "st-held" in seat["class"] and seat.title.get_text().endswith("· held · Premium")
+    seat = {seat["id"]: seat for seat in drawn_seats(page)}[north[0]]
+    assert "st-held" in seat["class"] and seat["title"].endswith("· held · Premium")
     assert page.html.select_one('[data-count="held"]').get_text() == "(2)"
 
     # Seats chosen on the map: the held ones are left alone, the free ones are blocked.
@@ -231,3 +233,24 @@ def test_close_and_cancel_with_refunds(staff_admin, user_factory, engine):
     assert "1 order(s) refunded" in " ".join(flashes(response.follow()))
     assert fan.get("/api/v1/wallet").json["balance"] == 50_000
     assert "refunded_orders: 1" in staff_admin.get("/admin/audit?action=match.cancel").text
+
+
+def test_a_12000_seat_stadium_page_stays_under_200_kb(staff_admin):
+    """Issue 29: a seat per element made each page of a 12,000-seat stadium 1.2-1.6 MB; the
+    compact drawing (decision 0060) keeps the stadium, match and seat map pages under 200 KB."""
+    stadium_id = create_stadium(staff_admin, "Stadion Stožice", sections=(("North", 60, 50), ("South", 60, 50),
+                                                                            ("East", 60, 50), ("West", 60, 50)))
+    page = staff_admin.get(f"/admin/stadiums/{stadium_id}")
+    assert len(drawn_seats(page)) == 12_000
+    assert len(page.body) < 200_000, len(page.body)
+    match_id = create_match(staff_admin, stadium_id)
+    add_category(staff_admin, match_id, "Standard", "20")
+    category = category_ids(staff_admin, match_id)["Standard"]
+    for section_id in section_ids(staff_admin, match_id).values():
+        assign(staff_admin, match_id, section_id, category)
+    staff_admin.post(f"/admin/matches/{match_id}/publish", {"confirm": "yes"})
+    for url in (f"/admin/matches/{match_id}", f"/admin/matches/{match_id}/seats"):
+        page = staff_admin.get(url)
+        seats = drawn_seats(page)
+        assert len(seats) == 12_000 and all("st-available" in seat["class"] for seat in seats)
+        assert len(page.body) < 200_000, (url, len(page.body))

@@ -138,7 +138,7 @@ def test_staff_walk(browser_page, user_factory):
 
     # Find the first fan's order by e-mail and refund it after the confirmation step.
     page.get_by_role("link", name="Orders", exact=True).click()
-    page.get_by_label("E-mail or order number").fill(refunded_fan.user["email"])
+    page.get_by_label("Order number, e-mail or name").fill(refunded_fan.user["email"])
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name=f"#{refunded['id']}").click()
     expect(page.locator(".ticket")).to_have_count(2)

@@ -17,6 +17,8 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_created_at", "created_at"),
         Index("ix_audit_log_target", "target_type", "target_id"),
+        # The log filtered by an action prefix ("match." ...), newest first (migration 0009).
+        Index("ix_audit_log_action_id", "action", "id", postgresql_ops={"action": "text_pattern_ops"}),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

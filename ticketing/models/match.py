@@ -183,6 +183,14 @@ class MatchSeatVersion(Base):
     match would make every buyer of that match queue on a single row lock until commit, so
     each transaction bumps one of ``SEAT_VERSION_SHARDS`` rows and readers add them up: the
     sum only grows, and a snapshot that sees a seat change sees its bump too.
+
+    The same rows keep the match's tallies as data (decision 0038): seats on sale, sold and
+    blocked, paid and cancelled orders and their money. Each transaction that changes them
+    adds its delta to the shard it bumps anyway (no extra row lock), and readers add the
+    shards up, so a list of matches or the dashboard never counts seats or orders. Held
+    seats are not tallied: a hold lapses with time, not with a write; live holds are counted
+    from the partial index on held rows (``ix_match_seats_held_until``), which holds only
+    seats held right now.
     """
 
     __tablename__ = "match_seat_versions"
@@ -190,3 +198,10 @@ class MatchSeatVersion(Base):
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True)
     shard: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    seats: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    sold: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    blocked: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    paid_orders: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    revenue: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cancelled_orders: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    refunded: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")

@@ -36,6 +36,11 @@ class User(Base):
         CheckConstraint("locale IN ('en', 'sl')", name="locale_known"),
         # Case-insensitive uniqueness is the database's promise, not only the signup code's.
         Index("uq_users_email_lower", text("lower(email)"), unique=True),
+        # Staff search "contains" on e-mail or name (ILIKE '%...%'): trigram indexes
+        # (pg_trgm, migration 0009) instead of reading every user.
+        Index("ix_users_email_trgm", "email", postgresql_using="gin", postgresql_ops={"email": "gin_trgm_ops"}),
+        Index("ix_users_full_name_trgm", "full_name", postgresql_using="gin",
+              postgresql_ops={"full_name": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

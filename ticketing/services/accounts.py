@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ticketing.models import RefreshToken, User
 from ticketing.models.user import ROLES, STAFF_ROLES
 from ticketing.problems import Conflict, Unauthorized, ValidationFailed, field_error
-from ticketing.services import mail, passwords, recovery
+from ticketing.services import keyset, mail, passwords, recovery
 from ticketing.services.stadiums import escape_like
 
 # Deliberately permissive (RFC 5322 allows a lot); the real check is the confirmation mail a
@@ -176,17 +176,26 @@ def create_staff(dbsession, email, full_name, password, role, bcrypt_rounds=12):
     return signup(dbsession, email, password, full_name, bcrypt_rounds=bcrypt_rounds, role=role)
 
 
-def list_users(dbsession, *, q=None, role=None, limit=20, offset=0):
-    """Staff search: e-mail or name contains ``q``; newest accounts first. Returns (rows, total)."""
+#: The shortest "contains" search: a trigram index needs three characters to narrow anything.
+MIN_CONTAINS = 3
+
+
+def _user_search(q, role):
     query = select(User)
     if q and q.strip():
+        # ILIKE '%...%' on each column: answered by its trigram index (migration 0009).
         pattern = f"%{escape_like(q.strip())}%"
         query = query.where(User.email.ilike(pattern, escape="\\") | User.full_name.ilike(pattern, escape="\\"))
     if role:
         query = query.where(User.role == role)
-    total = dbsession.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = dbsession.execute(query.order_by(User.id.desc()).limit(limit).offset(offset)).scalars().all()
-    return rows, total
+    return query
+
+
+def search_users(dbsession, *, size, q=None, role=None, after=None, before=None, newest_first=True):
+    """The staff's user search as one keyset page: one query per page, no count of all
+    matching users (services/keyset.py)."""
+    return keyset.fetch(dbsession, _user_search(q, role), User.id, size=size, after=after, before=before,
+                        descending=newest_first)
 
 
 def users_by_id(dbsession, user_ids):

@@ -40,8 +40,9 @@ def _money(minor, currency):
     return None if minor is None else major_units(minor, currency)
 
 
-def orders_export(zone_name, **filters):
-    base = orders_query(**filters).subquery()
+def orders_export(dbsession, zone_name, **filters):
+    """``filters``: ``orders.orders_query``'s (a fan's e-mail is looked up in ``dbsession``)."""
+    base = orders_query(dbsession, **filters).subquery()
     ticket_count = (select(func.count()).select_from(Ticket).where(Ticket.order_id == base.c.id)
                     .scalar_subquery())
     canceller = User.__table__.alias("canceller")

@@ -240,14 +240,7 @@ def add_category(dbsession, match, name, price, currency):
     lock_match(dbsession, match.id)
     if match.status != "draft":
         raise Conflict("Price categories can only be added while the match is a draft.")
-    name = (name or "").strip()
-    errors = []
-    if not name:
-        errors.append(field_error("name", "must not be empty"))
-    if not isinstance(price, int) or isinstance(price, bool) or not 0 <= price <= MAX_PRICE:
-        errors.append(field_error("price", f"must be a whole number of minor units between 0 and {MAX_PRICE}"))
-    if errors:
-        raise ValidationFailed("The price category is not valid.", errors=errors)
+    name = _valid_category(name, price)
     if dbsession.execute(
         select(PriceCategory.id).where(PriceCategory.match_id == match.id, func.lower(PriceCategory.name) == name.lower())
     ).first():
@@ -260,6 +253,19 @@ def add_category(dbsession, match, name, price, currency):
         errors=[field_error("name", "is already used for this match", "duplicate")],
     ))
     return category
+
+
+def _valid_category(name, price):
+    """The category's name, stripped; every bad field named at once."""
+    name = (name or "").strip()
+    errors = []
+    if not name:
+        errors.append(field_error("name", "must not be empty"))
+    if not isinstance(price, int) or isinstance(price, bool) or not 0 <= price <= MAX_PRICE:
+        errors.append(field_error("price", f"must be a whole number of minor units between 0 and {MAX_PRICE}"))
+    if errors:
+        raise ValidationFailed("The price category is not valid.", errors=errors)
+    return name
 
 
 def _draft_category(dbsession, match, category_id, verb):
@@ -275,14 +281,7 @@ def _draft_category(dbsession, match, category_id, verb):
 def update_category(dbsession, match, category_id, name, price):
     """Rename or re-price a category of a draft (its planned seats keep the category)."""
     category = _draft_category(dbsession, match, category_id, "changed")
-    name = (name or "").strip()
-    errors = []
-    if not name:
-        errors.append(field_error("name", "must not be empty"))
-    if not isinstance(price, int) or isinstance(price, bool) or not 0 <= price <= MAX_PRICE:
-        errors.append(field_error("price", f"must be a whole number of minor units between 0 and {MAX_PRICE}"))
-    if errors:
-        raise ValidationFailed("The price category is not valid.", errors=errors)
+    name = _valid_category(name, price)
     if dbsession.execute(
         select(PriceCategory.id).where(PriceCategory.match_id == match.id, PriceCategory.id != category.id,
                                        func.lower(PriceCategory.name) == name.lower())
@@ -495,12 +494,15 @@ def publish(dbsession, match):
             errors=[field_error("seating", "no seat is on sale")],
         )
     dbsession.execute(_CREATE_INVENTORY, {"match_id": match.id})
+    # The shard rows, with the inventory's tallies on shard 0 (from the plan just copied).
     dbsession.execute(
         text(
-            "INSERT INTO match_seat_versions (match_id, shard, version) "
-            "SELECT :match_id, shard, 0 FROM generate_series(0, :shards - 1) AS shard"
+            "INSERT INTO match_seat_versions (match_id, shard, version, seats, blocked) "
+            "SELECT :match_id, shard, 0, CASE shard WHEN 0 THEN :seats ELSE 0 END, "
+            "CASE shard WHEN 0 THEN :blocked ELSE 0 END FROM generate_series(0, :shards - 1) AS shard"
         ),
-        {"match_id": match.id, "shards": SEAT_VERSION_SHARDS},
+        {"match_id": match.id, "shards": SEAT_VERSION_SHARDS,
+         "seats": summary["on_sale"] + summary["blocked"], "blocked": summary["blocked"]},
     )
     match.status = "on_sale"
     match.published_at = utcnow()
@@ -554,14 +556,32 @@ _BUMP_SHARD = text(
     "UPDATE match_seat_versions SET version = version + 1 WHERE match_id = :match_id AND shard = :shard"
 )
 
+#: The match's tallies kept on the shard rows (models/match.py, decision 0038).
+TALLIES = ("seats", "sold", "blocked", "paid_orders", "revenue", "cancelled_orders", "refunded")
 
-def bump_seat_version(dbsession, match_id, spread_key):
+
+def bump_seat_version(dbsession, match_id, spread_key, **tallies):
     """Part of every transaction that changes seat statuses: invalidates seat-map ETags.
 
     Call it last in the transaction (after the seat rows are locked) so the shard row lock is
-    held only for the commit; ``spread_key`` (e.g. the buyer's id) picks the shard.
+    held only for the commit; ``spread_key`` (e.g. the buyer's id) picks the shard. The
+    keyword arguments (names in ``TALLIES``) are what the transaction changed in the match's
+    tallies, added to the same row in the same statement.
     """
-    dbsession.execute(_BUMP_SHARD, {"match_id": match_id, "shard": spread_key % SEAT_VERSION_SHARDS})
+    params = {"match_id": match_id, "shard": spread_key % SEAT_VERSION_SHARDS}
+    moved = {name: int(delta) for name, delta in tallies.items() if delta}
+    if not moved:
+        dbsession.execute(_BUMP_SHARD, params)
+        return
+    unknown = set(moved) - set(TALLIES)
+    if unknown:
+        raise ValueError(f"not a tally: {sorted(unknown)}")
+    assignments = "".join(f", {name} = {name} + :{name}" for name in sorted(moved))
+    dbsession.execute(
+        text(f"UPDATE match_seat_versions SET version = version + 1{assignments} "
+             "WHERE match_id = :match_id AND shard = :shard"),
+        {**params, **moved},
+    )
 
 
 def seating_plan(dbsession, match_id):
@@ -623,7 +643,8 @@ def set_blocked(dbsession, match, seat_ids, blocked, reason=None, actor_id=None)
         },
     ).scalars().all()
     if changed:
-        bump_seat_version(dbsession, match.id, actor_id or match.id)
+        bump_seat_version(dbsession, match.id, actor_id or match.id,
+                          blocked=len(changed) if blocked else -len(changed))
         audit.record(dbsession, actor_id, "match.block" if blocked else "match.unblock", "match", match.id,
                      seats=len(changed), seat_ids=sorted(changed)[:200], reason=reason if blocked else None)
     return sorted(changed)

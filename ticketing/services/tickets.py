@@ -37,7 +37,8 @@ _PAYER = text(
 )
 
 _LOCK_ORDER = text(
-    "SELECT o.status, m.refund_cutoff_at > now() AS refundable FROM orders o JOIN matches m ON m.id = o.match_id "
+    "SELECT o.status, o.total, m.refund_cutoff_at > now() AS refundable FROM orders o "
+    "JOIN matches m ON m.id = o.match_id "
     "WHERE o.id = :o FOR UPDATE OF o"
 )
 
@@ -94,12 +95,17 @@ def cancel_ticket(dbsession, ticket_id, actor_id, actor_is_staff, reason=None):
         if ticket.checked_in_at is not None:
             raise Conflict("This ticket has already been used at the gate.")
     price = dbsession.execute(_VOID, {"t": ticket_id}).scalar_one()
-    dbsession.execute(_FREE_SEAT, {"m": ticket.match_id, "s": ticket.seat_id, "o": ticket.order_id})
+    freed = dbsession.execute(_FREE_SEAT, {"m": ticket.match_id, "s": ticket.seat_id, "o": ticket.order_id}).rowcount
     wallet_service.refund(dbsession, found.payer_id, price, found.currency, ticket.order_id, created_by=actor_id,
                           reason=reason or ("ticket cancelled by staff" if actor_is_staff
                                             else "ticket cancelled by customer"))
     emptied = dbsession.execute(_CANCEL_EMPTY_ORDER, {"o": ticket.order_id, "a": actor_id}).first()
-    match_service.bump_seat_version(dbsession, ticket.match_id, found.payer_id)
+    # The match's tallies (decision 0038): a seat less sold; an order emptied counts as a
+    # cancelled order of its total, as a whole cancellation does.
+    tallies = {"sold": -freed}
+    if emptied is not None:
+        tallies.update(paid_orders=-1, revenue=-order.total, cancelled_orders=1, refunded=order.total)
+    match_service.bump_seat_version(dbsession, ticket.match_id, found.payer_id, **tallies)
     return CancelledTicket(ticket_id, ticket.order_id, found.payer_id, price, found.currency, emptied is not None)
 
 

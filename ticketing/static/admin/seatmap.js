@@ -1,13 +1,58 @@
-/* The admin seat map: click seats to choose them for blocking, show the seat under the pointer,
+/* The admin seat map: draw it, click seats to choose them for blocking, show the seat under the pointer,
    and keep the colours live by polling the API's seat map (the browser revalidates it with its
-   ETag, so an unchanged map costs a 304). Everything here is an enhancement: without
-   JavaScript the map still shows each seat's row, number and status on hover (<title>), and
-   the range form blocks and unblocks seats. */
+   ETag, so an unchanged map costs a 304). Without JavaScript there is no picture, and the
+   range form (section, row, seats from/to) still blocks and unblocks seats. */
 (function () {
   "use strict";
 
   var svg = document.getElementById("seatmap");
   if (!svg) { return; }
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var STATUS_NAMES = { a: "available", h: "held", s: "sold", b: "blocked", n: "none" };
+
+  // Draw the squares from the page's compact drawing (views/admin/pictures.py, decision
+  // 0060): four deltas a seat (id, x, y, number), row labels and sections as runs, one class,
+  // status and category character a seat. Each square gets its <title> as before.
+  function runs(list, count) {
+    var values = new Array(count);
+    for (var r = 0; r < list.length; r++) {
+      var end = r + 1 < list.length ? list[r + 1][0] : count;
+      for (var i = list[r][0]; i < end; i++) { values[i] = list[r][1]; }
+    }
+    return values;
+  }
+
+  function draw(data) {
+    var count = data.k.length;
+    var rows = runs(data.r, count);
+    var parts = runs(data.t, count);
+    var fragment = document.createDocumentFragment();
+    var id = 0, x = 0, y = 0, number = 0;
+    for (var i = 0; i < count; i++) {
+      id += data.d[4 * i]; x += data.d[4 * i + 1]; y += data.d[4 * i + 2]; number += data.d[4 * i + 3];
+      var rect = document.createElementNS(SVG_NS, "rect");
+      var css = data.classes[parseInt(data.k[i], 36)];
+      var title = data.sections[parts[i]] + " · row " + rows[i] + " · seat " + number;
+      if (data.s) {
+        var status = STATUS_NAMES[data.s[i]];
+        css += " st-" + status;
+        title += " · " + (status === "none" ? "not on sale" : status);
+        if (data.c[i] !== "-") { title += " · " + data.categories[parseInt(data.c[i], 36)]; }
+      }
+      rect.setAttribute("class", css);
+      rect.setAttribute("x", data.margin + x * data.pitch);
+      rect.setAttribute("y", data.top + y * data.pitch);
+      rect.setAttribute("data-seat", id);
+      var label = document.createElementNS(SVG_NS, "title");
+      label.textContent = title;
+      rect.appendChild(label);
+      fragment.appendChild(rect);
+    }
+    svg.appendChild(fragment);
+  }
+
+  var source = document.getElementById("seatmap-data");
+  if (source) { draw(JSON.parse(source.textContent)); }
   var info = document.getElementById("seat-info");
   var field = document.getElementById("selected-seats");
   var summary = document.getElementById("selection-summary");

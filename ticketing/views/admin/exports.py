@@ -22,11 +22,12 @@ from pyramid.view import view_config
 from sqlalchemy.orm import Session
 
 from ticketing.resources.admin import AdminMatch, AuditLog, Orders, Users
+from ticketing.problems import ValidationFailed
 from ticketing.services import exports, seat_map
 
 from .audit import audit_filters
 from .forms import int_field, local_zone
-from .orders import order_filters
+from .orders import order_filters, query_of
 
 #: What spreadsheets treat as the start of a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -108,16 +109,21 @@ def _zone_name(request):
 
 @view_config(route_name="admin.export.orders", context=Orders, permission="order:view", request_method="GET")
 def orders_csv(context, request):
-    _q, search, status, match_id = order_filters(request)
-    filters = {"status": status, "match_id": match_id, "email": search.get("email")}
-    if "order_id" in search:  # the list opens that one order; the file holds just it
-        filters["order_id"] = search["order_id"]
-    return stream(request, exports.orders_export(_zone_name(request), **filters))
+    errors = []
+    filters = order_filters(request, errors)
+    if errors:
+        raise ValidationFailed("The search is not valid.", errors=errors)
+    # An order number: the list opens that one order, and the file holds just it.
+    return stream(request, exports.orders_export(request.dbsession, _zone_name(request), **query_of(filters)))
 
 
 @view_config(route_name="admin.export.audit", context=AuditLog, permission="audit:view", request_method="GET")
 def audit_csv(context, request):
-    return stream(request, exports.audit_export(_zone_name(request), **audit_filters(request)))
+    errors = []
+    filters = audit_filters(request, errors)
+    if errors:
+        raise ValidationFailed("The filter is not valid.", errors=errors)
+    return stream(request, exports.audit_export(_zone_name(request), **filters))
 
 
 @view_config(route_name="admin.export.ledger", context=Users, permission="user:view", request_method="GET")

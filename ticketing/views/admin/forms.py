@@ -7,7 +7,7 @@ take, collecting ``{field, message}`` errors in the same shape as the services' 
 import fnmatch
 import math
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -286,6 +286,64 @@ def paged(request, fetch, size=PAGE_SIZE):
     if offset and not rows and total:
         rows, total = fetch(limit, pager.offset)  # a page past the end shows the last one
     return rows, pager
+
+
+class KeysetPager:
+    """Newer / older links for a keyset page (services/keyset.py): each link keeps every
+    filter of the request and replaces only the cursor, so paging never drops a search."""
+
+    def __init__(self, request, page, shown):
+        self.request = request
+        self.page = page
+        self.shown = shown
+
+    @staticmethod
+    def cursor(params):
+        """``(after, before)`` from the request; anything but an id is ignored."""
+        after, before = (params.get(name, "") for name in ("after", "before"))
+        return (int(after) if is_decimal(after) and len(after) < 19 else None,
+                int(before) if is_decimal(before) and len(before) < 19 else None)
+
+    def _url(self, **cursor):
+        query = {key: value for key, value in self.request.GET.items()
+                 if key not in ("after", "before", "page") and value != ""}
+        query.update(cursor)
+        return self.request.current_route_path(_query=query)
+
+    @property
+    def previous_url(self):
+        return self._url(before=str(self.page.first_id)) if self.page.has_previous else None
+
+    @property
+    def next_url(self):
+        return self._url(after=str(self.page.last_id)) if self.page.has_next else None
+
+    @property
+    def first_url(self):
+        return self._url() if self.page.has_previous else None
+
+
+def keyset_paged(request, fetch, size=PAGE_SIZE):
+    """Call ``fetch(size, after, before)`` -> a keyset Page; returns (rows, pager)."""
+    after, before = KeysetPager.cursor(request.GET)
+    page = fetch(size, after, before)
+    return page.rows, KeysetPager(request, page, len(page.rows))
+
+
+def date_field(params, name, errors, zone):
+    """A ``date`` input (YYYY-MM-DD) -> the start of that day in the staff's zone, or None."""
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        errors.append(field_error(name, "must be a date such as 2027-03-01"))
+        return None
+    if not 2000 <= day.year <= 2100:
+        errors.append(field_error(name, "must be a date between the years 2000 and 2100"))
+        return None
+    return datetime.combine(day, time(0), tzinfo=zone)
 
 
 # --- template helpers -------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Matches: list with filters, schedule and edit, price categories, the seating plan, and the
 life cycle (publish, close, cancel with refunds after a confirmation step)."""
-import json
 from datetime import datetime, time
 
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
@@ -181,16 +180,14 @@ def update_match(context, request):
 def seat_states(request, match):
     """{seat_id: (category_id, status)} for the picture.
 
-    A published match reads the seat map body fans get (live statuses, lapsed holds shown as
-    available). A draft reads its plan directly (a plan has no live statuses to share).
+    A published match reads the statuses by the seat map's own query (live statuses, lapsed
+    holds shown as available), not by parsing its body (decision 0060: 10,000 seats). A draft
+    reads its plan directly (a plan has no live statuses to share).
     """
     if match.status == "draft":
         return {seat_id: (category_id, "blocked" if reason else "available")
                 for seat_id, category_id, reason in matches.seating_plan(request.dbsession, match.id)}
-    current, status = seat_map.version(request.dbsession, match.id, {})
-    body = json.loads(seat_map.render(request.dbsession, match, {}, current, status))
-    at = {name: body["columns"].index(name) for name in ("id", "category_id", "status")}
-    return {row[at["id"]]: (row[at["category_id"]], row[at["status"]]) for row in body["seats"]}
+    return seat_map.statuses(request.dbsession, match.id)
 
 
 def match_page(request, match, forms=None, values=None):
