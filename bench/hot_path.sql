@@ -4,7 +4,7 @@
 --   (first available seats in layout order, FOR UPDATE SKIP LOCKED; whether any hold has
 --   lapsed, whose seats the app would make available first: decision 0026);
 --   the hold row; the order; the debit and its ledger row; the tickets; the seats sold;
---   the seat-version bump.
+--   the seat-version bump with the match's tallies.
 -- app purchases/s / this tps says how much of the database's capacity the app delivers.
 -- Run by bench/pgbench.py:
 --   pgbench -n -M simple -f bench/hot_path.sql -D match_id=M -D lo=FIRST -D stride=N -D hold_seconds=600
@@ -31,7 +31,7 @@ WITH free AS (
      WHERE ms.match_id = :match_id AND ms.seat_id = free.seat_id
     RETURNING ms.seat_id, ms.price
 )
-SELECT min(seat_id) AS s1, max(seat_id) AS s2, sum(price) AS total FROM claimed \gset
+SELECT min(seat_id) AS s1, max(seat_id) AS s2, sum(price) AS total, count(*) AS n FROM claimed \gset
 INSERT INTO holds (id, match_id, user_id, seat_ids, total, currency, status, expires_at)
 VALUES (:hold_id, :match_id, :uid, ARRAY[:s1, :s2]::bigint[], :total, 'EUR', 'checked_out',
         now() + make_interval(secs => :hold_seconds));
@@ -50,6 +50,9 @@ WITH sold AS (
 )
 INSERT INTO tickets (order_id, user_id, match_id, seat_id, category_id, price, status)
 SELECT :order_id, :uid, match_id, seat_id, category_id, price, 'valid' FROM sold ORDER BY seat_id;
--- the seat map's ETag must change with the sale (docs/decisions/0006)
-UPDATE match_seat_versions SET version = version + 1 WHERE match_id = :match_id AND shard = :uid % 16;
+-- the seat map's ETag must change with the sale (docs/decisions/0006), and the match's
+-- tallies move in the same statement (docs/decisions/0038)
+UPDATE match_seat_versions
+   SET version = version + 1, sold = sold + :n, paid_orders = paid_orders + 1, revenue = revenue + :total
+ WHERE match_id = :match_id AND shard = :uid % 16;
 END;
