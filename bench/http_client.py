@@ -18,6 +18,7 @@ scenarios record (``refused``, ``reset``, ``malformed``, ``timeout``: ``timeout`
 and answering together), never counted as a success.
 """
 import asyncio
+import json
 import zlib
 from urllib.parse import urlsplit
 
@@ -185,6 +186,18 @@ def _dechunk(buffer, start):
             raise _malformed("chunk data not followed by CRLF")
         parts.append(bytes(buffer[position:position + size]))
         position += size + 2
+
+
+def api_request(token=None, body=None, headers=None):
+    """``(body bytes or None, headers)`` of an API call: the bearer token and a JSON body."""
+    send = dict(headers or {})
+    if token:
+        send["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        send["Content-Type"] = "application/json"
+    return data, send
 
 
 class Origin:

@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 
-from bench.http_client import ClientError, Origin
+from bench.http_client import ClientError, Origin, api_request
 from bench.stats import Recorder, percentile
 
 try:  # the 'bench' extra installs it: a cheaper event loop is less of the machine spent on load
@@ -78,13 +78,7 @@ class Scenario:
         """One request; returns (status, json body or raw bytes, response headers with
         lower-case names)."""
         self.requests += 1
-        send = dict(headers or {})
-        if token:
-            send["Authorization"] = f"Bearer {token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            send["Content-Type"] = "application/json"
+        data, send = api_request(token, body, headers)
         started = time.perf_counter()
         try:
             status, response_headers, raw = await self.origins[buyer % len(self.origins)].request(

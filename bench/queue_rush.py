@@ -18,7 +18,7 @@ import resource
 import time
 import uuid
 
-from bench.http_client import ClientError, Origin
+from bench.http_client import ClientError, Origin, api_request
 from bench.loadgen import _run_loop
 from bench.stats import Recorder, percentile
 
@@ -42,13 +42,7 @@ class Crowd:
         self.opens_at = None  # when sales open, seconds since the epoch (through the waiting room)
 
     async def call(self, kind, method, path, token=None, body=None, headers=None):
-        send = dict(headers or {})
-        if token:
-            send["Authorization"] = f"Bearer {token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            send["Content-Type"] = "application/json"
+        data, send = api_request(token, body, headers)
         began = time.perf_counter()
         try:
             status, response_headers, raw = await self.origin.request(method, path, data, send)

@@ -231,7 +231,7 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None, overri
             errors.append(field_error("reason", "is required to refund tickets already used at the gate"))
         raise Conflict(f"{used.capitalize()} of this order already went through the gate; refunding it "
                        "needs an explicit override with a reason.", errors=errors)
-    freed = _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.total, order.currency,
+    freed = _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.currency,
                              actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer"))
     if freed is not None:
         metrics.count_after_commit(dbsession, metrics.REFUNDS, by="staff" if actor_is_staff else "customer")
@@ -244,7 +244,7 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None, overri
     return order
 
 
-def _void_and_refund(dbsession, order_id, match_id, user_id, total, currency, actor_id, reason):
+def _void_and_refund(dbsession, order_id, match_id, user_id, currency, actor_id, reason):
     """Cancel a paid order once: void its valid tickets, free their seats and refund what
     they cost. Returns the seats freed, or None when the order was no longer paid. The status
     change is conditional, so no order is ever refunded twice."""
