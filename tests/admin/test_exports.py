@@ -91,6 +91,8 @@ def test_orders_attendees_and_check_ins_match_the_database(staff_admin, user_fac
 def test_ledger_and_audit_log_exports(staff_admin, user_factory, engine):
     fan = user_factory(full_name="Luka Dončić")
     fan.post("/api/v1/wallet/top-ups", {"amount": 12_345}, status=201)
+    fan.post("/api/v1/wallet/withdrawals", {"amount": 2_000}, headers={"Idempotency-Key": "export-test-payout"},
+             status=201)  # money out: negative in the file
     rows = _csv(staff_admin.get("/admin/ledger.csv"))
     with engine.connect() as conn:
         balances = dict(conn.execute(text("SELECT u.email, w.balance FROM wallets w JOIN users u ON u.id = w.user_id")).all())
@@ -99,6 +101,7 @@ def test_ledger_and_audit_log_exports(staff_admin, user_factory, engine):
         sums[row[2]] = sums.get(row[2], 0) + Decimal(row[5])  # outgoing money is negative: the sum is the balance
     assert sums == {email: Decimal(balance) / 100 for email, balance in balances.items()}
     assert ("Luka Dončić", "top_up", "123.45") in {(r[3], r[4], r[5]) for r in rows[1:]}
+    assert ("Luka Dončić", "withdrawal", "-20.00") in {(r[3], r[4], r[5]) for r in rows[1:]}
     own = _csv(staff_admin.get(f"/admin/ledger.csv?user_id={fan.user['id']}"))
     assert {r[2] for r in own[1:]} == {fan.user["email"]}
 

@@ -22,6 +22,7 @@ from ticketing.models import AuditEntry, Match, Ticket, User
 from ticketing.money import major_units
 from ticketing.services.audit import entries_query
 from ticketing.services.orders import orders_query
+from ticketing.services.wallet import OUTGOING_KINDS
 
 
 @dataclass
@@ -115,17 +116,14 @@ _LEDGER = """
     ORDER BY l.id
 """
 
-#: Money that left the wallet is negative in the file, so a column sum is the balance.
-_OUTGOING = ("payment", "reversal")
-
-
 def ledger_export(zone_name, user_id=None):
     header = ["Entry", f"When ({zone_name})", "Fan e-mail", "Fan", "Movement", "Amount", "Balance after",
               "Currency", "Order", "Reason", "By"]
 
     def to_row(r, local):
         amount = _money(r.amount, r.currency)
-        return [r.id, local(r.created_at), r.email, r.full_name, r.kind, -amount if r.kind in _OUTGOING else amount,
+        # Money out of the wallet is negative, so a column sum is the balance.
+        return [r.id, local(r.created_at), r.email, r.full_name, r.kind, -amount if r.kind in OUTGOING_KINDS else amount,
                 _money(r.balance_after, r.currency), r.currency, r.order_id, r.reason, r.by_email]
 
     name = f"wallet-ledger-user-{user_id}.csv" if user_id else "wallet-ledger.csv"

@@ -17,6 +17,9 @@ MAX_TOP_UP = 100_000  # 1,000.00 in minor units per top-up
 MAX_TOP_UP_PER_DAY = 300_000  # 3,000.00 per customer per UTC day
 MAX_WITHDRAWAL = 100_000  # 1,000.00 per payout
 MAX_WITHDRAWAL_PER_DAY = 200_000  # 2,000.00 per customer per UTC day
+#: Ledger kinds that take money out of the wallet (amounts are positive; the kind says which
+#: way the money went). The admin's signs and the CSV's negative amounts read this.
+OUTGOING_KINDS = frozenset({"payment", "reversal", "withdrawal"})
 
 _ENSURE = text(
     "INSERT INTO wallets (user_id, balance, currency) VALUES (:user_id, 0, :currency) "

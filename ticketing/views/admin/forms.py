@@ -15,12 +15,12 @@ from babel.numbers import get_minus_sign_symbol, get_plus_sign_symbol
 from pyramid.events import BeforeRender, NewResponse, subscriber
 
 from ticketing.money import format_money, locale_of
+from ticketing.services.wallet import OUTGOING_KINDS
 from ticketing.problems import Problem, ValidationFailed, field_error
 from ticketing.resources import is_decimal
 
 DEFAULT_TIMEZONE = "Europe/Ljubljana"
 #: Wallet ledger kinds that are money out of the wallet (shown with a minus sign).
-DEBIT_KINDS = frozenset({"payment", "reversal"})
 PAGE_SIZE = 20
 ADMIN_PATH = r"^/admin(/|$)"
 
@@ -373,7 +373,7 @@ class TemplateHelpers:
 
     def is_debit(self, kind):
         """Ledger kinds that take money out of the fan's wallet."""
-        return kind in DEBIT_KINDS
+        return kind in OUTGOING_KINDS
 
     def amount_input(self, minor):
         return "" if minor is None else f"{int(minor) // 100}.{int(minor) % 100:02d}"
