@@ -107,10 +107,10 @@ def live_server(database_url, tmp_path_factory, chromium_browser):
     log.close()
 
 
-@pytest.fixture
-def browser_page(chromium_browser, live_server, clean_db):
-    """A fresh laptop-sized page on an empty database; dialogs (confirmations) are accepted."""
-    context = chromium_browser.new_context(viewport={"width": 1280, "height": 860}, base_url=live_server)
+def admin_context(chromium_browser, live_server, viewport):
+    """A browser context at ``viewport`` whose admin pages carry the production CSP, strict
+    (no inline script or style may run unnoticed)."""
+    context = chromium_browser.new_context(viewport=viewport, base_url=live_server)
     context.set_default_timeout(10_000)
 
     def with_strict_csp(route):
@@ -120,6 +120,13 @@ def browser_page(chromium_browser, live_server, clean_db):
         route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
 
     context.route("**/admin/**", with_strict_csp)
+    return context
+
+
+@pytest.fixture
+def browser_page(chromium_browser, live_server, clean_db):
+    """A fresh laptop-sized page on an empty database; dialogs (confirmations) are accepted."""
+    context = admin_context(chromium_browser, live_server, {"width": 1280, "height": 860})
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     errors = []

@@ -14,7 +14,7 @@ from tests.admin.conftest import AdminClient
 from tests.functional import catalogue_helpers as api_builders
 from tests.conftest import TEST_PASSWORD
 
-from .conftest import STRICT_CSP
+from .conftest import admin_context
 
 pytestmark = pytest.mark.browser
 
@@ -111,16 +111,7 @@ def test_every_page_fits_and_passes_axe(chromium_browser, live_server, sale_day)
 
 
 def _walk(chromium_browser, live_server, sale_day, size, axe_source):
-    context = chromium_browser.new_context(viewport=VIEWPORTS[size], base_url=live_server)
-    context.set_default_timeout(10_000)
-
-    def with_strict_csp(route):
-        if route.request.resource_type != "document":
-            return route.continue_()
-        response = route.fetch(max_redirects=0)
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
-
-    context.route("**/admin/**", with_strict_csp)
+    context = admin_context(chromium_browser, live_server, VIEWPORTS[size])
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
