@@ -101,6 +101,20 @@ def main_config(prefix, site_path, user=None):
     )
 
 
+def _prefix_parent(workers_drop_privileges):
+    """Where the prefix goes: bench/results/tmp, beside the run's other logs, unless nginx's
+    workers (``nobody`` under root) could not reach it because the checkout sits under a
+    directory only its owner may enter (a private home, ``mktemp -d``); then the system's
+    temp directory, which everyone may traverse."""
+    TMP.mkdir(parents=True, exist_ok=True)
+    if not workers_drop_privileges:
+        return TMP
+    for folder in (TMP, *TMP.parents):
+        if not folder.stat().st_mode & 0o001:  # others may not traverse it
+            return None
+    return TMP
+
+
 class Nginx:
     """nginx (master and workers) on 127.0.0.1:<free port> in front of ``app_servers``."""
 
@@ -109,12 +123,12 @@ class Nginx:
         self.name = name
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        TMP.mkdir(parents=True, exist_ok=True)
-        self.prefix = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=TMP))
         user = None
         if os.geteuid() == 0:  # workers drop to nobody: they must reach their temp dirs
             user = "nobody nogroup"
             entry = pwd.getpwnam("nobody")
+        self.prefix = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_prefix_parent(user is not None)))
+        if user:
             os.chmod(self.prefix, 0o755)
         for sub in TEMP_DIRS:
             (self.prefix / sub).mkdir()

@@ -9,6 +9,7 @@
 
 Never the shared 5432 server: the cluster lives under a temp directory (initdb) and is removed.
 """
+import os
 import shutil
 import subprocess
 import threading
@@ -26,6 +27,22 @@ from ..live_server import seed_sale, start_app
 from ..system_packages import require
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "backup"
+
+
+def _deployed_scripts(cluster):
+    """The backup scripts copied where the cluster's owner can run them, as ops install them.
+
+    The checkout itself may sit under a directory only its owner can enter (a private home,
+    ``mktemp -d``): ``postgres`` could not execute deploy/backup/ from there.
+    """
+    target = cluster.root / "deploy-backup"
+    target.mkdir()
+    for script in ("pgbackrest-setup.sh", "pitr-restore.sh"):
+        shutil.copy2(DEPLOY / script, target / script)
+    if cluster.user is not None:
+        for path in (target, *target.iterdir()):
+            os.chown(path, cluster.user.pw_uid, cluster.user.pw_gid)
+    return target
 
 
 def _as_cluster_owner(cluster, argv, env, timeout=180):
@@ -75,7 +92,8 @@ def test_restore_to_the_moment_before_a_mistaken_cancellation(tmp_path):
            "LOGDIR": cluster.root / "pgbackrest-log", "LOCKDIR": cluster.root / "pgbackrest-lock",
            "RESTART": f"{cluster.bin}/pg_ctl -D {cluster.data} -w -l {cluster.root}/log restart"}
     try:
-        _as_cluster_owner(cluster, [str(DEPLOY / "pgbackrest-setup.sh")], env)  # archiving + full backup
+        scripts = _deployed_scripts(cluster)
+        _as_cluster_owner(cluster, [str(scripts / "pgbackrest-setup.sh")], env)  # archiving + full backup
         db_url, _ = database.create_test_database(cluster.url())
         database.migrate(db_url)
         engine = create_engine(db_url)
@@ -100,7 +118,7 @@ def test_restore_to_the_moment_before_a_mistaken_cancellation(tmp_path):
 
         restored = cluster.root / "restored"
         started = time.monotonic()
-        _as_cluster_owner(cluster, [str(DEPLOY / "pitr-restore.sh"), moment.isoformat(sep=" "), restored], env)
+        _as_cluster_owner(cluster, [str(scripts / "pitr-restore.sh"), moment.isoformat(sep=" "), restored], env)
         port = free_port()
         _as_cluster_owner(cluster, [f"{cluster.bin}/pg_ctl", "-D", restored, "-l", cluster.root / "restored.log",
                                     "-o", f"-p {port} -k {cluster.root} -c listen_addresses=127.0.0.1 "
