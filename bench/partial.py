@@ -18,3 +18,13 @@ def merged(previous, results, only):
          "total_seconds": results["total_seconds"],
          **({"skipped": results["skipped"]} if "skipped" in results else {})})
     return previous
+
+
+def measured_at(results):
+    """When each scenario of ``results`` was measured: its full run's time, or the time of the
+    last partial re-run that replaced it. Ratios between scenarios are only taken within one
+    run (bench/ratios.py), because this machine's speed drifts between runs."""
+    when = dict.fromkeys(results.get("scenarios", {}), results.get("generated_at"))
+    for rerun in results.get("partial_reruns", []):
+        when.update(dict.fromkeys(rerun["scenarios"], rerun["generated_at"]))
+    return when

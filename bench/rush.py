@@ -30,7 +30,7 @@ import psycopg2
 
 from bench import checks, environment, loadgen, nginx, pgbench, prepare, replication, wrk
 from bench.environment import CpuMeter, log
-from bench.partial import merged
+from bench.partial import measured_at, merged
 from bench.ratios import ratios
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -341,7 +341,7 @@ def main(argv=None):
     if args.only and not args.output and not args.no_report and (RESULTS / "latest.json").exists():
         # A partial re-run: the other scenarios keep the numbers of the last full run.
         results = merged(json.loads((RESULTS / "latest.json").read_text()), results, only)
-    results["ratios"] = ratios(results["scenarios"])
+    results["ratios"] = ratios(results["scenarios"], measured_at(results) if results.get("partial_reruns") else None)
     log(f"done in {elapsed}s: {json.dumps(results['ratios'])}")
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")

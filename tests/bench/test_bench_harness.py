@@ -129,6 +129,27 @@ def test_the_ceiling_is_the_mean_of_the_hot_path_runs_that_bracket_the_app():
     assert measured["pgbench_prepared_tps"] == 1120.0 and measured["app_over_pgbench_prepared"] == 0.125
 
 
+def test_ratios_are_only_taken_between_scenarios_of_one_run():
+    """A partial re-run keeps the other scenarios of an older run; the machine's speed drifts
+    between runs, so no ratio may divide a new figure by an old one."""
+    from bench.partial import measured_at, merged
+    from bench.ratios import ratios
+
+    old = {"generated_at": "04:20", "scenarios": {
+        "pgbench_c16": {"tps": 600.0}, "pgbench_c16_after": {"tps": 600.0},
+        "sellout_c64": {"purchases_per_s": 120.0}, "sellout_c64_1proc": {"purchases_per_s": 85.0}}}
+    assert ratios(old["scenarios"], measured_at(old))["two_processes_over_one"] == round(120 / 85, 3)
+    fresh = {"generated_at": "10:26", "total_seconds": 1, "scenarios": {
+        "pgbench_c16": {"tps": 900.0}, "pgbench_c16_after": {"tps": 800.0}, "sellout_c64": {"purchases_per_s": 180.0}}}
+    results = merged(old, fresh, {"pgbench", "sellout"})
+    when = measured_at(results)
+    assert when["sellout_c64"] == "10:26" and when["sellout_c64_1proc"] == "04:20"
+    measured = ratios(results["scenarios"], when)
+    assert measured["app_over_pgbench"] == round(180 / 850, 3)  # both of the new run
+    assert "two_processes_over_one" not in measured  # 180/s now against 85/s hours ago: not a ratio
+    assert ratios(results["scenarios"])["two_processes_over_one"] == round(180 / 85, 3)  # what it was before
+
+
 def test_the_queue_rush_counts_who_was_overtaken_and_renders_side_by_side(tmp_path, monkeypatch):
     from bench import queue_rush
 

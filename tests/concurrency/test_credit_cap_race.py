@@ -2,8 +2,10 @@
 
 Twelve credits of 400,00 from one staff member start at the same instant against a daily cap
 of 1.000,00: the conditional upsert on ``staff_credit_days`` lets exactly two through. The
-control runs the same race against the obvious "sum today's credits, then insert" check
-(what the fans' own daily top-up limit does): several of them pass, so the race is real.
+control runs the same race against the obvious "sum today's credits, then insert" check:
+several of them pass, so the race is real. (The fans' own daily top-up limit also sums first,
+but after taking the fan's wallet lock, which the cap of a staff member across many fans has
+no row for: tests/concurrency/test_top_up_limit_race.py.)
 """
 import time
 import uuid
