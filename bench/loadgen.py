@@ -54,6 +54,7 @@ class Scenario:
         self.stop_reason = None
         self.last_checkout_at = None
         self._sold_out_check = None
+        self.retry_after = {}  # buyer -> seconds its last refused hold was told to wait
 
     def customer(self):
         return self.customers[next(self._next_customer) % len(self.customers)]
@@ -112,12 +113,14 @@ class Scenario:
         return False
 
     async def purchase(self, hold_body, buyer=0):
-        """hold -> checkout for the next customer; returns the hold's status (or None)."""
+        """hold -> checkout for the next customer; returns the hold's status (or None) and
+        body. A refused hold's ``Retry-After`` is kept in ``retry_after[buyer]``."""
         user_id, token = self.customer()
         started = time.perf_counter()
-        status, hold, _ = await self.call("hold", "POST", f"/matches/{self.match_id}/holds", token, hold_body,
-                                          buyer=buyer)
+        status, hold, headers = await self.call("hold", "POST", f"/matches/{self.match_id}/holds", token,
+                                                hold_body, buyer=buyer)
         if status != 201:
+            self.retry_after[buyer] = _seconds((headers or {}).get("retry-after"))
             return status, hold
         status, order, _ = await self.call(
             "checkout", "POST", f"/holds/{hold['id']}/checkout", token,
@@ -169,6 +172,14 @@ class Scenario:
         return result
 
 
+def _seconds(retry_after):
+    """A ``Retry-After`` in seconds (the app sends whole seconds), or None."""
+    try:
+        return max(0.0, float(retry_after)) if retry_after is not None else None
+    except ValueError:
+        return None
+
+
 # --- 1. sell-out, best available ----------------------------------------------------------
 
 async def best_available_buyer(scenario, index):
@@ -178,7 +189,9 @@ async def best_available_buyer(scenario, index):
             if (body or {}).get("available", 1) < 2 and await scenario.sold_out():
                 return
         elif status is None or status >= 500:
-            await asyncio.sleep(0.01)
+            # As docs/api.md tells clients: a refusal's Retry-After (a shed 503 says 1-5 s);
+            # a failure without one (connection reset) is tried again at once.
+            await asyncio.sleep(scenario.retry_after.get(index) or 0.01)
 
 
 # --- 2. chosen seats from a map that goes stale ---------------------------------------------

@@ -146,7 +146,8 @@ def render(results):
     w("")
     w("Buyers behave like the shop client: `POST /matches/{id}/holds` (2 best-available seats) then "
       "`POST /holds/{id}/checkout` with an `Idempotency-Key`; every purchase is made by the next fan of the "
-      "pool. Latency is client-side, from sending the request to the last byte.")
+      "pool; a refused hold (503 or 429) is tried again after its `Retry-After`, as docs/api.md tells "
+      "clients. Latency is client-side, from sending the request to the last byte.")
     w("")
     _targets(w, s, r)
     w("## 1. Sell-out, best available")
