@@ -52,7 +52,7 @@ def compose_receipt(session, row, signer):
     locked: one cancelled while its message is on the wire is still attached, and its code
     no longer admits anyone at the gate."""
     from ticketing.services import orders  # orders queues notices: imported when used
-    from ticketing.services import tickets as ticket_service  # its imports queue notices too
+    from ticketing.services import tickets as ticket_service  # it imports matches, which imports us
 
     order_id = row.params["order_id"]
     order = session.execute(text("SELECT id, user_id, match_id, total, currency FROM orders WHERE id = :o"),
