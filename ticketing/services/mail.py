@@ -9,9 +9,10 @@ with exponential backoff, and a message sent again after a crash carries the Mes
 when it was queued, so the receiving side can recognise it.
 
 Bodies are rendered when the message is queued (the language and the facts of that moment;
-the checkout's receipt alone is composed by the sender, off the hot path), from one Jinja2 template per message and language with three blocks: ``subject``, ``text``
-and ``html``. A sent message's bodies are emptied: a reset link must not outlive its
-delivery in the database.
+the checkout's receipt alone is composed by the sender, off the hot path, with its tickets
+attached as PDF files), from one Jinja2 template per message and language with three
+blocks: ``subject``, ``text`` and ``html``. A sent message's bodies are emptied: a reset
+link must not outlive its delivery in the database.
 
 Bulk notices (a cancelled or rescheduled match: one message per ticket holder, 12,000 for a
 full arena) are a ``MailCampaign``, written in the staff request's transaction; the sender
@@ -261,9 +262,10 @@ class SendReport:
     server_down: bool = False
 
 
-def _as_message(row, sender):
+def _as_message(row, sender, attachments=()):
     return Message(subject=row.subject, sender=sender, recipients=[row.recipient], body=row.body_text,
-                   html=row.body_html, extra_headers={"Message-ID": row.message_id})
+                   html=row.body_html, extra_headers={"Message-ID": row.message_id},
+                   attachments=list(attachments))
 
 
 #: Rows taken per transaction: fewer commits for a bulk notice; after a crash, at most this
@@ -275,7 +277,9 @@ def send_due(session_factory, transport, sender, now=None, limit=1000, composers
     """Send up to ``limit`` due messages, ``batch`` per transaction; returns a SendReport.
 
     ``composers``: ``{template: function(session, row)}`` that fill the subject and bodies of
-    a row queued unrendered (:func:`enqueue_for_sender`), just before it is first sent.
+    a row queued unrendered (:func:`enqueue_for_sender`) just before each attempt to send it,
+    and return its pyramid_mailer ``Attachment`` list (or None). Attachments are not stored:
+    they are made again at every attempt, with the bodies, so the two always agree.
 
     The rows stay locked (FOR UPDATE SKIP LOCKED) while the SMTP server takes them, so two
     senders never send the same row, and a row is marked sent only once the server accepted
@@ -305,9 +309,13 @@ def _send_one(session, row, transport, sender, moment, composers, report):
     """Send one locked row and record the outcome on it; False when the server is down."""
     row.attempts += 1
     try:
-        if row.body_text is None and row.body_html is None:
-            (composers or {})[row.template](session, row)
-        transport.send(_as_message(row, sender))
+        attachments = ()
+        composer = (composers or {}).get(row.template) if row.params is not None else None
+        if composer is not None:
+            attachments = composer(session, row) or ()
+        elif row.body_text is None and row.body_html is None:
+            raise LookupError(f"no composer for the unrendered {row.template!r} message")
+        transport.send(_as_message(row, sender, attachments))
     except Exception as exc:  # noqa: BLE001 - any failure is retried later
         row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         if row.attempts >= MAX_ATTEMPTS:

@@ -7,7 +7,7 @@ image library is needed.
 Text uses the Bitstream Vera fonts that ReportLab ships: unlike the PDF base-14 fonts they
 cover the Slovenian letters in fans' names (č, š, ž). Pages are rendered with ReportLab's
 ``invariant`` flag: the same ticket gives the same bytes, so a client may cache or compare.
-The receipt mail (issue 25's mail outbox) can attach ``render(...)`` as it is.
+The receipt mail attaches ``render(...)`` as it is (services/notices.py, composed by the sender).
 """
 import io
 
