@@ -49,7 +49,8 @@ def withdraw(context, request):
     # Money leaving for a payout waits until the address is confirmed (decision 0056). Checked
     # before anything is written; the 403 releases the Idempotency-Key's claim (it is not a
     # 2xx), so the same key pays out once the fan has followed the link. Only fans reach this
-    # (the wallet's ACL); the admin has no page that pays a fan's money out.
+    # (the wallet's ACL); the admin has no page that pays a fan's money out (and one should
+    # not be held to this rule: see transfer_ticket in views/api/tickets.py).
     recovery.require_verified_email(request.identity.user, "withdraw money from your wallet")
     body = request.openapi_validated.body
     entry = wallet.withdraw(request.dbsession, request.identity.id, body["amount"], _currency(request))

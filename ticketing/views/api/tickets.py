@@ -111,11 +111,12 @@ def cancel_ticket(context, request):
              request_method="POST", renderer="json", openapi=True)
 def transfer_ticket(context, request):
     # A ticket leaving for another fan waits until the holder's address is confirmed
-    # (decision 0056): first, before the attempt is counted or anything is written. Staff are
-    # not held to it because they never reach it: the ticket's ACL lets only its holder give
-    # it away, and the admin has no page that does. If one is added, it should not call this
-    # either: the rule keeps an unconfirmed (perhaps someone else's) account from moving value
-    # away, while staff act under their own audited account, having checked the fan themselves.
+    # (decision 0056): first, before the attempt is counted or anything is written. Staff
+    # acting for a fan are not held to it, and cannot meet it: the ticket's ACL lets only its
+    # holder give it away (staff giving a ticket of their own are a fan here, and are held to
+    # it), and the admin has no page that does. One added there should not call this: the
+    # rule keeps an unconfirmed, perhaps hijacked, account from moving value away, while staff
+    # act under their own audited account, having checked the fan themselves.
     recovery.require_verified_email(request.identity.user, "give a ticket to another fan")
     body = request.openapi_validated.body
     limit = request.registry.settings["ratelimit.transfers_per_user_hour"]
