@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh migrated database, the WSGI app, and API clients."""
 import base64
+import re
 import uuid
 
 import pytest
@@ -141,7 +142,33 @@ class ApiClient:
         return self.app.patch_json(url, body, headers=self._headers(headers), status=status, **kw)
 
 
-def make_user(app, engine, role="customer", email=None, password=TEST_PASSWORD, full_name="Test Fan"):
+_VERIFY_LINK = re.compile(r"/verify-email\?token=([\w-]+)")
+
+_UNSENT_LINK = text(
+    "SELECT body_text FROM mail_outbox WHERE user_id = :u AND template = 'verify_email' "
+    "AND body_text IS NOT NULL ORDER BY id DESC LIMIT 1"
+)
+
+
+def verify_email(client, engine):
+    """Confirm ``client``'s address as the fan would: follow the link of the mail the sign-up
+    queued (or, once that was sent and its body emptied, of a new one they ask for). Giving
+    tickets away and withdrawing wait for this (decision 0056)."""
+    with engine.connect() as conn:
+        body = conn.execute(_UNSENT_LINK, {"u": client.user["id"]}).scalar_one_or_none()
+    if body is None:
+        client.post("/api/v1/me/verification-email", status=202)
+        with engine.connect() as conn:
+            body = conn.execute(_UNSENT_LINK, {"u": client.user["id"]}).scalar_one()
+    client.app.post_json("/api/v1/auth/verify-email", {"token": _VERIFY_LINK.search(body).group(1)}, status=200)
+    client.user["email_verified"] = True
+    return client
+
+
+def make_user(app, engine, role="customer", email=None, password=TEST_PASSWORD, full_name="Test Fan",
+              verified=False):
+    """Sign up and log in through the API. ``verified``: the fan has also followed the link
+    in their sign-up mail (what a transfer or a withdrawal needs)."""
     email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
     user = app.post_json(
         "/api/v1/auth/signup", {"email": email, "password": password, "full_name": full_name}
@@ -150,7 +177,8 @@ def make_user(app, engine, role="customer", email=None, password=TEST_PASSWORD, 
         with engine.begin() as conn:
             conn.execute(text("UPDATE users SET role = :role WHERE id = :id"), {"role": role, "id": user["id"]})
     tokens = app.post_json("/api/v1/auth/login", {"email": email, "password": password}).json
-    return ApiClient(app, tokens["access_token"], {**user, "role": role, "password": password, **tokens})
+    client = ApiClient(app, tokens["access_token"], {**user, "role": role, "password": password, **tokens})
+    return verify_email(client, engine) if verified else client
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_orders_attendees_and_check_ins_match_the_database(staff_admin, user_fac
 
 
 def test_ledger_and_audit_log_exports(staff_admin, user_factory, engine):
-    fan = user_factory(full_name="Luka Dončić")
+    fan = user_factory(full_name="Luka Dončić", verified=True)  # a payout needs it (decision 0056)
     fan.post("/api/v1/wallet/top-ups", {"amount": 12_345}, status=201)
     fan.post("/api/v1/wallet/withdrawals", {"amount": 2_000}, headers={"Idempotency-Key": "export-test-payout"},
              status=201)  # money out: negative in the file

@@ -17,15 +17,19 @@ _HASH = passwords.hash_password("pitch-side-42", rounds=4)
 
 @pytest.fixture
 def customers(testapp, engine, settings):
-    """``customers(n, balance)`` -> n ApiClients with funded wallets, created in bulk SQL."""
+    """``customers(n, balance)`` -> n ApiClients with funded wallets, created in bulk SQL.
+
+    They stand for fans who signed up long ago and confirmed their address, so they may
+    also give tickets away and withdraw (decision 0056)."""
     token_settings = tokens.TokenSettings(normalize_settings(settings))
 
     def make(count, balance=100_000):
         with engine.begin() as conn:
             ids = conn.execute(
                 text(
-                    "INSERT INTO users (email, full_name, password_hash, role) "
-                    "SELECT 'racer-' || g || '-' || md5(random()::text) || '@example.com', 'Racer ' || g, :h, 'customer' "
+                    "INSERT INTO users (email, full_name, password_hash, role, email_verified_at) "
+                    "SELECT 'racer-' || g || '-' || md5(random()::text) || '@example.com', 'Racer ' || g, :h, "
+                    "'customer', now() "
                     "FROM generate_series(1, :n) AS g RETURNING id"
                 ),
                 {"h": _HASH, "n": count},

@@ -104,6 +104,7 @@ def test_demo_customers_can_log_in_with_the_printed_password(first_run, engine):
             assert fan.email in output
             user = accounts.authenticate(session, fan.email, DEMO_FAN_PASSWORD)
             assert user.role == "customer"
+            assert user.email_verified  # so they may give tickets away and withdraw (0056)
     finally:
         session.close()
 

@@ -2,12 +2,22 @@
 wallet, give a ticket to another fan, print it as a PDF (issue 25, decisions 0058/0059/0065)."""
 import io
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 
+from ..conftest import make_user
 from ..invariants import assert_invariants
 from .catalogue_helpers import published_match
 from .test_auth import assert_problem
+
+
+@pytest.fixture
+def customer(testapp, engine):
+    """The fan of this module gives tickets away and withdraws money, which waits until they
+    have confirmed their address (decision 0056): they have followed their sign-up link.
+    The refusal before that is tests/functional/test_unverified_accounts.py."""
+    return make_user(testapp, engine, verified=True)
 
 
 def _buy(staff, fan, quantity=3, price=3000, top_up=50_000, **match_extra):

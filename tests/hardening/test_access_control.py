@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from ..conftest import verify_email
 from ..functional.catalogue_helpers import published_match
 
 ROLES = ("anonymous", "customer", "other", "staff", "admin")
@@ -116,6 +117,9 @@ def world(staff, admin, customer, user_factory, anonymous, engine):
     doomed, *_ = published_match(staff, name="Doomed Arena")
     spare = staff.post(f"/api/v1/stadiums/{stadium['id']}/sections", {"name": "Spare", "rows": [{"label": "1", "seats": 2}]},
                        status=201).json
+    # The table is about roles: the customer has confirmed their address, so decision 0056's
+    # rule (tests/functional/test_unverified_accounts.py) does not answer for the ACLs.
+    verify_email(customer, engine)
     customer.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
     bought = customer.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 1}, status=201).json
     order = customer.post(f"/api/v1/holds/{bought['id']}/checkout", status=201).json

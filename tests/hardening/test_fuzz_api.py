@@ -39,7 +39,8 @@ def callers(wsgi_app, engine):
     _truncate_all(engine)
     app = webtest.TestApp(wsgi_app, extra_environ={"REMOTE_ADDR": "10.20.30.40"})
     staff = make_user(app, engine, "staff")
-    fan = make_user(app, engine, "customer")
+    # Confirmed, so fuzzed transfers and withdrawals reach past decision 0056's 403.
+    fan = make_user(app, engine, "customer", verified=True)
     match, *_ = published_match(staff, name="Fuzz Arena")
     fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
     hold = fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json

@@ -1,15 +1,21 @@
-"""What the box office tells a fan by mail when their purchase or their match changes.
+"""What the box office tells a fan by mail when their purchase, their match or their money
+changes.
 
 Each notice is queued in the caller's transaction (services/mail.py), once per event (its
 dedupe key): the receipt of a paid order with its tickets' codes and links (and the tickets
-as PDF files, rendered by the sender), the notice of a cancelled (refunded) order, and, to
-every ticket holder of a match, the notice that the match was cancelled or moved (a bulk
-``MailCampaign`` the sender expands in batches).
+as PDF files, rendered by the sender), the notice of a cancelled (refunded) order, both sides
+of a ticket given to another fan, the receipt of a withdrawal, and, to every ticket holder of
+a match, the notice that the match was cancelled or moved (a bulk ``MailCampaign`` the sender
+expands in batches).
+
+What leaves an account (a ticket given away, money paid out) is mailed to its owner as well
+as done: if someone else did it with their password, the owner hears of it at once.
 """
 from pyramid_mailer.message import Attachment
 from sqlalchemy import text
 
 from ticketing.services import mail, ticket_pdf
+from ticketing.services.wallet import payout_reference
 
 
 def money(amount, currency):
@@ -89,6 +95,53 @@ def order_cancelled(dbsession, order, by_staff):
                   "starts_at": who.starts_at.isoformat(), "total": money(order.total, order.currency),
                   "by_staff": by_staff},
                  user_id=order.user_id, dedupe_key=f"order-cancelled:{order.id}")
+
+
+_TRANSFER_CONTEXT = text("""
+    SELECT f.email AS from_email, f.locale AS from_locale, f.full_name AS from_name,
+           f.deleted_at IS NOT NULL AS from_deleted,
+           r.email AS to_email, r.locale AS to_locale, r.full_name AS to_name,
+           r.deleted_at IS NOT NULL AS to_deleted,
+           m.home_team || ' vs ' || m.away_team AS match, m.starts_at,
+           sec.name AS section, s.row_label AS row, s.number AS seat
+    FROM ticket_transfers tt
+    JOIN users f ON f.id = tt.from_user_id JOIN users r ON r.id = tt.to_user_id
+    JOIN matches m ON m.id = tt.match_id JOIN tickets t ON t.id = tt.ticket_id
+    JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
+    WHERE tt.id = :id
+""")
+
+
+def ticket_transferred(dbsession, transfer):
+    """Both fans of a transfer (services/tickets.py ``Transfer``): the recipient learns who
+    gave them which seat and where to find it, the sender that it has left their account.
+    Keyed by the transfer's row, so each side is mailed once per transfer."""
+    who = dbsession.execute(_TRANSFER_CONTEXT, {"id": transfer.id}).one()
+    ticket = {"match": who.match, "starts_at": who.starts_at.isoformat(), "section": who.section,
+              "row": who.row, "seat": who.seat}
+    if not who.to_deleted:
+        mail.enqueue(dbsession, "ticket_received", who.to_email, who.to_locale,
+                     {**ticket, "full_name": who.to_name, "from_name": who.from_name},
+                     user_id=transfer.to_user_id, dedupe_key=f"transfer:{transfer.id}:received")
+    if not who.from_deleted:
+        mail.enqueue(dbsession, "ticket_given", who.from_email, who.from_locale,
+                     {**ticket, "full_name": who.from_name, "to_name": who.to_name, "to_email": who.to_email},
+                     user_id=transfer.from_user_id, dedupe_key=f"transfer:{transfer.id}:given")
+
+
+_ACCOUNT = text("SELECT email, locale, full_name, deleted_at IS NOT NULL AS deleted FROM users WHERE id = :u")
+
+
+def withdrawal_paid(dbsession, entry):
+    """The receipt of a withdrawal (its ledger row): the amount, the payout's reference and
+    the balance left. Keyed by the ledger row: one mail per payout."""
+    who = dbsession.execute(_ACCOUNT, {"u": entry.user_id}).one()
+    if who.deleted:
+        return
+    mail.enqueue(dbsession, "withdrawal_paid", who.email, who.locale,
+                 {"full_name": who.full_name, "amount": money(entry.amount, entry.currency),
+                  "reference": payout_reference(entry), "balance": money(entry.balance_after, entry.currency)},
+                 user_id=entry.user_id, dedupe_key=f"withdrawal:{entry.id}")
 
 
 def _match_params(match):

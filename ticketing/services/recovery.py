@@ -122,9 +122,16 @@ def end_every_session(dbsession, user):
     dbsession.refresh(user, ["session_generation"])
 
 
+class EmailNotVerified(Forbidden):
+    """Its own problem type, so a client can tell "confirm your address" from a missing right
+    and offer the fan the way out (a new link) instead of an error."""
+
+    slug, title = "email-not-verified", "Confirm your e-mail address first"
+
+
 def require_verified_email(user, action):
     """For what decision 0056 keeps from unverified accounts (money or tickets leaving the
-    account): a 403 that says what to do."""
+    account): a 403 that says what to do. Callers run it before they write anything."""
     if user.email_verified_at is None:
-        raise Forbidden(f"Confirm your e-mail address before you {action}: follow the link we mailed you, "
-                        "or ask for a new one (POST /api/v1/me/verification-email).")
+        raise EmailNotVerified(f"Confirm your e-mail address before you {action}: follow the link we mailed you, "
+                               "or ask for a new one (POST /api/v1/me/verification-email).")

@@ -17,7 +17,8 @@ Guarantees (decision 0058):
 Lock order: wallets (by user id), then the order, then the ticket: the order every other
 money path uses (services/orders.py), so there is no deadlock cycle.
 
-Each operation returns what a notice (e-mail) needs, so one can be hooked in after commit.
+Each operation returns what a notice (e-mail) needs; the view queues it in the same
+transaction (services/notices.py), so it goes out only if the change commits.
 """
 from dataclasses import dataclass
 

@@ -156,6 +156,12 @@ def withdraw(dbsession, user_id, amount, currency):
     return _ledger(dbsession, user_id, "withdrawal", amount, balance, currency, reason="payout (simulated)")
 
 
+def payout_reference(entry):
+    """The reference a withdrawal's payout carries, in the API's answer and in the fan's mail:
+    the ledger row's id, so support finds the row from what the fan quotes."""
+    return f"PO-{entry.id}"
+
+
 def raise_short(dbsession, user_id, amount, currency):
     """402: the conditional debit found the balance short of ``amount``."""
     current = get_wallet(dbsession, user_id, currency)["balance"]

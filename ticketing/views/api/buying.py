@@ -7,7 +7,7 @@ from pyramid.view import view_config
 from ticketing.money import audit_amount
 from ticketing.resources.catalogue import MatchResource
 from ticketing.resources.commerce import HoldResource, OrderContainer, OrderResource, WalletResource
-from ticketing.services import audit, holds, notices, orders, wallet, waiting_room
+from ticketing.services import audit, holds, notices, orders, recovery, wallet, waiting_room
 
 from .idempotency import idempotent
 from .pagination import page, page_params
@@ -46,11 +46,18 @@ def top_up(context, request):
 @view_config(route_name="api.wallet.withdrawals", context=WalletResource, permission="wallet:withdraw",
              request_method="POST", renderer="json", openapi=True, decorator=idempotent("withdrawal"))
 def withdraw(context, request):
+    # Money leaving for a payout waits until the address is confirmed (decision 0056). Checked
+    # before anything is written; the 403 releases the Idempotency-Key's claim (it is not a
+    # 2xx), so the same key pays out once the fan has followed the link. Only fans reach this
+    # (the wallet's ACL); the admin has no page that pays a fan's money out (and one should
+    # not be held to this rule: see transfer_ticket in views/api/tickets.py).
+    recovery.require_verified_email(request.identity.user, "withdraw money from your wallet")
     body = request.openapi_validated.body
     entry = wallet.withdraw(request.dbsession, request.identity.id, body["amount"], _currency(request))
+    notices.withdrawal_paid(request.dbsession, entry)
     request.response.status = 201
     return {"transaction": ledger_json(entry), "balance": entry.balance_after, "currency": entry.currency,
-            "payout": {"reference": f"PO-{entry.id}", "status": "sent", "simulated": True}}
+            "payout": {"reference": wallet.payout_reference(entry), "status": "sent", "simulated": True}}
 
 
 @view_config(route_name="api.wallet.transactions", context=WalletResource, permission="wallet:view",
