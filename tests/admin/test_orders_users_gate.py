@@ -1,20 +1,14 @@
 """Orders (search, tickets with QR, refund), users (search, top-up) and the gate."""
+from ..purchases import buy
 from .conftest import field_error, flashes
 from .helpers import published_match
-
-
-def _buy(fan, match_id, quantity=2, top_up=50_000):
-    if top_up:
-        fan.post("/api/v1/wallet/top-ups", {"amount": top_up}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
 
 
 def test_find_an_order_see_its_tickets_and_refund_it(staff_admin, user_factory):
     match_id, *_ = published_match(staff_admin)
     fan = user_factory(full_name="Ana Novak")
-    order = _buy(fan, match_id)
-    other = _buy(user_factory(), match_id)
+    order = buy(fan, match_id)
+    other = buy(user_factory(), match_id)
 
     page = staff_admin.get("/admin/orders")
     assert len(page.html.select("tbody tr")) == 2
@@ -90,7 +84,7 @@ def test_users_search_and_staff_top_up(staff_admin, user_factory):
 
 def test_gate_admits_once_and_rejects_forgeries(staff_admin, user_factory):
     match_id, *_ = published_match(staff_admin)
-    order = _buy(user_factory(full_name="Maja Kovač"), match_id, quantity=1)
+    order = buy(user_factory(full_name="Maja Kovač"), match_id, quantity=1)
     code = order["tickets"][0]["code"]
 
     page = staff_admin.get("/admin/gate")
@@ -141,8 +135,8 @@ def test_order_search_pages_keep_the_search_and_bad_filters_are_all_named(staff_
     from sqlalchemy import text
 
     match_id, *_ = published_match(staff_admin)
-    placed = [_buy(user_factory(full_name=f"Zala Kranjc {index}"), match_id, quantity=1)["id"] for index in range(23)]
-    _buy(user_factory(full_name="Other Fan"), match_id, quantity=1)
+    placed = [buy(user_factory(full_name=f"Zala Kranjc {index}"), match_id, quantity=1)["id"] for index in range(23)]
+    buy(user_factory(full_name="Other Fan"), match_id, quantity=1)
     with engine.begin() as conn:  # the first order was placed long ago
         conn.execute(text("UPDATE orders SET created_at = '2024-05-01T12:00:00Z' WHERE id = :o"), {"o": placed[0]})
 

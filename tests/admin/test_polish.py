@@ -4,14 +4,15 @@ refreshing figures, signed amounts in an order's money table, and amounts writte
 federation's locale through Babel."""
 import re
 
+from ..purchases import buy
 from .conftest import field_error, flashes
-from .helpers import add_category, create_match, create_stadium, local_input, published_match
-
-
-def _buy(fan, match_id, quantity=2):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
+from .helpers import (
+    add_category,
+    create_match,
+    create_stadium,
+    local_input,
+    published_match,
+)
 
 
 def test_every_field_error_at_once_in_plain_words(staff_admin):
@@ -79,7 +80,7 @@ def test_dashboard_counts_only_matches_fans_can_see_and_refreshes(staff_admin, e
 def test_order_money_table_has_signs_and_the_locale(staff_admin, user_factory):
     match_id, *_ = published_match(staff_admin)
     fan = user_factory(full_name="Ana Novak")
-    order = _buy(fan, match_id, quantity=2)  # two Premium seats at 40
+    order = buy(fan, match_id, quantity=2)  # two Premium seats at 40
     page = staff_admin.get(f"/admin/orders/{order['id']}")
     amounts = [td.get_text() for td in page.html.select("main table td.num")]
     assert amounts == ["−80,00\xa0€"]

@@ -6,9 +6,17 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
 
+from ..purchases import buy
 from .conftest import field_error, flashes
 from .helpers import (
-    add_category, assign, category_ids, create_match, create_stadium, local_input, published_match, section_ids,
+    add_category,
+    assign,
+    category_ids,
+    create_match,
+    create_stadium,
+    local_input,
+    published_match,
+    section_ids,
 )
 
 
@@ -32,12 +40,6 @@ def _draft_with_plan(client):
     assign(client, match_id, sections["North"], categories["Premium"])
     assign(client, match_id, sections["South"], categories["Standard"])
     return match_id, sections, categories
-
-
-def _buy(fan, match_id, quantity=2):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
 
 
 def test_publish_takes_a_confirmation_step(staff_admin, engine):
@@ -149,7 +151,7 @@ def test_reschedule_moves_deadlines_and_names_paid_orders(staff_admin, user_fact
     match_id, *_ = published_match(staff_admin)
     before = _times(engine, match_id)
     fan = user_factory(full_name="Zoë O'Brien, Jr.")
-    order = _buy(fan, match_id)
+    order = buy(fan, match_id)
 
     page = staff_admin.get(f"/admin/matches/{match_id}/edit")
     new_start = (before.starts_at + timedelta(days=7)).astimezone(

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
+from ..purchases import buy
 from .helpers import published_match
 
 #: Tables whose rows pile up as matches are played and sold all season.
@@ -77,17 +78,11 @@ def scans_of(engine, statements):
     return bad
 
 
-def _buy(fan, match_id, quantity=2):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
-
-
 def test_the_season_pages_read_indexes_not_whole_tables(staff_admin, user_factory, engine):
     match_id, sections, _ = published_match(staff_admin)
     other_match, *_ = published_match(staff_admin, name="Arena Stožice")
     fans = [user_factory(full_name=f"Ana Novak {index}") for index in range(3)]
-    orders = [_buy(fan, match_id) for fan in fans] + [_buy(fans[0], other_match)]
+    orders = [buy(fan, match_id) for fan in fans] + [buy(fans[0], other_match)]
     staff_admin.api.post(f"/api/v1/orders/{orders[1]['id']}/cancel", status=200)
     stadium = staff_admin.api.post("/api/v1/stadiums", {"name": "Spare hall", "city": "Kranj"}, status=201).json
     spare = staff_admin.api.post(f"/api/v1/stadiums/{stadium['id']}/sections",

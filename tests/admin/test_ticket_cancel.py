@@ -2,15 +2,15 @@
 from sqlalchemy import text
 
 from ..invariants import assert_invariants
+from ..purchases import buy
 from .conftest import flashes
 from .helpers import published_match
-from .test_orders_users_gate import _buy
 
 
 def test_staff_cancel_one_ticket_from_the_order_page(staff_admin, user_factory, engine):
     match_id, *_ = published_match(staff_admin)
     fan = user_factory(full_name="Ana Novak")
-    order = _buy(fan, match_id)
+    order = buy(fan, match_id)
     first, second = order["tickets"]
     # Used at the gate, and past the refund window: staff may still cancel it.
     staff_admin.api.post(f"/api/v1/matches/{match_id}/check-ins", {"code": first["code"]}, status=200)
@@ -34,7 +34,7 @@ def test_staff_cancel_one_ticket_from_the_order_page(staff_admin, user_factory, 
     page = staff_admin.post(f"/admin/orders/{order['id']}/tickets/{first['id']}/cancel", status=409)
     assert "already been cancelled" in page.html.select_one(".error-summary").text
     # A ticket of another order, or no ticket at all, is refused without touching anything.
-    other = _buy(user_factory(), match_id)
+    other = buy(user_factory(), match_id)
     page = staff_admin.post(f"/admin/orders/{order['id']}/tickets/{other['tickets'][0]['id']}/cancel").follow()
     assert "not part of this order" in " ".join(flashes(page))
     staff_admin.post(f"/admin/orders/{order['id']}/tickets/abc/cancel").follow()
@@ -50,7 +50,7 @@ def test_staff_cancel_one_ticket_from_the_order_page(staff_admin, user_factory, 
 def test_a_ticket_given_away_shows_its_holder(staff_admin, user_factory):
     match_id, *_ = published_match(staff_admin)
     fan, friend = user_factory(verified=True), user_factory(full_name="Maja Kovač")  # giving needs it (0056)
-    order = _buy(fan, match_id)
+    order = buy(fan, match_id)
     fan.post(f"/api/v1/tickets/{order['tickets'][0]['id']}/transfer", {"email": friend.user["email"]}, status=200)
     page = staff_admin.get(f"/admin/orders/{order['id']}")
     assert "Given to Maja Kovač" in page.text

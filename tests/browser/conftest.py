@@ -5,6 +5,7 @@ used. Without Chromium the browser tests skip with the reason, unless ``CI`` is 
 missing browser is a failure: CI must never pass by not testing.
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import app_settings
+from tests.conftest import TEST_PASSWORD, app_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -121,6 +122,15 @@ def admin_context(chromium_browser, live_server, viewport):
 
     context.route("**/admin/**", with_strict_csp)
     return context
+
+
+def log_in(page, email):
+    """Log staff in through the admin's login form, as a person would, and land on the dashboard."""
+    page.goto("/admin/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/admin/$"))
 
 
 @pytest.fixture

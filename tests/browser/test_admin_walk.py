@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import TEST_PASSWORD
 
+from ..purchases import buy
 from .conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
@@ -36,12 +37,6 @@ def _review(page, name):
 def _choose(select, text):
     """Pick the option whose label contains ``text`` (labels carry counts and prices too)."""
     select.select_option(select.locator("option", has_text=text).first.get_attribute("value"))
-
-
-def _buy(fan, match_id, quantity):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity, "adjacent": True}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
 
 
 def test_staff_walk(browser_page, user_factory):
@@ -116,8 +111,8 @@ def test_staff_walk(browser_page, user_factory):
 
     # Fans buy through the JSON API meanwhile.
     refunded_fan, admitted_fan = user_factory(full_name="Ana Novak"), user_factory(full_name="Marko Zupan")
-    refunded = _buy(refunded_fan, match_id, 2)
-    kept = _buy(admitted_fan, match_id, 3)
+    refunded = buy(refunded_fan, match_id, 2, adjacent=True)
+    kept = buy(admitted_fan, match_id, 3, adjacent=True)
 
     # The live seat map: sold seats show, a seat tells what it is, a free seat gets blocked.
     page.get_by_role("link", name="Live seat map", exact=True).click()

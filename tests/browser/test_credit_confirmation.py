@@ -3,16 +3,10 @@ comes back in the federation's format and in words, a large credit waits, and an
 administrator approves it from the credits list (under the strict CSP of conftest.py)."""
 import pytest
 
-from tests.conftest import TEST_PASSWORD
+from .conftest import log_in
 
 pytestmark = pytest.mark.browser
 
-
-def _log_in(page, email):
-    page.goto("/admin/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 @pytest.mark.parametrize("viewport", [(1366, 768), (390, 844)], ids=["desktop", "phone"])
@@ -23,7 +17,7 @@ def test_a_large_credit_is_confirmed_in_words_then_approved(browser_page, user_f
     page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     staff, admin = user_factory("staff"), user_factory("admin")
     fan = user_factory(full_name="Ana Novak")
-    _log_in(page, staff.user["email"])
+    log_in(page, staff.user["email"])
 
     page.goto(f"/admin/users/{fan.user['id']}")
     page.get_by_label("Amount").fill("1 250,5")  # what a person types: the form reads it
@@ -47,7 +41,7 @@ def test_a_large_credit_is_confirmed_in_words_then_approved(browser_page, user_f
     assert fan.get("/api/v1/wallet").json["balance"] == 0
 
     page.get_by_role("button", name="Log out").click()
-    _log_in(page, admin.user["email"])
+    log_in(page, admin.user["email"])
     page.goto("/admin/credits")
     expect(page.locator("#credits-table")).to_contain_text("Seat broken at the last match")
     page.get_by_role("button", name="Approve").click()

@@ -10,16 +10,15 @@ check-in is in the database once, the page read the camera's video element throu
 fake, and jsQR was never fetched. A detector that cannot read QR codes sends the page to
 jsQR instead, without calling the detector."""
 import json
-import re
 
 import pytest
 from sqlalchemy import text
 
 from tests.admin.conftest import AdminClient
-from tests.conftest import TEST_PASSWORD
 from tests.functional import catalogue_helpers as api_builders
 
-from .conftest import CHROMIUM, LAUNCH_ARGS, admin_context
+from ..purchases import buy
+from .conftest import CHROMIUM, LAUNCH_ARGS, admin_context, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -57,19 +56,6 @@ def camera_browser(chromium_browser):
     yield browser
     browser.close()
 
-
-def buy(fan, match_id, quantity):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
-
-
-def log_in(page, email):
-    page.goto("/admin/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/admin/$"))
 
 
 class GatePage:

@@ -12,10 +12,10 @@ import pytest
 import segno
 
 from tests.admin.conftest import AdminClient
-from tests.conftest import TEST_PASSWORD
 from tests.functional import catalogue_helpers as api_builders
 
-from .conftest import CHROMIUM, LAUNCH_ARGS
+from ..purchases import buy
+from .conftest import CHROMIUM, LAUNCH_ARGS, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -42,19 +42,6 @@ def qr_video(path, text, width=640, height=480, frames=5):
     return path
 
 
-def _buy(fan, match_id, quantity):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
-
-
-def _log_in(page, email):
-    page.goto("/admin/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/admin/$"))
-
 
 def test_camera_scan_keyboard_wedge_and_no_javascript(chromium_browser, live_server, wsgi_app, user_factory,
                                                       clean_db, tmp_path):
@@ -62,7 +49,7 @@ def test_camera_scan_keyboard_wedge_and_no_javascript(chromium_browser, live_ser
     staff = AdminClient(wsgi_app, user_factory("staff", full_name="Nina Steward"))
     match, *_ = api_builders.published_match(staff.api, name="Hala Tivoli")
     fan = user_factory(full_name="Marko Zupan")
-    order = _buy(fan, match["id"], 3)
+    order = buy(fan, match["id"], 3)
     filmed, typed, offline = (ticket["code"] for ticket in order["tickets"])
 
     # One browser for this module: the fake camera is a launch option, so it cannot be the
@@ -79,7 +66,7 @@ def test_camera_scan_keyboard_wedge_and_no_javascript(chromium_browser, live_ser
         page = context.new_page()
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        _log_in(page, staff.user["email"])
+        log_in(page, staff.user["email"])
         page.goto(f"/admin/matches/{match['id']}/gate")
         region = page.locator("#verdict-region")
         expect(region).to_have_attribute("aria-live", "assertive")
@@ -119,7 +106,7 @@ def test_camera_scan_keyboard_wedge_and_no_javascript(chromium_browser, live_ser
         # Without JavaScript: no camera button, the form posts and the page shows the verdict.
         plain = camera.new_context(viewport=PHONE, base_url=live_server, java_script_enabled=False)
         page = plain.new_page()
-        _log_in(page, staff.user["email"])
+        log_in(page, staff.user["email"])
         page.goto(f"/admin/matches/{match['id']}/gate")
         expect(page.locator("#camera")).to_be_hidden()
         page.get_by_label("Ticket code").fill(offline)

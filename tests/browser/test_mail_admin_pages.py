@@ -3,9 +3,16 @@ password reset link", and the match page's progress of the notice to the ticket 
 (queued, then sent by the mail sender), with no horizontal scroll at 390 px."""
 import pytest
 
-from tests.conftest import TEST_PASSWORD
 from tests.functional.catalogue_helpers import published_match
-from tests.mail.conftest import deliver, inbox, session_factory, smtp_server, smtp_transport  # noqa: F401
+from tests.mail.conftest import (  # noqa: F401
+    deliver,
+    inbox,
+    session_factory,
+    smtp_server,
+    smtp_transport,
+)
+
+from .conftest import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -28,10 +35,7 @@ def test_reset_button_and_notice_progress(browser_page, user_factory, deliver, w
     fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201)
     deliver()
 
-    page.goto("/admin/login")
-    page.get_by_label("E-mail").fill(staff.user["email"])
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, staff.user["email"])
 
     page.goto(f"/admin/users/{fan.user['id']}")
     expect(page.locator("#account")).to_contain_text("not confirmed yet")

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.admin.conftest import AdminClient
-from tests.functional import catalogue_helpers as api_builders
 from tests.conftest import TEST_PASSWORD
+from tests.functional import catalogue_helpers as api_builders
 
+from ..purchases import buy
 from .conftest import admin_context
 
 pytestmark = pytest.mark.browser
@@ -23,12 +24,6 @@ VIEWPORTS = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "
 PHONE_WIDTHS = (360, 414)
 #: A team name with no spaces: the worst case for wrapping on a phone.
 LONG_NAME = "Odbojkarski-klub-Šoštanj-Topolšica-Mladinska-ekipa-Zlatorog"
-
-
-def _buy(fan, match_id, quantity):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
 
 
 @pytest.fixture
@@ -47,7 +42,7 @@ def sale_day(wsgi_app, user_factory, clean_db):
         staff.api.post("/api/v1/stadiums", {"name": f"Hall {number}", "city": "Celje", "address": "Main St 1"},
                        status=201)
     fan = user_factory(full_name="Žiga O'Brien-" + LONG_NAME)
-    order = _buy(fan, match["id"], 2)
+    order = buy(fan, match["id"], 2)
     return {"staff": staff, "match": match["id"], "draft": draft["id"], "closed": closed["id"], "order": order,
             "fan": fan, "stadium": long_stadium["id"]}
 

@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD
 from tests.functional.catalogue_helpers import published_match
+
+from .conftest import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -23,10 +24,7 @@ def test_cancel_one_ticket_from_the_order_page(browser_page, user_factory):
     hold = fan.post(f"/api/v1/matches/{match['id']}/holds", {"quantity": 2}, status=201).json
     order = fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
 
-    page.goto("/admin/login")
-    page.get_by_label("E-mail").fill(staff.user["email"])
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, staff.user["email"])
     page.goto(f"/admin/orders/{order['id']}")
     buttons = page.get_by_role("button", name=re.compile(r"^Cancel this ticket and refund 25,00"))
     expect(buttons).to_have_count(2)

@@ -3,8 +3,9 @@ join appear without reloading (static/admin/live.js under a strict CSP), pause a
 confirmation, and no horizontal scroll at 390 px."""
 import pytest
 
-from tests.conftest import TEST_PASSWORD
 from tests.functional.catalogue_helpers import published_match
+
+from .conftest import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -17,10 +18,7 @@ def test_the_waiting_room_page_live(browser_page, user_factory, width):
     page.set_viewport_size({"width": width, "height": 860})
     staff = user_factory("staff")
     match, *_ = published_match(staff)
-    page.goto("/admin/login")
-    page.get_by_label("E-mail").fill(staff.user["email"])
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, staff.user["email"])
 
     page.goto(f"/admin/matches/{match['id']}")
     page.get_by_role("link", name="Waiting room").click()

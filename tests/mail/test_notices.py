@@ -9,13 +9,8 @@ from ticketing.models import get_session_factory
 from ticketing.services import mail
 
 from ..functional.catalogue_helpers import iso, published_match
+from ..purchases import buy
 from .conftest import html_part, text_part
-
-
-def buy(fan, match_id, quantity=1):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
 
 
 def test_receipt_with_every_ticket_and_its_code(staff, user_factory, deliver):
@@ -45,7 +40,7 @@ def test_a_failed_checkout_sends_no_receipt(staff, user_factory, deliver):
 def test_cancelling_an_order_mails_the_refund(staff, user_factory, deliver):
     match, *_ = published_match(staff, prices=(2500,))
     fan = user_factory(email="bor@example.com")
-    order = buy(fan, match["id"])
+    order = buy(fan, match["id"], quantity=1)
     deliver()
     fan.post(f"/api/v1/orders/{order['id']}/cancel", status=200)
     [notice] = deliver()
@@ -57,7 +52,7 @@ def test_cancelling_an_order_mails_the_refund(staff, user_factory, deliver):
 def holders(user_factory, match_id, count):
     fans = [user_factory(email=f"holder-{n}@example.com") for n in range(count)]
     for fan in fans:
-        buy(fan, match_id)
+        buy(fan, match_id, quantity=1)
     return fans
 
 

@@ -16,15 +16,10 @@ from sqlalchemy import text
 from ticketing.services import mail, notices
 
 from ..functional.catalogue_helpers import published_match
+from ..purchases import buy
 from .conftest import html_part, text_part
 
 RECEIPT_SUBJECT = "Your tickets: Tigers vs Eagles"
-
-
-def buy(fan, match_id, quantity):
-    fan.post("/api/v1/wallet/top-ups", {"amount": 50_000}, status=201)
-    hold = fan.post(f"/api/v1/matches/{match_id}/holds", {"quantity": quantity}, status=201).json
-    return fan.post(f"/api/v1/holds/{hold['id']}/checkout", status=201).json
 
 
 def receipt_to(messages, address):

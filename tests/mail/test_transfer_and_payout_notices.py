@@ -13,8 +13,8 @@ from ticketing.models import get_tm_session
 from ticketing.services import notices, tickets, wallet
 
 from ..functional.catalogue_helpers import published_match
+from ..purchases import buy
 from .conftest import html_part, text_part
-from .test_notices import buy
 
 
 class LaterStepFailed(Exception):
@@ -34,7 +34,7 @@ def test_a_transfer_mails_each_fan_once_through_the_sender(staff, user_factory, 
     friend = user_factory(email="maja@example.com", full_name="Maja Kovač")
     with engine.begin() as conn:  # Maja reads Slovenian
         conn.execute(text("UPDATE users SET locale = 'sl' WHERE id = :u"), {"u": friend.user["id"]})
-    ticket = buy(fan, match["id"])["tickets"][0]
+    ticket = buy(fan, match["id"], quantity=1)["tickets"][0]
     seat = ticket["seat"]
     deliver()  # the sign-up and receipt mail
 
@@ -79,7 +79,7 @@ def test_a_withdrawal_queues_one_receipt_with_amount_reference_and_balance(user_
 def _fan_with_a_ticket(staff, user_factory):
     match, *_ = published_match(staff, prices=(2500,))
     fan, friend = user_factory(verified=True), user_factory()
-    return fan, friend, buy(fan, match["id"])["tickets"][0]
+    return fan, friend, buy(fan, match["id"], quantity=1)["tickets"][0]
 
 
 def test_a_rolled_back_request_queues_no_mail(staff, user_factory, engine, session_factory):
