@@ -61,14 +61,17 @@ CHECKS = {
                           count(*) FILTER (WHERE status = 'blocked') AS blocked
                    FROM match_seats GROUP BY match_id) s ON s.match_id = v.match_id
         LEFT JOIN (SELECT match_id, count(*) FILTER (WHERE status = 'paid') AS paid_orders,
-                          coalesce(sum(total) FILTER (WHERE status = 'paid'), 0) AS revenue,
-                          count(*) FILTER (WHERE status = 'cancelled') AS cancelled_orders,
-                          coalesce(sum(total) FILTER (WHERE status = 'cancelled'), 0) AS refunded
+                          count(*) FILTER (WHERE status = 'cancelled') AS cancelled_orders
                    FROM orders GROUP BY match_id) o ON o.match_id = v.match_id
+        -- money: what the valid tickets cost, and what the voided ones were refunded (each
+        -- voided ticket is refunded once, by the invariant above), whole orders or one by one
+        LEFT JOIN (SELECT match_id, coalesce(sum(price) FILTER (WHERE status = 'valid'), 0) AS revenue,
+                          coalesce(sum(price) FILTER (WHERE status = 'void'), 0) AS refunded
+                   FROM tickets GROUP BY match_id) t ON t.match_id = v.match_id
         WHERE (v.seats, v.sold, v.blocked, v.paid_orders, v.revenue, v.cancelled_orders, v.refunded)
               IS DISTINCT FROM (coalesce(s.seats, 0), coalesce(s.sold, 0), coalesce(s.blocked, 0),
-                                coalesce(o.paid_orders, 0), coalesce(o.revenue, 0),
-                                coalesce(o.cancelled_orders, 0), coalesce(o.refunded, 0))
+                                coalesce(o.paid_orders, 0), coalesce(t.revenue, 0),
+                                coalesce(o.cancelled_orders, 0), coalesce(t.refunded, 0))
     """,
     "at most one active hold per fan and match": """
         SELECT user_id, match_id FROM holds WHERE status = 'active'

@@ -87,3 +87,50 @@ def test_a_failed_cancellation_leaves_nothing_behind(staff, user_factory, engine
 
 def match_categories(client, match_id):
     return [c["id"] for c in client.get(f"/api/v1/matches/{match_id}/categories").json["items"]]
+
+
+def _money(engine, match_id):
+    """The match's revenue and refunded tallies, as the dashboard and the matches list add them
+    up; and the refunds its daily chart shows for today (every refund today is this test's)."""
+    from datetime import datetime, timezone
+
+    from ticketing.services import sales
+
+    today = datetime.now(timezone.utc).date()
+    with Session(engine) as session:
+        revenue = sales.revenue_by_match(session, [match_id])[match_id]["revenue"]
+        refunded = session.execute(text("SELECT sum(refunded) FROM match_seat_versions WHERE match_id = :m"),
+                                   {"m": match_id}).scalar_one()
+        [day] = sales.daily_sales(session, today, today, "UTC", match_id)
+    assert day["refunded"] == refunded, "the chart's refunds today differ from the tally"
+    return revenue, refunded
+
+
+def test_revenue_is_what_the_valid_tickets_cost_after_each_kind_of_refund(staff, user_factory, engine):
+    """A ticket cancelled on its own is refunded at once: its price leaves the match's revenue
+    then (it used to stay there until the whole order went), and a later whole-order or
+    whole-match cancellation moves only what is still valid."""
+    match, *_ = published_match(staff, prices=(2500,))
+    match_id, category = match["id"], match_categories(staff, match["id"])[0]
+    ana, bor = user_factory(), user_factory()
+    for fan in (ana, bor):
+        fan.post("/api/v1/wallet/top-ups", {"amount": 20_000}, status=201)
+    three = _buy(ana, match_id, 3, category)
+    two = _buy(bor, match_id, 2, category)
+    assert _money(engine, match_id) == (12_500, 0)
+
+    ana.post(f"/api/v1/tickets/{three['tickets'][0]['id']}/cancel", status=200)
+    assert _money(engine, match_id) == (10_000, 2500)
+    assert staff.get(f"/api/v1/matches/{match_id}/seats").status_int == 200
+    assert_invariants(engine)
+
+    ana.post(f"/api/v1/orders/{three['id']}/cancel", status=200)  # the two still valid
+    assert _money(engine, match_id) == (5000, 7500)
+    bor.post(f"/api/v1/tickets/{two['tickets'][1]['id']}/cancel", status=200)
+    assert _money(engine, match_id) == (2500, 10_000)
+    assert_invariants(engine)
+
+    staff.post(f"/api/v1/matches/{match_id}/cancel", status=200)  # Bor's last ticket
+    assert _money(engine, match_id) == (0, 12_500)
+    assert ana.get("/api/v1/wallet").json["balance"] == bor.get("/api/v1/wallet").json["balance"] == 20_000
+    assert_invariants(engine)

@@ -231,12 +231,15 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None, overri
             errors.append(field_error("reason", "is required to refund tickets already used at the gate"))
         raise Conflict(f"{used.capitalize()} of this order already went through the gate; refunding it "
                        "needs an explicit override with a reason.", errors=errors)
-    freed = _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.currency,
-                             actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer"))
-    if freed is not None:
+    voided = _void_and_refund(dbsession, order.id, order.match_id, order.user_id, order.currency,
+                              actor_id, reason or ("cancelled by staff" if actor_is_staff else "cancelled by customer"))
+    if voided is not None:
+        freed, refund = voided
         metrics.count_after_commit(dbsession, metrics.REFUNDS, by="staff" if actor_is_staff else "customer")
+        # What the tickets voided now cost moves from revenue to refunded (a ticket cancelled
+        # on its own earlier moved then).
         match_service.bump_seat_version(dbsession, order.match_id, order.user_id, sold=-freed, paid_orders=-1,
-                                        revenue=-order.total, cancelled_orders=1, refunded=order.total)
+                                        revenue=-refund, cancelled_orders=1, refunded=refund)
     else:
         match_service.bump_seat_version(dbsession, order.match_id, order.user_id)
     notices.order_cancelled(dbsession, order, by_staff=actor_is_staff)
@@ -246,8 +249,8 @@ def cancel_order(dbsession, order, actor_id, actor_is_staff, reason=None, overri
 
 def _void_and_refund(dbsession, order_id, match_id, user_id, currency, actor_id, reason):
     """Cancel a paid order once: void its valid tickets, free their seats and refund what
-    they cost. Returns the seats freed, or None when the order was no longer paid. The status
-    change is conditional, so no order is ever refunded twice."""
+    they cost. Returns (seats freed, amount refunded), or None when the order was no longer
+    paid. The status change is conditional, so no order is ever refunded twice."""
     cancelled = dbsession.execute(
         text(
             "UPDATE orders SET status = 'cancelled', cancelled_at = now(), cancelled_by = :a "
@@ -274,7 +277,7 @@ def _void_and_refund(dbsession, order_id, match_id, user_id, currency, actor_id,
         {"m": match_id, "o": order_id},
     ).rowcount
     wallet_service.refund(dbsession, user_id, refund_due, currency, order_id, created_by=actor_id, reason=reason)
-    return freed
+    return freed, refund_due
 
 
 # The fans' wallets of the match's paid orders, locked in user-id order (the order every
@@ -329,7 +332,7 @@ _CANCEL_MATCH_ORDERS = text(
         RETURNING id
     )
     SELECT (SELECT count(*) FROM cancelled) AS orders,
-           (SELECT coalesce(sum(total), 0) FROM cancelled)::bigint AS amount,
+           (SELECT coalesce(sum(amount), 0) FROM due)::bigint AS amount,
            (SELECT count(*) FROM voided) AS tickets,
            (SELECT count(*) FROM refunds) AS ledger_rows
     """

@@ -1,10 +1,11 @@
 """Sales figures for the staff dashboard: totals, revenue per match and sales per day.
 
 Read-only aggregates: totals from the matches' tallies (decision 0038), days from the
-orders of the chart's days only (read through the indexes on ``created_at`` and
-``cancelled_at``: the range is written on the bare column, so the index applies). Revenue
-counts orders that are still paid (a refunded order is no revenue); refunds are reported
-separately. Days are calendar days in the
+orders paid and the refunds made on the chart's days only (read through the indexes on
+``orders.created_at`` and on the ledger's refund rows by ``created_at``: the range is written
+on the bare column, so the index applies). Revenue counts what fans paid for tickets still
+valid (a refunded ticket is no revenue); a day's sales are the orders paid that day that are
+still paid, its refunds every refund made that day, whole orders or single tickets. Days are calendar days in the
 timezone the caller names (the staff's local time), so a sale at 23:30 local time is not
 counted on the next day's bar.
 """
@@ -48,11 +49,15 @@ _DAILY = text(
           AND created_at < (CAST(:last AS date) + 1)::timestamp AT TIME ZONE :tz
         GROUP BY 1
     ), refunds AS (
-        SELECT (cancelled_at AT TIME ZONE :tz)::date AS day, sum(total) AS refunded
-        FROM orders
-        WHERE status = 'cancelled' AND (CAST(:match_id AS bigint) IS NULL OR match_id = :match_id)
-          AND cancelled_at >= CAST(:first AS date)::timestamp AT TIME ZONE :tz
-          AND cancelled_at < (CAST(:last AS date) + 1)::timestamp AT TIME ZONE :tz
+        -- From the ledger's refund rows (a partial index by time): a ticket cancelled on its
+        -- own is refunded on its day, and a whole cancellation after it refunds the rest.
+        SELECT (l.created_at AT TIME ZONE :tz)::date AS day, sum(l.amount) AS refunded
+        FROM wallet_ledger l
+        WHERE l.kind = 'refund'
+          AND (CAST(:match_id AS bigint) IS NULL
+               OR EXISTS (SELECT 1 FROM orders o WHERE o.id = l.order_id AND o.match_id = :match_id))
+          AND l.created_at >= CAST(:first AS date)::timestamp AT TIME ZONE :tz
+          AND l.created_at < (CAST(:last AS date) + 1)::timestamp AT TIME ZONE :tz
         GROUP BY 1
     )
     SELECT days.day, coalesce(sold.orders, 0) AS orders,

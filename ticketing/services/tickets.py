@@ -101,11 +101,12 @@ def cancel_ticket(dbsession, ticket_id, actor_id, actor_is_staff, reason=None):
                           reason=reason or ("ticket cancelled by staff" if actor_is_staff
                                             else "ticket cancelled by customer"))
     emptied = dbsession.execute(_CANCEL_EMPTY_ORDER, {"o": ticket.order_id, "a": actor_id}).first()
-    # The match's tallies (decision 0038): a seat less sold; an order emptied counts as a
-    # cancelled order of its total, as a whole cancellation does.
-    tallies = {"sold": -freed}
+    # The match's tallies (decision 0038): a seat less sold, and its price moves from revenue
+    # to refunded now (revenue is what the valid tickets cost); an order emptied counts as a
+    # cancelled order too.
+    tallies = {"sold": -freed, "revenue": -price, "refunded": price}
     if emptied is not None:
-        tallies.update(paid_orders=-1, revenue=-order.total, cancelled_orders=1, refunded=order.total)
+        tallies.update(paid_orders=-1, cancelled_orders=1)
     match_service.bump_seat_version(dbsession, ticket.match_id, found.payer_id, **tallies)
     return CancelledTicket(ticket_id, ticket.order_id, found.payer_id, price, found.currency, emptied is not None)
 
