@@ -21,7 +21,7 @@ def test_receipt_with_every_ticket_and_its_code(staff, user_factory, deliver):
     [receipt] = deliver()
     assert receipt["To"] == "ana@example.com" and receipt["Subject"] == "Your tickets: Tigers vs Eagles"
     body = text_part(receipt)
-    assert "50.00 EUR" in body and f"order {order['id']}" in body
+    assert "€50.00" in body and f"order {order['id']}" in body
     for ticket in order["tickets"]:
         assert ticket["code"] in body and f"/tickets/{ticket['id']}" in body
         assert ticket["code"] in html_part(receipt)
@@ -44,7 +44,7 @@ def test_cancelling_an_order_mails_the_refund(staff, user_factory, deliver):
     deliver()
     fan.post(f"/api/v1/orders/{order['id']}/cancel", status=200)
     [notice] = deliver()
-    assert notice["Subject"] == f"Order {order['id']} cancelled, 25.00 EUR refunded"
+    assert notice["Subject"] == f"Order {order['id']} cancelled, €25.00 refunded"
     fan.post(f"/api/v1/orders/{order['id']}/cancel", status=409)  # refused: no second notice
     assert deliver() == []
 

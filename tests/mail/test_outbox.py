@@ -117,3 +117,58 @@ def test_development_writes_each_message_to_var_mail(clean_db, session_factory, 
     assert mail.drain(session_factory, transport, SENDER).sent == 1
     [eml] = tmp_path.glob("*.eml")
     assert "Subject: Confirm your e-mail address" in eml.read_text()
+
+
+def _fan(engine):
+    with engine.begin() as conn:
+        return conn.execute(text("INSERT INTO users (email, full_name, password_hash, role) "
+                                 "VALUES ('cene@example.com', 'Cene', 'x', 'customer') RETURNING id")).scalar_one()
+
+
+def _queue_for_sender(session_factory, user_id, *templates):
+    with session_factory() as session, session.begin():
+        for number, template in enumerate(templates):
+            mail.enqueue_for_sender(session, template, user_id, {"n": number}, dedupe_key=f"{template}:{number}")
+
+
+def _fill(session, row):
+    row.subject, row.body_text, row.body_html = f"Composed {row.params['n']}", "text", "<p>html</p>"
+
+
+def test_a_composer_failing_in_the_database_defers_only_its_own_message(clean_db, session_factory,
+                                                                        smtp_transport, inbox):
+    """A receipt whose facts cannot be read (here a division by zero) is retried later; the
+    rest of its batch is sent and recorded once (the composer runs in a savepoint)."""
+    def broken(session, row):
+        session.execute(text("SELECT 1 / 0"))
+
+    _queue_for_sender(session_factory, _fan(clean_db), "broken", "fine")
+    composers = {"broken": broken, "fine": _fill}
+    report = mail.send_due(session_factory, smtp_transport, SENDER, composers=composers)
+    assert (report.sent, report.deferred, report.failed) == (1, 1, 0)
+    broken_row, fine_row = outbox(clean_db)
+    assert broken_row["attempts"] == 1 and broken_row["sent_at"] is None
+    assert "DivisionByZero" in broken_row["last_error"]
+    assert fine_row["sent_at"] is not None and fine_row["attempts"] == 1
+    assert [m["Subject"] for m in inbox.messages] == ["Composed 1"]
+    # The next round sends nothing again: the sent one was recorded, the other waits its backoff.
+    assert mail.send_due(session_factory, smtp_transport, SENDER, composers=composers).sent == 0
+    assert len(inbox.messages) == 1
+
+
+def test_links_that_expire_overtake_a_backlog_of_receipts(clean_db, session_factory, smtp_transport, inbox):
+    """Each batch takes the quick lane first: a verification link queued behind receipts
+    (composed by the sender, PDFs and all) goes out in the next batch, not after them."""
+    _queue_for_sender(session_factory, _fan(clean_db), *["receipt"] * 3)
+    queue(session_factory)  # the verification link, queued last
+    mail.send_due(session_factory, smtp_transport, SENDER, composers={"receipt": _fill}, batch=1, limit=1)
+    assert [m["Subject"] for m in inbox.messages] == ["Confirm your e-mail address"]
+    mail.send_due(session_factory, smtp_transport, SENDER, composers={"receipt": _fill}, batch=1)
+    assert [m["Subject"] for m in inbox.messages][1:] == ["Composed 0", "Composed 1", "Composed 2"]
+
+
+def test_amounts_are_written_in_the_language_of_the_mail():
+    from ticketing.services import notices
+
+    assert notices.money(7000, "EUR", "sl") == "70,00\xa0€"
+    assert notices.money(7000, "EUR", "en") == "€70.00"

@@ -11,15 +11,25 @@ expands in batches).
 What leaves an account (a ticket given away, money paid out) is mailed to its owner as well
 as done: if someone else did it with their password, the owner hears of it at once.
 """
+import logging
+
 from pyramid_mailer.message import Attachment
 from sqlalchemy import text
 
+from ticketing.money import format_money
 from ticketing.services import mail, ticket_pdf
 from ticketing.services.wallet import payout_reference
 
+log = logging.getLogger(__name__)
 
-def money(amount, currency):
-    return f"{amount / 100:.2f} {currency}"
+
+#: The locale amounts are written in, by the language of the mail (decision 0063): 70,00 € in
+#: Slovenian, €70.00 in English.
+MAIL_LOCALES = {"sl": "sl_SI", "en": "en_IE"}
+
+
+def money(amount, currency, language):
+    return format_money(amount, currency, MAIL_LOCALES.get(language, MAIL_LOCALES["en"]))
 
 
 _ORDER_CONTEXT = text("""
@@ -74,15 +84,23 @@ def compose_receipt(session, row, signer):
             code = signer.sign(t["id"], t["match_id"], t["seat_id"], t["code_version"])
             usable.append((t["id"], code))
         lines.append({"id": t["id"], "section": t["section"], "row": t["row"], "seat": t["number"], "code": code})
-    attached = usable[:MAX_ATTACHED_TICKETS]
+    attachments = []
+    for ticket_id, code in usable[:MAX_ATTACHED_TICKETS]:
+        printable = ticket_service.printable(session, ticket_id)  # a database error fails the message
+        try:
+            pdf = ticket_pdf.render(printable, code)
+        except Exception:  # noqa: BLE001 - a PDF that cannot be drawn must not hold back the codes
+            log.exception("ticket %s: PDF not rendered; receipt %s sent with its code and link only",
+                          ticket_id, row.message_id)
+            continue
+        attachments.append(Attachment(filename=f"ticket-{ticket_id}.pdf", content_type="application/pdf",
+                                      data=pdf))
     rendered = mail.render("order_receipt", who.locale, {
         "full_name": who.full_name, "order_id": order.id, "match": who.match,
-        "starts_at": who.starts_at.isoformat(), "total": money(order.total, order.currency), "tickets": lines,
-        "attached": len(attached), "usable": len(usable)})
+        "starts_at": who.starts_at.isoformat(), "total": money(order.total, order.currency, who.locale),
+        "tickets": lines, "attached": len(attachments), "usable": len(usable)})
     row.subject, row.body_text, row.body_html = rendered.subject, rendered.text, rendered.html
-    return [Attachment(filename=f"ticket-{ticket_id}.pdf", content_type="application/pdf",
-                       data=ticket_pdf.render(ticket_service.printable(session, ticket_id), code))
-            for ticket_id, code in attached]
+    return attachments
 
 
 def order_cancelled(dbsession, order, by_staff):
@@ -92,7 +110,7 @@ def order_cancelled(dbsession, order, by_staff):
         return
     mail.enqueue(dbsession, "order_cancelled", who.email, who.locale,
                  {"full_name": who.full_name, "order_id": order.id, "match": who.match,
-                  "starts_at": who.starts_at.isoformat(), "total": money(order.total, order.currency),
+                  "starts_at": who.starts_at.isoformat(), "total": money(order.total, order.currency, who.locale),
                   "by_staff": by_staff},
                  user_id=order.user_id, dedupe_key=f"order-cancelled:{order.id}")
 
@@ -139,8 +157,9 @@ def withdrawal_paid(dbsession, entry):
     if who.deleted:
         return
     mail.enqueue(dbsession, "withdrawal_paid", who.email, who.locale,
-                 {"full_name": who.full_name, "amount": money(entry.amount, entry.currency),
-                  "reference": payout_reference(entry), "balance": money(entry.balance_after, entry.currency)},
+                 {"full_name": who.full_name, "amount": money(entry.amount, entry.currency, who.locale),
+                  "reference": payout_reference(entry),
+                  "balance": money(entry.balance_after, entry.currency, who.locale)},
                  user_id=entry.user_id, dedupe_key=f"withdrawal:{entry.id}")
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from ticketing.problems import Conflict, NotFound, ValidationFailed, field_error
-from ticketing.services import audit
+from ticketing.services import audit, notices
 from ticketing.services import matches as match_service
 from ticketing.services import wallet as wallet_service
 
@@ -170,7 +170,7 @@ def transfer_field_errors(email):
 def transfer_ticket(dbsession, ticket_id, sender_id, recipient_email, currency):
     """Give a ticket the sender holds to another registered fan, before the match.
 
-    Returns the :class:`Transfer` (both fans' ids: what a notice to each needs)."""
+    Queues the notice to each fan in the same transaction. Returns the :class:`Transfer`."""
     errors = transfer_field_errors(recipient_email)
     if errors:
         raise ValidationFailed("The recipient is not valid.", errors=errors)
@@ -213,8 +213,11 @@ def transfer_ticket(dbsession, ticket_id, sender_id, recipient_email, currency):
     ).one()
     audit.record(dbsession, sender_id, "ticket.transfer", "ticket", ticket_id, match_id=ticket.match_id,
                  from_user_id=sender_id, to_user_id=recipient.id)
-    return Transfer(record.id, ticket_id, ticket.match_id, sender_id, recipient.id, recipient.full_name,
-                    record.created_at)
+    transfer = Transfer(record.id, ticket_id, ticket.match_id, sender_id, recipient.id, recipient.full_name,
+                        record.created_at)
+    # Both fans hear of it with the change itself, whoever calls this (decision 0058).
+    notices.ticket_transferred(dbsession, transfer)
+    return transfer
 
 
 # --- the holder's tickets and what a printed ticket shows ----------------------------------

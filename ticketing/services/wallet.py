@@ -129,8 +129,8 @@ def withdraw(dbsession, user_id, amount, currency):
 
     The balance never drops below what the fan's live holds need at checkout, and never
     below zero; at most MAX_WITHDRAWAL per payout and MAX_WITHDRAWAL_PER_DAY per UTC day.
-    Returns the ledger row. The payout itself is simulated: the ledger row is the record
-    that it was sent (its id is the payout reference)."""
+    Returns the ledger row, and queues the fan's receipt of it. The payout itself is
+    simulated: the ledger row is the record that it was sent (its id is the payout reference)."""
     errors = withdrawal_field_errors(amount)
     if errors:
         raise ValidationFailed("The amount is not valid.", errors=errors)
@@ -153,7 +153,13 @@ def withdraw(dbsession, user_id, amount, currency):
             errors=[field_error("amount", f"at most {available} available")],
             extra={"balance": current, "reserved": reserved, "available": available},
         )
-    return _ledger(dbsession, user_id, "withdrawal", amount, balance, currency, reason="payout (simulated)")
+    entry = _ledger(dbsession, user_id, "withdrawal", amount, balance, currency, reason="payout (simulated)")
+    # The fan's receipt, with the payout itself, whoever calls this: money leaving an account
+    # is always told to its owner (services/notices.py).
+    from ticketing.services import notices  # notices formats wallet rows: imported when used
+
+    notices.withdrawal_paid(dbsession, entry)
+    return entry
 
 
 def payout_reference(entry):

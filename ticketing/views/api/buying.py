@@ -46,15 +46,12 @@ def top_up(context, request):
 @view_config(route_name="api.wallet.withdrawals", context=WalletResource, permission="wallet:withdraw",
              request_method="POST", renderer="json", openapi=True, decorator=idempotent("withdrawal"))
 def withdraw(context, request):
-    # Money leaving for a payout waits until the address is confirmed (decision 0056). Checked
-    # before anything is written; the 403 releases the Idempotency-Key's claim (it is not a
-    # 2xx), so the same key pays out once the fan has followed the link. Only fans reach this
-    # (the wallet's ACL); the admin has no page that pays a fan's money out (and one should
-    # not be held to this rule: see transfer_ticket in views/api/tickets.py).
+    # Money leaving for a payout waits until the address is confirmed (decision 0056). The
+    # 403 releases the Idempotency-Key's claim (it is not a 2xx), so the same key pays out
+    # once the fan has followed the link.
     recovery.require_verified_email(request.identity.user, "withdraw money from your wallet")
     body = request.openapi_validated.body
     entry = wallet.withdraw(request.dbsession, request.identity.id, body["amount"], _currency(request))
-    notices.withdrawal_paid(request.dbsession, entry)
     request.response.status = 201
     return {"transaction": ledger_json(entry), "balance": entry.balance_after, "currency": entry.currency,
             "payout": {"reference": wallet.payout_reference(entry), "status": "sent", "simulated": True}}

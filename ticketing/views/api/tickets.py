@@ -11,7 +11,7 @@ from ticketing.problems import Gone
 from ticketing.resources import Root
 from ticketing.resources.catalogue import MatchResource
 from ticketing.resources.commerce import TicketContainer, TicketResource
-from ticketing.services import audit, check_in, notices, orders, rate_limits, recovery, ticket_pdf
+from ticketing.services import audit, check_in, orders, rate_limits, recovery, ticket_pdf
 from ticketing.services import tickets as ticket_service
 
 from .pagination import page, page_params
@@ -111,12 +111,8 @@ def cancel_ticket(context, request):
              request_method="POST", renderer="json", openapi=True)
 def transfer_ticket(context, request):
     # A ticket leaving for another fan waits until the holder's address is confirmed
-    # (decision 0056): first, before the attempt is counted or anything is written. Staff
-    # acting for a fan are not held to it, and cannot meet it: the ticket's ACL lets only its
-    # holder give it away (staff giving a ticket of their own are a fan here, and are held to
-    # it), and the admin has no page that does. One added there should not call this: the
-    # rule keeps an unconfirmed, perhaps hijacked, account from moving value away, while staff
-    # act under their own audited account, having checked the fan themselves.
+    # (decision 0056, which also says why staff acting for a fan would not be held to it):
+    # first, before the attempt is counted or anything is written.
     recovery.require_verified_email(request.identity.user, "give a ticket to another fan")
     body = request.openapi_validated.body
     limit = request.registry.settings["ratelimit.transfers_per_user_hour"]
@@ -127,7 +123,6 @@ def transfer_ticket(context, request):
     transfer = ticket_service.transfer_ticket(
         request.dbsession, context.ticket.id, request.identity.id, body["email"],
         request.registry.settings["ticketing.currency"])
-    notices.ticket_transferred(request.dbsession, transfer)
     return transfer_json(transfer)
 
 
