@@ -53,6 +53,8 @@ INT_SETTINGS = {
     # Per hour: a transfer names its recipient by e-mail, and an unknown address is a 422,
     # so attempts are few per fan to keep that from probing which addresses are registered.
     "ratelimit.transfers_per_user_hour": 20,
+    # Payouts per fan and minute: each is a ledger row and a mail to the fan.
+    "ratelimit.withdrawals_per_user": 5,
     "db.statement_timeout_ms": 15000,
     "db.lock_timeout_ms": 5000,
     "db.idle_in_transaction_session_timeout_ms": 30000,
@@ -79,6 +81,7 @@ REQUEST_LIMITS = (
     "ratelimit.checkouts_per_user",
     "ratelimit.checkouts_per_ip",
     "ratelimit.transfers_per_user_hour",
+    "ratelimit.withdrawals_per_user",
 )
 
 MIN_SECRET_LENGTH = 32

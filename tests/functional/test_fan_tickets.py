@@ -125,6 +125,23 @@ def test_withdrawal_limits_and_bad_input_list_every_problem(customer):
     assert customer.get("/api/v1/wallet").json["balance"] == 100_000
 
 
+def test_withdrawals_are_limited_per_fan_and_minute(customer, engine):
+    """Each payout is a ledger row and a mail: a fan gets 5 a minute (429 past it), each
+    answer saying where they stand (RateLimit), and a refused one pays and mails nothing."""
+    customer.post("/api/v1/wallet/top-ups", {"amount": 10_000}, status=201)
+    for left in (4, 3, 2, 1, 0):
+        paid = customer.post("/api/v1/wallet/withdrawals", {"amount": 100}, status=201)
+        assert f"r={left}" in paid.headers["RateLimit"]
+    refused = customer.post("/api/v1/wallet/withdrawals", {"amount": 100}, status=429)
+    assert_problem(refused, 429) and int(refused.headers["Retry-After"]) > 0
+    assert customer.get("/api/v1/wallet").json["balance"] == 10_000 - 500
+    with engine.connect() as conn:
+        mails = conn.execute(text("SELECT count(*) FROM mail_outbox WHERE template = 'withdrawal_paid' "
+                                  "AND user_id = :u"), {"u": customer.user["id"]}).scalar_one()
+    assert mails == 5
+    assert_invariants(engine)
+
+
 def test_withdrawal_leaves_what_live_holds_need(staff, customer, engine):
     match, *_ = published_match(staff, prices=(4000,))
     customer.post("/api/v1/wallet/top-ups", {"amount": 10_000}, status=201)

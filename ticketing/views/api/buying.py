@@ -44,7 +44,8 @@ def top_up(context, request):
 
 
 @view_config(route_name="api.wallet.withdrawals", context=WalletResource, permission="wallet:withdraw",
-             request_method="POST", renderer="json", openapi=True, decorator=idempotent("withdrawal"))
+             request_method="POST", renderer="json", openapi=True,
+             decorator=idempotent("withdrawal", rate_limit="withdrawals"))
 def withdraw(context, request):
     # Money leaving for a payout waits until the address is confirmed (decision 0056). The
     # 403 releases the Idempotency-Key's claim (it is not a 2xx), so the same key pays out
