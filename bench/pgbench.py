@@ -1,4 +1,4 @@
-"""The database's ceiling: ``pgbench`` running a purchase script against a fresh 5,000-seat match.
+r"""The database's ceiling: ``pgbench`` running a purchase script against a fresh 5,000-seat match.
 
 Each script run is one purchase of two seats, so pgbench's tps is directly comparable with
 the app's purchases/s. ``hot_path.sql`` is the lean claim-and-sell (the ceiling of the
