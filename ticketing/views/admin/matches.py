@@ -218,17 +218,28 @@ def match_detail(context, request):
     return match_page(request, context.match)
 
 
+def _category_values(request):
+    """The price category form as typed (shown again with its errors)."""
+    return {"name": text_field(request.POST, "name", 80), "price": text_field(request.POST, "price", 20)}
+
+
+def _valid_category_price(request, values):
+    """The form's price in minor units, or a ValidationFailed naming every bad field."""
+    errors = []
+    price = money_field(request.POST, "price", errors, maximum=matches.MAX_PRICE)
+    if not values["name"]:
+        errors.append(field_error("name", "must not be empty"))
+    require_valid(errors, "The price category is not valid.")
+    return price
+
+
 @view_config(route_name="admin.match.categories", context=AdminMatch, permission="match:edit",
              request_method="POST", renderer="admin/matches/detail.jinja2")
 def add_category(context, request):
     match = context.match
-    values = {"name": text_field(request.POST, "name", 80), "price": text_field(request.POST, "price", 20)}
+    values = _category_values(request)
     try:
-        errors = []
-        price = money_field(request.POST, "price", errors, maximum=matches.MAX_PRICE)
-        if not values["name"]:
-            errors.append(field_error("name", "must not be empty"))
-        require_valid(errors, "The price category is not valid.")
+        price = _valid_category_price(request, values)
         category = matches.add_category(request.dbsession, match, values["name"], price,
                                         request.registry.settings["ticketing.currency"])
         audit.record(request.dbsession, request.identity.id, "match.category_create", "match", match.id,
@@ -277,13 +288,9 @@ def edit_category_form(context, request):
 def update_category(context, request):
     match = context.match
     category = _draft_category(request, match)
-    values = {"name": text_field(request.POST, "name", 80), "price": text_field(request.POST, "price", 20)}
+    values = _category_values(request)
     try:
-        errors = []
-        price = money_field(request.POST, "price", errors, maximum=matches.MAX_PRICE)
-        if not values["name"]:
-            errors.append(field_error("name", "must not be empty"))
-        require_valid(errors, "The price category is not valid.")
+        price = _valid_category_price(request, values)
         category, before = matches.update_category(request.dbsession, match, category.id, values["name"], price)
         audit.record(request.dbsession, request.identity.id, "match.category_update", "match", match.id,
                      category_id=category.id, name=category.name, price=category.price,
