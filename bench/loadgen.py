@@ -54,7 +54,6 @@ class Scenario:
         self.stop_reason = None
         self.last_checkout_at = None
         self._sold_out_check = None
-        self.retry_after = {}  # buyer -> seconds its last refused hold was told to wait
 
     def customer(self):
         return self.customers[next(self._next_customer) % len(self.customers)]
@@ -113,15 +112,14 @@ class Scenario:
         return False
 
     async def purchase(self, hold_body, buyer=0):
-        """hold -> checkout for the next customer; returns the hold's status (or None) and
-        body. A refused hold's ``Retry-After`` is kept in ``retry_after[buyer]``."""
+        """hold -> checkout for the next customer; returns the hold's status (or None), its
+        body, and a refused hold's ``Retry-After`` in seconds (or None)."""
         user_id, token = self.customer()
         started = time.perf_counter()
         status, hold, headers = await self.call("hold", "POST", f"/matches/{self.match_id}/holds", token,
                                                 hold_body, buyer=buyer)
         if status != 201:
-            self.retry_after[buyer] = _seconds((headers or {}).get("retry-after"))
-            return status, hold
+            return status, hold, _seconds((headers or {}).get("retry-after"))
         status, order, _ = await self.call(
             "checkout", "POST", f"/holds/{hold['id']}/checkout", token,
             headers={"Idempotency-Key": uuid.uuid4().hex}, buyer=buyer,
@@ -130,7 +128,7 @@ class Scenario:
             self.orders.append((order["id"], user_id, len(order["tickets"])))
             self.purchase_seconds.append(time.perf_counter() - started)
             self.last_checkout_at = time.monotonic()
-        return 201, hold
+        return 201, hold, None
 
     async def close(self):
         await asyncio.gather(*(origin.close() for origin in self.origins))
@@ -184,14 +182,14 @@ def _seconds(retry_after):
 
 async def best_available_buyer(scenario, index):
     while scenario.running():
-        status, body = await scenario.purchase({"quantity": 2}, index)
+        status, body, retry_after = await scenario.purchase({"quantity": 2}, index)
         if status == 409:
             if (body or {}).get("available", 1) < 2 and await scenario.sold_out():
                 return
         elif status is None or status >= 500:
             # As docs/api.md tells clients: a refusal's Retry-After (a shed 503 says 1-5 s);
             # a failure without one (connection reset) is tried again at once.
-            await asyncio.sleep(scenario.retry_after.get(index) or 0.01)
+            await asyncio.sleep(retry_after or 0.01)
 
 
 # --- 2. chosen seats from a map that goes stale ---------------------------------------------
@@ -241,7 +239,7 @@ async def chosen_seats_buyer(scenario, index):
             start = rng.randrange(len(free))
             wanted = free[start:start + 2] if start + 1 < len(free) else free[start - 1:start + 1] or free[-1:]
             tried.update(wanted)
-            status, body = await scenario.purchase({"seat_ids": wanted}, index)
+            status, body, _ = await scenario.purchase({"seat_ids": wanted}, index)
             if status == 201:
                 free = [seat for seat in free if seat not in tried]
                 continue
@@ -262,7 +260,7 @@ async def mixed_buyer(scenario, index):
             if status == 200:
                 etag = response_headers["etag"]
         else:
-            status, body = await scenario.purchase({"quantity": 2}, index)
+            status, body, _ = await scenario.purchase({"quantity": 2}, index)
             if status == 409 and (body or {}).get("available", 1) < 2 and await scenario.sold_out():
                 return
 

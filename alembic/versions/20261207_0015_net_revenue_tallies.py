@@ -35,7 +35,7 @@ depends_on = None
 def _recompute(by_tickets):
     # In the order a checkout takes them (orders, then tickets, then its shard), as 0009 does.
     op.execute("LOCK TABLE orders, tickets IN SHARE MODE")
-    op.execute("UPDATE match_seat_versions SET revenue = 0, refunded = 0 WHERE shard <> 0")
+    op.execute("UPDATE match_seat_versions SET revenue = 0, refunded = 0")
     money = (
         "SELECT match_id, coalesce(sum(price) FILTER (WHERE status = 'valid'), 0) AS revenue, "
         "coalesce(sum(price) FILTER (WHERE status = 'void'), 0) AS refunded FROM tickets GROUP BY match_id"
@@ -44,10 +44,9 @@ def _recompute(by_tickets):
         "coalesce(sum(total) FILTER (WHERE status = 'cancelled'), 0) AS refunded FROM orders GROUP BY match_id"
     )
     op.execute(f"""
-        UPDATE match_seat_versions v
-           SET revenue = coalesce(m.revenue, 0), refunded = coalesce(m.refunded, 0)
-          FROM match_seat_versions s LEFT JOIN ({money}) m ON m.match_id = s.match_id
-         WHERE v.shard = 0 AND s.match_id = v.match_id AND s.shard = 0
+        UPDATE match_seat_versions v SET revenue = m.revenue, refunded = m.refunded
+          FROM ({money}) m
+         WHERE v.match_id = m.match_id AND v.shard = 0
     """)
 
 
