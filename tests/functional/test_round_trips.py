@@ -149,10 +149,10 @@ def test_a_purchase_is_seventeen_round_trips(counting_app, engine):
         "SET",  # the counters and the Idempotency-Key's claim, one statement
         "EXECUTE",  # the fan's wallet, then the hold, locked
         "EXECUTE",  # pay and issue
-        "INSERT",  # the receipt, queued in the mail outbox (composed later by the sender: 0055)
+        "EXECUTE",  # the receipt, queued in the mail outbox (composed later by the sender: 0055)
         "EXECUTE",  # the response recorded on the key
         "COMMIT",
     ], checkout
     assert "idempotency_count_and_claim" in checkout[3] and "hold_on_sale_with_blocks" in hold[5]
     assert "hold_claim_block_and_insert" in hold[6]
-    assert "checkout_lock_wallet_and_hold" in checkout[4]
+    assert "checkout_lock_wallet_and_hold" in checkout[4] and "mail_enqueue_for_sender" in checkout[6]

@@ -35,6 +35,7 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ticketing.models import MailCampaign, MailOutbox
+from ticketing.services.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +126,25 @@ def enqueue(dbsession, template, recipient, locale, params, *, user_id=None, ded
     return dbsession.execute(statement).first() is not None
 
 
-_ENQUEUE_FOR_SENDER = text("""INSERT INTO mail_outbox (message_id, dedupe_key, user_id, recipient, template, subject, params)
+# Prepared (decision 0017): it runs in every checkout, and as plain text PostgreSQL planned
+# it each time (pg_stat_statements in a sell-out: 0.11 ms of planning, as long as it ran).
+_ENQUEUE_FOR_SENDER = Prepared(
+    "mail_enqueue_for_sender",
+    """
+    INSERT INTO mail_outbox (message_id, dedupe_key, user_id, recipient, template, subject, params)
     SELECT :message_id, :dedupe_key, u.id, u.email, :template, '', CAST(:params AS jsonb)
     FROM users u WHERE u.id = :user_id
     ON CONFLICT (dedupe_key) DO NOTHING
-""")
+    """,
+    {"message_id": "text", "dedupe_key": "text", "user_id": "bigint", "template": "text", "params": "text"},
+)
 
 
 def enqueue_for_sender(dbsession, template, user_id, params, dedupe_key):
     """Queue a message to the account ``user_id`` in one statement, to be composed by the
     sender (``composers`` of :func:`send_due`): for the checkout, where every round trip
     counts (docs/decisions/0020), the facts are read and the bodies rendered later."""
-    dbsession.execute(_ENQUEUE_FOR_SENDER, {
+    _ENQUEUE_FOR_SENDER.execute(dbsession, {
         "message_id": new_message_id(), "dedupe_key": dedupe_key, "user_id": user_id, "template": template,
         "params": json.dumps(params)})
 
