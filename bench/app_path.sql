@@ -1,11 +1,14 @@
 -- Every statement the app sends for one purchase of two best-available seats, in the app's
 -- two transactions (hold, then checkout with an Idempotency-Key), with the same locks: the
 -- per-user rate-limit counters and the key's claim on the autocommit pool (each one implicit
--- transaction, synchronous_commit off), traversal's row with the caller's role (decisions
--- 0016: no pool pings, 0019: the role read along, 0020: fifteen round trips, 0029: fourteen). pgbench with
--- this script is what the database could do if Python cost nothing; app purchases/s / this
--- tps is the Python tier's efficiency. Keep it in step with ticketing/services/holds.py, orders.py, wallet.py,
--- idempotency.py, rate_limits.py. Run by bench/pgbench.py like hot_path.sql.
+-- transaction, synchronous_commit off), traversal's row and the security policy's account
+-- check, the wallet lock, the on-sale check with the block plan, the claim with the hold row
+-- (decisions 0016, 0020, 0029, 0035), and the checkout's lock, pay-and-issue, receipt and
+-- recorded response. pgbench with this script is what the database could do if Python cost
+-- nothing; app purchases/s / this tps is the Python tier's efficiency. Keep it in step with
+-- ticketing/resources/catalogue.py, commerce.py, security.py and services/holds.py,
+-- orders.py, wallet.py, idempotency.py, rate_limits.py, mail.py (tests/functional/
+-- test_round_trips.py lists the app's statements). Run by bench/pgbench.py like hot_path.sql.
 
 \set uid :lo + :client_id * :stride + random(0, :stride - 1)
 \set key random(1, 9000000000000000000)
@@ -17,10 +20,16 @@ INSERT INTO rate_limit_counters (key, window_start, hits)
 SELECT key, date_trunc('minute', now()), 1 FROM unnest(ARRAY['holds:user:' || :uid]) AS key
 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1 RETURNING key, hits;
 BEGIN;
--- traversal's match row with the caller's account state (decision 0019, 0024)
-SELECT (SELECT role || ':' || session_generation FROM users WHERE id = :uid AND is_active) AS caller_account,
-       m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan
-FROM (SELECT 1) AS one LEFT JOIN matches m ON m.id = :match_id;
+-- traversal's match row (resources/catalogue.py), then the security policy's account check
+-- (security.py; a token's refresh-token family, here one that was never revoked)
+SELECT m.id, m.stadium_id, m.status, m.hold_seconds, m.max_tickets_per_fan, m.sales_open_at,
+       m.sales_close_at, coalesce(r.enabled, false) AS waiting_room
+FROM matches m LEFT JOIN waiting_rooms r ON r.match_id = m.id WHERE m.id = :match_id;
+SELECT role || ':' || session_generation FROM users
+WHERE id = :uid AND is_active
+  AND NOT EXISTS (SELECT 1 FROM refresh_tokens
+                  WHERE family_id = '00000000-0000-4000-8000-000000000000' AND user_id = :uid
+                    AND revoked_at IS NOT NULL);
 SELECT balance, currency FROM wallets WHERE user_id = :uid FOR UPDATE;
 -- the on-sale check with the adjacent-block plan riding along (decision 0020); anywhere in
 -- the stadium: the full scan at once (the plan stops after the wanted blocks). The app gets
@@ -133,10 +142,13 @@ WITH counted AS (
 SELECT hits.keys, hits.hits, (SELECT (extract(epoch FROM created_at) * 1000000)::bigint FROM claimed) AS claimed_us
 FROM (SELECT array_agg(key) AS keys, array_agg(hits) AS hits FROM counted) AS hits \gset
 BEGIN;
--- traversal's hold row with the caller's account state (decision 0019, 0024)
-SELECT (SELECT role || ':' || session_generation FROM users WHERE id = :uid AND is_active) AS caller_account,
-       h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at, h.created_at
-FROM (SELECT 1) AS one LEFT JOIN holds h ON h.id = :hold_id;
+-- the security policy's account check (before any lookup of an id), then traversal's hold
+SELECT role || ':' || session_generation FROM users
+WHERE id = :uid AND is_active
+  AND NOT EXISTS (SELECT 1 FROM refresh_tokens
+                  WHERE family_id = '00000000-0000-4000-8000-000000000000' AND user_id = :uid
+                    AND revoked_at IS NOT NULL);
+SELECT id, match_id, user_id, seat_ids, total, currency, status, expires_at, created_at FROM holds WHERE id = :hold_id;
 -- the fan's wallet, then the hold, locked in one statement (decision 0020)
 SELECT h.id, h.match_id, h.user_id, h.seat_ids, h.total, h.currency, h.status, h.expires_at,
        h.expires_at <= now() AS lapsed, m.status AS match_status
@@ -175,12 +187,22 @@ WITH ordered AS (
            paid_orders = paid_orders + 1, revenue = revenue + :total
       FROM ordered
     WHERE match_seat_versions.match_id = :match_id AND match_seat_versions.shard = :uid % 16
+), shopped AS (
+    UPDATE queue_places SET done_at = now() FROM ordered
+    WHERE queue_places.match_id = :match_id AND queue_places.user_id = :uid
+      AND queue_places.called_at IS NOT NULL AND queue_places.done_at IS NULL
 )
 SELECT issued.*, s.row_label AS row, s.number, sec.name AS section, s.section_id,
        (SELECT created_at FROM ordered) AS order_created_at, (SELECT balance_after FROM paid) AS balance_after
 FROM issued JOIN seats s ON s.id = issued.seat_id JOIN sections sec ON sec.id = s.section_id
 ORDER BY s.section_id, s.row_index, s.number;
-UPDATE idempotency_keys SET state = 'done', response_status = 201, response_body = '{"id": 1}'::jsonb
+-- the receipt, queued for the mail sender to compose (services/mail.py, decision 0055)
+INSERT INTO mail_outbox (message_id, dedupe_key, user_id, recipient, template, subject, params)
+SELECT :key, :key, u.id, u.email, 'order_receipt', '', CAST('{"order_id": 1}' AS jsonb)
+FROM users u WHERE u.id = :uid
+ON CONFLICT (dedupe_key) DO NOTHING;
+UPDATE idempotency_keys SET state = 'done', response_status = 201,
+       response_body = jsonb_build_object('id', 1, 'tickets', repeat('x', 1200))  -- an order's size
 WHERE user_id = :uid AND key = 'pgbench-' || :key AND state = 'running'
   AND created_at = timestamptz 'epoch' + :claimed_us * interval '1 microsecond'
 RETURNING 1;

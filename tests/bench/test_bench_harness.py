@@ -46,6 +46,26 @@ def test_pgbench_scripts_claim_with_the_services_sql():
     assert _squash(window.format("1")) in _squash((ROOT / "bench" / "app_path.sql").read_text())
 
 
+def _shape(sql):
+    """A statement's shape: no comments, parameters and literals as ``?``, one-space runs."""
+    sql = re.sub(r"--[^\n]*", "", sql)
+    sql = re.sub(r"^PREPARE \w+ (\([^)]*\) )?AS ", "", sql.strip())
+    return _squash(re.sub(r"'[^']*'|\$\d+|(?<![:\w]):\w+", "?", sql))
+
+
+def test_app_path_sends_the_apps_statements():
+    """bench/app_path.sql claims to be every statement the app sends for a purchase: the
+    statements it can copy word for word must be the app's own, whatever their parameters."""
+    from ticketing import security
+    from ticketing.resources import catalogue, commerce
+    from ticketing.services import mail, orders, wallet
+
+    script = _shape((ROOT / "bench" / "app_path.sql").read_text())
+    for statement in (catalogue._MATCH_ROW, security._ACCOUNT_STATE, commerce._HOLD_ROW, wallet._LOCK,
+                      orders._LOCK_WALLET_AND_HOLD, mail._ENQUEUE_FOR_SENDER):
+        assert _shape(statement.prepare_sql) in script, statement.name
+
+
 CPU = {"wall_seconds": 10, "server_cpu_seconds": 5, "loadgen_cpu_seconds": 1, "postgres_cpu_seconds": 2,
        "proxy_cpu_seconds": 0.5, "machine_busy_cpu_seconds": 9, "other_cpu_seconds": 0.5,
        "load_average_1m_at_end": 1.5, "machine_cores": 2}
