@@ -6,8 +6,9 @@ headline ratio); ``app_path.sql`` is every statement the app sends, in its trans
 hot path also runs with ``-M prepared``: the app prepares its statements once per connection
 (decision 0017), so PostgreSQL's ceiling without planning is the fairer yardstick for the
 Python tier; the headline ratio keeps ``-M simple``, pgbench's default, which the issue's
-figures were measured with. (``app_path.sql`` sends one compound statement, ``\;``, which
-pgbench cannot prepare, so it runs as text.) The transaction count is
+figures were measured with. (``app_path.sql`` sends compound statements, ``\;``, which
+pgbench's ``-M prepared`` cannot prepare, so it prepares its statements itself, with SQL
+``PREPARE`` on each client's first purchase, as the app does per connection.) The transaction count is
 fixed so that the match cannot run out of seats mid-run (a script that found no seats
 would abort its client): ``clients x transactions <= 2,500``.
 """
@@ -47,7 +48,7 @@ def run(database_url, match_id, first_customer, last_customer, clients, script="
         executable(), "-n", "-M", mode, "-f", str(SCRIPTS[script]), "-c", str(clients), "-j", "2",
         "-t", str(per_client), "-r",
         "-D", f"match_id={match_id}", "-D", f"lo={first_customer}", "-D", f"stride={(last_customer - first_customer + 1) // clients}",
-        "-D", f"hold_seconds={hold_seconds}", *connection, dbname,
+        "-D", f"hold_seconds={hold_seconds}", "-D", "prepared=0", *connection, dbname,
     ]
     completed = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     if completed.returncode != 0:

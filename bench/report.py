@@ -420,7 +420,8 @@ def _ceilings(w, s):
     w("Each pgbench transaction is one purchase of two best-available seats on its own fresh match: "
       "`bench/hot_path.sql` is the claim-and-sell SQL alone (the headline ratio divides by the mean of its "
       "16-client runs before and after the app's sell-outs); `bench/app_path.sql` is every statement the app "
-      "sends for the same purchase, in its two transactions.")
+      "sends for the same purchase, in its two transactions, prepared once per client as the app prepares "
+      "them once per connection: what the database could sell if Python cost nothing.")
     w("")
     w("| script | mode | clients | purchases/s (tps) | avg latency ms | purchases | failed | PostgreSQL CPU s |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -14,6 +14,14 @@ def _squash(sql):
     return re.sub(r"\s+", " ", sql).strip()
 
 
+def _shape(sql):
+    """A statement's shape: no comments, parameters and literals as ``?``, one-space runs."""
+    sql = re.sub(r"--[^\n]*", "", sql)
+    sql = re.sub(r"^PREPARE \w+ (\([^)]*\) )?AS ", "", sql.strip())
+    return _squash(re.sub(r"'[^']*'|\$\d+|(?<![:\w]):\w+", "?", sql))
+
+
+
 def test_percentiles_and_recorder():
     assert stats.percentile([], 0.5) is None
     values = [i / 1000 for i in range(1, 101)]
@@ -34,23 +42,17 @@ def test_pgbench_scripts_claim_with_the_services_sql():
     lapsed = "l.status = 'held' AND l.held_until <= now()) AS lapsed_seats"
     assert scan in services and lapsed in _squash(holds._ON_SALE_WITH_BLOCKS_ANYWHERE.prepare_sql)
     assert _squash(holds.CLAIMABLE) in _squash(holds._CLAIM_BLOCK_AND_HOLD_SQL)
+    app_path = _shape((ROOT / "bench" / "app_path.sql").read_text())  # its statements are PREPAREd: $n
     for script in ("hot_path.sql", "app_path.sql"):
-        sql = _squash((ROOT / "bench" / script).read_text())
-        assert scan in sql and lapsed in sql, script
+        sql = _shape((ROOT / "bench" / script).read_text())
+        assert _shape(scan) in sql and _shape(lapsed) in sql, script
         assert "FOR UPDATE SKIP LOCKED" in sql and "ORDER BY ms.section_id, ms.row_index, ms.number" in sql
         assert "INSERT INTO tickets" in sql and "INSERT INTO wallet_ledger" in sql
-    assert _squash(holds.CLAIMABLE) in _squash((ROOT / "bench" / "app_path.sql").read_text())  # the block claim
+    assert _shape(holds.CLAIMABLE) in app_path  # the block claim
     # the block plan's one window in the index's order (decision 0033), for pairs in app_path.sql
     window = "WINDOW seats_on AS (PARTITION BY section_id, row_index ORDER BY number ROWS BETWEEN CURRENT ROW AND {} FOLLOWING)"
     assert _squash(window.format(":quantity - 1")) in services
-    assert _squash(window.format("1")) in _squash((ROOT / "bench" / "app_path.sql").read_text())
-
-
-def _shape(sql):
-    """A statement's shape: no comments, parameters and literals as ``?``, one-space runs."""
-    sql = re.sub(r"--[^\n]*", "", sql)
-    sql = re.sub(r"^PREPARE \w+ (\([^)]*\) )?AS ", "", sql.strip())
-    return _squash(re.sub(r"'[^']*'|\$\d+|(?<![:\w]):\w+", "?", sql))
+    assert _squash(window.format("1")) in app_path
 
 
 def test_app_path_sends_the_apps_statements():
