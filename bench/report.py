@@ -295,6 +295,14 @@ def _targets(w, s, r):
           f"machine the remainder. {cores} cores sell at most {1000 * cores / total:.0f} purchases/s at that "
           f"cost; a {SELL_OUT_TARGET_SECONDS} s sell-out needs {needed:.0f}/s, i.e. at most "
           f"{1000 * cores / needed:.1f} ms per purchase for everything on the machine.")
+        ceiling = s.get("pgbench_app_path_c16")
+        if ceiling:
+            # The app's own statements through pgbench: the sell-out if Python cost nothing.
+            w("")
+            w(f"The database alone, running the app's own statements (`bench/app_path.sql`, prepared, 16 "
+              f"clients), sold {ceiling['tps']:g} purchases/s in this run: with Python at no cost, 5,000 seats "
+              f"in {2500 / ceiling['tps']:.1f} s. The sell-out target needs cheaper SQL as much as cheaper Python "
+              "(bench/results/production-path.md).")
         w("")
 
 

@@ -108,6 +108,8 @@ def test_report_renders_the_targets_tables_and_charts(tmp_path, monkeypatch):
                         "purchases": 2496, "failed": 0, "cpu": CPU, "after": AFTER},
         "pgbench_c16_after": {"script": "bench/hot_path.sql", "clients": 16, "tps": 1200, "latency_avg_ms": 13,
                               "purchases": 2496, "failed": 0, "cpu": CPU, "after": AFTER},
+        "pgbench_app_path_c16": {"script": "bench/app_path.sql", "clients": 16, "tps": 500, "latency_avg_ms": 30,
+                                 "purchases": 2496, "failed": 0, "cpu": CPU, "after": AFTER},
         "sellout_c16": _sellout(9.8, concurrency=16),
         **{f"sellout_c256_run{n}": _sellout(9.5 + n / 10) for n in (1, 2, 3)},
         "sellout_c256_1proc": _sellout(20, rate=125),
@@ -124,6 +126,7 @@ def test_report_renders_the_targets_tables_and_charts(tmp_path, monkeypatch):
     assert "| 256 buyers, 1 app process | 125 | 5000 | 20 s |" in text
     assert "Two app processes sell **2.00×**" in text
     assert "**The arithmetic.** In the 256-buyer runs a purchase cost 3.6 ms of CPU in all" in text
+    assert "sold 500 purchases/s in this run: with Python at no cost, 5,000 seats in 5.0 s." in text
     for picture in ("throughput.svg", "latency.svg", "reads.svg"):
         svg = (tmp_path / "perf" / picture).read_text()
         assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
