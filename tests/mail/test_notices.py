@@ -49,6 +49,39 @@ def test_cancelling_an_order_mails_the_refund(staff, user_factory, deliver):
     assert deliver() == []
 
 
+def test_cancelling_one_ticket_mails_its_payer_and_a_different_holder(staff, user_factory, engine, deliver):
+    match, *_ = published_match(staff, prices=(2500,))
+    fan = user_factory(email="ema@example.com", verified=True)
+    friend = user_factory(email="jan@example.com")
+    with engine.begin() as conn:  # Jan reads Slovenian
+        conn.execute(text("UPDATE users SET locale = 'sl' WHERE id = :u"), {"u": friend.user["id"]})
+    kept, given = buy(fan, match["id"], quantity=2)["tickets"]
+    fan.post(f"/api/v1/tickets/{given['id']}/transfer", {"email": "jan@example.com"}, status=200)
+    deliver()  # the sign-ups, the receipt and the transfer's notices
+
+    # The fan cancels a ticket they hold: one mail, with the refund, in their language.
+    fan.post(f"/api/v1/tickets/{kept['id']}/cancel", status=200)
+    [notice] = deliver()
+    assert notice["To"] == "ema@example.com"
+    assert notice["Subject"] == "Ticket for Tigers vs Eagles cancelled, €25.00 refunded"
+    seat = kept["seat"]
+    assert f"{seat['section']}, row {seat['row']}, seat {seat['number']}" in text_part(notice)
+    assert "box office" not in text_part(notice)
+    fan.post(f"/api/v1/tickets/{kept['id']}/cancel", status=409)  # refused: no second mail
+    assert deliver() == []
+
+    # Staff cancel the ticket given away: the payer gets the money, the holder the news.
+    staff.post(f"/api/v1/tickets/{given['id']}/cancel", status=200)
+    arrived = {message["To"]: message for message in deliver()}
+    assert sorted(arrived) == ["ema@example.com", "jan@example.com"]
+    assert arrived["ema@example.com"]["Subject"] == "Ticket for Tigers vs Eagles cancelled, €25.00 refunded"
+    assert "by the box office" in text_part(arrived["ema@example.com"])
+    assert arrived["jan@example.com"]["Subject"] == "Vstopnica za Tigers vs Eagles preklicana"
+    holder = text_part(arrived["jan@example.com"])
+    assert "navijaču, ki jo je plačal" in holder and "€" not in holder  # no amount: the money is not theirs
+    assert deliver() == []
+
+
 def holders(user_factory, match_id, count):
     fans = [user_factory(email=f"holder-{n}@example.com") for n in range(count)]
     for fan in fans:

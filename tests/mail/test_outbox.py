@@ -97,14 +97,14 @@ def test_backoff_doubles_up_to_an_hour():
 
 @pytest.mark.parametrize("template", ["verify_email", "account_exists", "reset_password", "order_receipt",
                                       "order_cancelled", "match_cancelled", "match_rescheduled",
-                                      "ticket_received", "ticket_given", "withdrawal_paid"])
+                                      "ticket_received", "ticket_given", "withdrawal_paid", "ticket_cancelled"])
 @pytest.mark.parametrize("locale", ["en", "sl"])
 def test_every_template_renders_in_both_languages(template, locale):
     params = {"full_name": "Ana", "token": "t", "hours": 72, "minutes": 60, "match": "A vs B",
               "starts_at": "2027-03-01 18:00", "old_starts_at": "2027-02-01 18:00", "refund_cutoff_at": "2027-02-28T18:00:00+00:00",
               "order_id": 7, "total": "25.00 EUR", "by_staff": True,
               "section": "N", "row": "1", "seat": 2, "from_name": "Ana", "to_name": "Bor", "to_email": "bor@example.com",
-              "amount": "70.00 EUR", "reference": "PO-9", "balance": "130.00 EUR",
+              "amount": "70.00 EUR", "reference": "PO-9", "balance": "130.00 EUR", "refunded": "25.00 EUR",
               "tickets": [{"id": 1, "section": "N", "row": "1", "seat": 2, "code": "C"}]}
     rendered = mail.render(template, locale, params)
     assert rendered.subject and rendered.text.strip() and rendered.html.startswith("<!doctype html>")

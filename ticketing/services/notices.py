@@ -3,7 +3,7 @@ changes.
 
 Each notice is queued in the caller's transaction (services/mail.py), once per event (its
 dedupe key): the receipt of a paid order with its tickets' codes and links (and the tickets
-as PDF files, rendered by the sender), the notice of a cancelled (refunded) order, both sides
+as PDF files, rendered by the sender), the notice of a cancelled (refunded) order or ticket, both sides
 of a ticket given to another fan, the receipt of a withdrawal, and, to every ticket holder of
 a match, the notice that the match was cancelled or moved (a bulk ``MailCampaign`` the sender
 expands in batches).
@@ -145,6 +145,31 @@ def ticket_transferred(dbsession, transfer):
         mail.enqueue(dbsession, "ticket_given", who.from_email, who.from_locale,
                      {**ticket, "full_name": who.from_name, "to_name": who.to_name, "to_email": who.to_email},
                      user_id=transfer.from_user_id, dedupe_key=f"transfer:{transfer.id}:given")
+
+
+_CANCELLED_TICKET_CONTEXT = text("""
+    SELECT u.id AS user_id, u.email, u.locale, u.full_name,
+           m.home_team || ' vs ' || m.away_team AS match, m.starts_at,
+           sec.name AS section, s.row_label AS row, s.number AS seat
+    FROM tickets t JOIN users u ON u.id IN (t.user_id, :payer) AND u.deleted_at IS NULL
+    JOIN matches m ON m.id = t.match_id
+    JOIN seats s ON s.id = t.seat_id JOIN sections sec ON sec.id = s.section_id
+    WHERE t.id = :t
+""")
+
+
+def ticket_cancelled(dbsession, cancelled, by_staff):
+    """One ticket cancelled on its own (services/tickets.py ``CancelledTicket``): the fan who
+    paid learns what went back to their wallet, and the fan who held it, if another (a ticket
+    given away, cancelled by staff), that it no longer admits them. Keyed by the ticket, which
+    is cancelled at most once."""
+    for who in dbsession.execute(_CANCELLED_TICKET_CONTEXT, {"t": cancelled.ticket_id, "payer": cancelled.payer_id}):
+        payer = who.user_id == cancelled.payer_id
+        mail.enqueue(dbsession, "ticket_cancelled", who.email, who.locale,
+                     {"full_name": who.full_name, "match": who.match, "starts_at": who.starts_at.isoformat(),
+                      "section": who.section, "row": who.row, "seat": who.seat, "by_staff": by_staff,
+                      "refunded": money(cancelled.refunded, cancelled.currency, who.locale) if payer else None},
+                     user_id=who.user_id, dedupe_key=f"ticket-cancelled:{cancelled.ticket_id}:{who.user_id}")
 
 
 _ACCOUNT = text("SELECT email, locale, full_name, deleted_at IS NOT NULL AS deleted FROM users WHERE id = :u")

@@ -17,8 +17,8 @@ Guarantees (decision 0058):
 Lock order: wallets (by user id), then the order, then the ticket: the order every other
 money path uses (services/orders.py), so there is no deadlock cycle.
 
-Each operation returns what a notice (e-mail) needs; the view queues it in the same
-transaction (services/notices.py), so it goes out only if the change commits.
+Each operation queues its own notices (services/notices.py) in the caller's transaction, so
+they go out only if the change commits, whichever view (API or admin) called it.
 """
 from dataclasses import dataclass
 
@@ -108,7 +108,10 @@ def cancel_ticket(dbsession, ticket_id, actor_id, actor_is_staff, reason=None):
     if emptied is not None:
         tallies.update(paid_orders=-1, cancelled_orders=1)
     match_service.bump_seat_version(dbsession, ticket.match_id, found.payer_id, **tallies)
-    return CancelledTicket(ticket_id, ticket.order_id, found.payer_id, price, found.currency, emptied is not None)
+    cancelled = CancelledTicket(ticket_id, ticket.order_id, found.payer_id, price, found.currency, emptied is not None)
+    # The payer (and a different holder) hear of it with the change itself, whoever calls this.
+    notices.ticket_cancelled(dbsession, cancelled, by_staff=actor_is_staff)
+    return cancelled
 
 
 # --- transfers ------------------------------------------------------------------------------
