@@ -74,6 +74,12 @@ class LedgerEntry(Base):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
 
+    @property
+    def payout_reference(self):
+        """A withdrawal's payout reference, in the API's answer and in the fan's mail: the
+        row's id, so support finds the row from what the fan quotes."""
+        return f"PO-{self.id}"
+
 
 class Hold(Base):
     __tablename__ = "holds"

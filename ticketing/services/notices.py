@@ -18,7 +18,6 @@ from sqlalchemy import text
 
 from ticketing.money import format_money
 from ticketing.services import mail, ticket_pdf
-from ticketing.services.wallet import payout_reference
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +182,7 @@ def withdrawal_paid(dbsession, entry):
         return
     mail.enqueue(dbsession, "withdrawal_paid", who.email, who.locale,
                  {"full_name": who.full_name, "amount": money(entry.amount, entry.currency, who.locale),
-                  "reference": payout_reference(entry),
+                  "reference": entry.payout_reference,
                   "balance": money(entry.balance_after, entry.currency, who.locale)},
                  user_id=entry.user_id, dedupe_key=f"withdrawal:{entry.id}")
 

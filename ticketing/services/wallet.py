@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 
 from ticketing.models import LedgerEntry, Wallet
 from ticketing.problems import Conflict, PaymentRequired, ValidationFailed, field_error
+from ticketing.services import notices
 from ticketing.services.prepared import Prepared
 
 MAX_TOP_UP = 100_000  # 1,000.00 in minor units per top-up
@@ -156,16 +157,8 @@ def withdraw(dbsession, user_id, amount, currency):
     entry = _ledger(dbsession, user_id, "withdrawal", amount, balance, currency, reason="payout (simulated)")
     # The fan's receipt, with the payout itself, whoever calls this: money leaving an account
     # is always told to its owner (services/notices.py).
-    from ticketing.services import notices  # notices formats wallet rows: imported when used
-
     notices.withdrawal_paid(dbsession, entry)
     return entry
-
-
-def payout_reference(entry):
-    """The reference a withdrawal's payout carries, in the API's answer and in the fan's mail:
-    the ledger row's id, so support finds the row from what the fan quotes."""
-    return f"PO-{entry.id}"
 
 
 def raise_short(dbsession, user_id, amount, currency):

@@ -55,7 +55,7 @@ def withdraw(context, request):
     entry = wallet.withdraw(request.dbsession, request.identity.id, body["amount"], _currency(request))
     request.response.status = 201
     return {"transaction": ledger_json(entry), "balance": entry.balance_after, "currency": entry.currency,
-            "payout": {"reference": wallet.payout_reference(entry), "status": "sent", "simulated": True}}
+            "payout": {"reference": entry.payout_reference, "status": "sent", "simulated": True}}
 
 
 @view_config(route_name="api.wallet.transactions", context=WalletResource, permission="wallet:view",
