@@ -61,14 +61,7 @@ def site_config(ports, listen_port, log_dir, source=None, stamp=True, per_addres
         text, found = re.subn(r"^[ \t]*proxy_set_header X-Request-Start [^\n]*\n", "", text, flags=re.M)
         if not found:
             raise ValueError("deploy/nginx.conf sets no X-Request-Start")
-    upstream = re.compile(r"^(\s*)server\s+127\.0\.0\.1:\d+([^;]*);[^\n]*$", re.M)
-    first = upstream.search(text)
-    if first is None:
-        raise ValueError("deploy/nginx.conf has no `server 127.0.0.1:<port>` line in its upstream")
-    indent, options = first.group(1), first.group(2)
-    servers = "\n".join(f"{indent}server 127.0.0.1:{port}{options};" for port in ports)
-    text = text[:first.start()] + "\x00" + upstream.sub("", text[first.end():])
-    text = text.replace("\x00", servers)
+    text = _swap_upstream_servers(text, ports)
     listen = re.compile(r"^(\s*)listen\s+\S+?((?:\s+[^;\s]+)*);[^\n]*$", re.M)
     first = listen.search(text)
     if first is None:
@@ -79,6 +72,26 @@ def site_config(ports, listen_port, log_dir, source=None, stamp=True, per_addres
     text = re.sub(r"(?<=\s)/var/log/nginx/", str(log_dir).rstrip("/") + "/", text)
     text = re.sub(r"(?<=\s)/var/cache/nginx/", str(log_dir).rstrip("/") + "/cache/", text)
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _swap_upstream_servers(text, ports):
+    """Every ``upstream { }`` block's ``server 127.0.0.1:<port> <options>;`` lines replaced by
+    one line per port of ``ports``, with that block's options (its own max_conns)."""
+    server = re.compile(r"^(\s*)server\s+127\.0\.0\.1:\d+([^;]*);[^\n]*$", re.M)
+
+    def swap(block):
+        body = block.group(0)
+        first = server.search(body)
+        if first is None:
+            raise ValueError(f"deploy/nginx.conf: upstream {block.group(1)} has no `server 127.0.0.1:<port>` line")
+        indent, options = first.group(1), first.group(2)
+        servers = "\n".join(f"{indent}server 127.0.0.1:{port}{options};" for port in ports)
+        return body[:first.start()] + servers + server.sub("", body[first.end():])
+
+    text, found = re.subn(r"(?ms)^upstream\s+(\w+)\s*\{.*?^\}", swap, text)
+    if not found:
+        raise ValueError("deploy/nginx.conf has no upstream block")
+    return text
 
 
 def main_config(prefix, site_path, user=None):
@@ -119,7 +132,8 @@ class Nginx:
     """nginx (master and workers) on 127.0.0.1:<free port> in front of ``app_servers``."""
 
     def __init__(self, app_servers, name="nginx", stamp=True, per_address=BENCH_CONNECTIONS_PER_ADDRESS,
-                 join_rate=None, join_burst=None):
+                 join_rate=None, join_burst=None, source=None):
+        """``source``: a site config to run instead of deploy/nginx.conf (tests' variants)."""
         self.name = name
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -140,7 +154,7 @@ class Nginx:
             os.chown(self.prefix / "cache", entry.pw_uid, entry.pw_gid)
         site.write_text(site_config([s.port for s in app_servers], self.port, self.prefix, stamp=stamp,
                                     per_address=per_address, join_rate=join_rate,
-                                    join_burst=join_burst))
+                                    join_burst=join_burst, source=source))
         self.access_log = self.prefix / "ticketing.access.log"
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(main_config(self.prefix, site, user))

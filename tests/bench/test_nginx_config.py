@@ -14,7 +14,10 @@ from ..system_packages import require
 
 def test_site_config_swaps_only_upstreams_listen_logs_cache_and_limit(tmp_path):
     site = nginx.site_config([41001, 41002, 41003], 42000, tmp_path)
-    assert re.findall(r"^\s*server 127\.0\.0\.1:(\d+)", site, re.M) == ["41001", "41002", "41003"]
+    # Both upstreams, each with its own max_conns: the app's and the waiting room's joins'.
+    servers = re.findall(r"^\s*server 127\.0\.0\.1:(\d+).*max_conns=(\d+);", site, re.M)
+    assert servers == [("41001", "900"), ("41002", "900"), ("41003", "900"),
+                       ("41001", "300"), ("41002", "300"), ("41003", "300")]
     assert re.findall(r"^\s*listen\s+([^;]+);", site, re.M) == ["127.0.0.1:42000 backlog=4096"]
     assert "/var/log/nginx" not in site and f"{tmp_path}/ticketing.access.log" in site
     assert "/var/cache" not in site and f"proxy_cache_path {tmp_path}/cache/ticketing " in site

@@ -7,8 +7,11 @@ on stock waitress (as production.ini configures it, trusting 127.0.0.1).
 - Signed-in callers and drafts bypass the cache and are never stored in it.
 - Load shedding reads nginx's stamp: a request queued behind a stuck thread is refused when
   it came through the stamping nginx, and served through one that does not stamp.
+- Waiting room joins that the processes cannot take yet count against their own connections:
+  past them a join is refused as busy while a hold still gets through (decision 0067).
 """
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -322,3 +325,91 @@ def test_a_process_that_cannot_answer_gets_a_problem_json_from_nginx():
         proxy.stop()
     assert answer.status_code == 502 and answer.headers["Content-Type"] == "application/problem+json"
     assert answer.json()["type"] == "urn:ticketing:problem:unreachable" and int(answer.headers["Retry-After"]) > 0
+
+
+class JoinHoldingUpstream(StubUpstream):
+    """Answers 200 at once, except a waiting room join (POST .../queue), which it keeps until
+    :meth:`release`: a process that takes joins slower than nginx passes them on."""
+
+    def __init__(self):
+        import http.server
+
+        stub = self
+        self.joins_waiting = 0
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.do_POST()
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "POST" and self.path.endswith("/queue"):
+                    with stub._lock:
+                        stub.joins_waiting += 1
+                    stub._released.wait(30)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def release(self):
+        self._released.set()
+
+
+def _site_with_max_conns(joins, app, joins_share_the_app_upstream=False):
+    site = nginx.DEPLOYED.read_text()
+    site, changed = re.subn(r"max_conns=300;", f"max_conns={joins};", site)
+    assert changed == 2
+    site, changed = re.subn(r"max_conns=900;", f"max_conns={app};", site)
+    assert changed == 2
+    if joins_share_the_app_upstream:  # the control: as before the joins had their own
+        site, changed = re.subn(r"(?m)^(\s*join\s+)ticketing_joins;", r"\g<1>ticketing_app;", site)
+        assert changed == 1
+    return site
+
+
+@pytest.mark.parametrize("joins_share_the_app_upstream", [False, True], ids=["own-upstream", "control-shared"])
+def test_joins_the_processes_cannot_take_do_not_shut_out_buyers(joins_share_the_app_upstream):
+    """Joins paced faster than the processes serve them wait inside the processes, and nginx
+    counts them against their own max_conns: once that many wait, the next join is refused
+    at once (503 service-busy, safe to send again) while a hold still reaches the app. The
+    control routes joins through the app's upstream, as before: the joins' pile takes its
+    max_conns and the hold gets nginx's 502."""
+    upstream = JoinHoldingUpstream()
+    proxy = nginx.Nginx([upstream], name="nginx-join-conns", per_address=100,
+                        source=_site_with_max_conns(2, 2, joins_share_the_app_upstream))
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        held = [pool.submit(requests.post, f"{proxy.base}/api/v1/matches/1/queue", timeout=30) for _ in range(2)]
+        deadline = time.monotonic() + 10
+        while upstream.joins_waiting < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert upstream.joins_waiting == 2
+        join = requests.post(f"{proxy.base}/api/v1/matches/1/queue", timeout=10)
+        hold = requests.post(f"{proxy.base}/api/v1/matches/1/holds", json={"quantity": 2}, timeout=10)
+        upstream.release()
+        assert [answer.result().status_code for answer in held] == [200, 200]
+    finally:
+        upstream.release()
+        pool.shutdown()
+        proxy.stop()
+        upstream.close()
+    if joins_share_the_app_upstream:
+        assert hold.status_code == 502 and join.status_code == 503  # the buyer is shut out too
+        return
+    assert hold.status_code == 200
+    assert join.status_code == 503 and join.headers["Content-Type"] == "application/problem+json"
+    assert join.json()["type"] == "urn:ticketing:problem:service-busy" and int(join.headers["Retry-After"]) > 0
+    assert join.headers["X-Request-ID"]

@@ -56,7 +56,7 @@ def healthz_status(port, address=OTHER_ADDRESS, timeout=3):
 
 @pytest.fixture
 def app_server(wsgi_app):
-    server = serve(wsgi_app, connection_limit=1000)  # production.ini's
+    server = serve(wsgi_app, connection_limit=1300)  # production.ini's
     yield server
     server.close()
     server.task_dispatcher.shutdown(timeout=5)
