@@ -157,19 +157,29 @@ def test_every_answer_carries_its_own_request_id(through_nginx, staff, clean_db)
 
 
 class StubUpstream:
-    """A tiny HTTP server that answers every request with one status, and counts them."""
+    """A tiny HTTP server that answers every request with one status, and counts them.
+    ``hold_joins``: a waiting room join (POST .../queue) is kept until :meth:`release`, as by
+    a process that takes joins slower than nginx passes them on."""
 
-    def __init__(self, status, keep_alive=True):
+    def __init__(self, status, keep_alive=True, hold_joins=False):
         import http.server
 
         stub = self
         self.count = 0
+        self.joins_waiting = 0
+        self._lock = threading.Lock()
+        self._released = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):
                 stub.count += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if hold_joins and self.command == "POST" and self.path.endswith("/queue"):
+                    with stub._lock:
+                        stub.joins_waiting += 1
+                    stub._released.wait(30)
                 body = b"{}"
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -188,6 +198,9 @@ class StubUpstream:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def release(self):
+        self._released.set()
 
     def close(self):
         self.server.shutdown()
@@ -327,54 +340,15 @@ def test_a_process_that_cannot_answer_gets_a_problem_json_from_nginx():
     assert answer.json()["type"] == "urn:ticketing:problem:unreachable" and int(answer.headers["Retry-After"]) > 0
 
 
-class JoinHoldingUpstream(StubUpstream):
-    """Answers 200 at once, except a waiting room join (POST .../queue), which it keeps until
-    :meth:`release`: a process that takes joins slower than nginx passes them on."""
-
-    def __init__(self):
-        import http.server
-
-        stub = self
-        self.joins_waiting = 0
-        self._lock = threading.Lock()
-        self._released = threading.Event()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                self.do_POST()
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.command == "POST" and self.path.endswith("/queue"):
-                    with stub._lock:
-                        stub.joins_waiting += 1
-                    stub._released.wait(30)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def release(self):
-        self._released.set()
-
-
 def _site_with_max_conns(joins, app, joins_share_the_app_upstream=False):
+    """deploy/nginx.conf with small limits: ``joins`` for the joins' upstream, ``app`` for the
+    app's; ``joins_share_the_app_upstream``: the control, joins routed as before 0067."""
     site = nginx.DEPLOYED.read_text()
     site, changed = re.subn(r"max_conns=300;", f"max_conns={joins};", site)
     assert changed == 2
     site, changed = re.subn(r"max_conns=900;", f"max_conns={app};", site)
     assert changed == 2
-    if joins_share_the_app_upstream:  # the control: as before the joins had their own
+    if joins_share_the_app_upstream:
         site, changed = re.subn(r"(?m)^(\s*join\s+)ticketing_joins;", r"\g<1>ticketing_app;", site)
         assert changed == 1
     return site
@@ -387,7 +361,7 @@ def test_joins_the_processes_cannot_take_do_not_shut_out_buyers(joins_share_the_
     at once (503 service-busy, safe to send again) while a hold still reaches the app. The
     control routes joins through the app's upstream, as before: the joins' pile takes its
     max_conns and the hold gets nginx's 502."""
-    upstream = JoinHoldingUpstream()
+    upstream = StubUpstream(200, hold_joins=True)
     proxy = nginx.Nginx([upstream], name="nginx-join-conns", per_address=100,
                         source=_site_with_max_conns(2, 2, joins_share_the_app_upstream))
     pool = ThreadPoolExecutor(max_workers=2)
