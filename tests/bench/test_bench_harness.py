@@ -21,7 +21,6 @@ def _shape(sql):
     return _squash(re.sub(r"'[^']*'|\$\d+|(?<![:\w]):\w+", "?", sql))
 
 
-
 def test_percentiles_and_recorder():
     assert stats.percentile([], 0.5) is None
     values = [i / 1000 for i in range(1, 101)]
